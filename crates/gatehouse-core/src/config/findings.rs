@@ -1,0 +1,63 @@
+use super::{Config, PssStep, Restrictions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Info,
+}
+
+/// A valid but risky configuration choice, reported by `gatehouse config check`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub path: String,
+    pub message: String,
+}
+
+impl Config {
+    pub fn security_findings(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut warn = |path: String, message: String| out.push(Finding { severity: Severity::Warning, path, message });
+        if self.hashing.memory_kib < 19456 && self.hashing.iterations < 2 {
+            warn("hashing".into(), "argon2id parameters are below the OWASP minimum (m=19456 KiB, t=2)".into());
+        }
+        if self.password_policy.min_length < 8 {
+            warn("password_policy.min_length".into(), "passwords shorter than 8 characters are easy to guess".into());
+        }
+        for (i, flow) in self.public_self_service.flows.iter().enumerate() {
+            let base = format!("public_self_service.flows[{i}]");
+            let Restrictions::PasswordReset(r) = &flow.restrictions;
+            let flags = [
+                (r.nonexistent_user_feedback, "nonexistent_user_feedback"),
+                (r.invalid_user_feedback, "invalid_user_feedback"),
+                (r.locked_user_feedback, "locked_user_feedback"),
+            ];
+            for (on, name) in flags {
+                if on {
+                    warn(
+                        format!("{base}.restrictions.{name}"),
+                        format!("flow `{}` tells callers which accounts exist or are restricted (not enumeration-safe)", flow.id),
+                    );
+                }
+            }
+            for (j, step) in flow.steps.iter().enumerate() {
+                if let PssStep::EmailIdentityVerification(s) = step {
+                    let space = (s.otp.alphabet.chars().count() as f64).powi(s.otp.length as i32);
+                    // Guesses an attacker gets per flow, against codes that stay valid for the whole flow.
+                    let odds = f64::from(s.max_failed_attempts) / space;
+                    if odds > 1e-4 {
+                        warn(
+                            format!("{base}.steps[{j}].otp"),
+                            format!(
+                                "a {}-character OTP with {} tries per flow is guessed with probability {odds:.1e} per flow; restarts multiply it",
+                                s.otp.length, s.max_failed_attempts
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+}

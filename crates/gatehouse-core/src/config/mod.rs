@@ -1,0 +1,13 @@
+//! Typed configuration: one TOML file layered with `GATEHOUSE_…` environment variables.
+//!
+//! Every section rejects unknown keys; `Config::validate` checks cross-references and value ranges and reports
+//! the key path of the first problem, `Config::security_findings` lists risky-but-valid choices.
+
+mod findings;
+mod load;
+mod sections;
+mod validate;
+
+pub use findings::{Finding, Severity};
+pub use load::{ConfigError, ConfigSource, DEMO_CONFIG, load};
+pub use sections::*;

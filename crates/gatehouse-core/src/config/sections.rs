@@ -1,0 +1,362 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub hashing: HashingConfig,
+    pub password_policy: PasswordPolicyConfig,
+    pub lockout: LockoutConfig,
+    pub messaging: MessagingConfig,
+    pub flow_sessions: FlowSessionConfig,
+    pub public_self_service: PublicSelfServiceConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Directory for the SQLite database, the file outbox and the generated secret key.
+    pub data_dir: PathBuf,
+    /// Base64 of at least 32 random bytes; every node of a cluster needs the same key.
+    pub secret_key: Option<String>,
+    /// File holding the base64 key (alternative to `secret_key`).
+    pub secret_key_file: Option<PathBuf>,
+    /// Trust `X-Forwarded-Proto: https` from a reverse proxy to mark cookies `Secure`.
+    pub trust_forwarded_proto: bool,
+    /// Always mark cookies `Secure` (TLS terminated in front of Gatehouse).
+    pub secure_cookies: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./gatehouse-data"),
+            secret_key: None,
+            secret_key_file: None,
+            trust_forwarded_proto: false,
+            secure_cookies: false,
+            max_body_bytes: 64 * 1024,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://DATA_DIR/gatehouse.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    /// PostgreSQL only: schema to use (created if missing); lets several installations share one database.
+    pub schema: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 16, schema: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// Argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    /// Argon2id iterations.
+    pub iterations: u32,
+    /// Argon2id lanes.
+    pub parallelism: u32,
+    /// Hashing threads; 0 means one per core.
+    pub workers: usize,
+    /// Hash jobs allowed to wait for a worker before the server answers 503.
+    pub queue_capacity: usize,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue_capacity: 64 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordPolicyConfig {
+    /// Minimum length in characters.
+    pub min_length: usize,
+    /// Maximum length in characters.
+    pub max_length: usize,
+    /// Reject a password equal to (or containing) the username.
+    pub reject_username: bool,
+    /// Reject the current password (`SAME_AS_OLD`).
+    pub reject_same_as_old: bool,
+    /// Minimum zxcvbn score (0–4); below it the password is `TOO_GUESSABLE`.
+    pub min_strength: u8,
+}
+
+impl Default for PasswordPolicyConfig {
+    fn default() -> Self {
+        Self { min_length: 8, max_length: 128, reject_username: true, reject_same_as_old: true, min_strength: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// A user is locked once the failed-attempt counter of a method exceeds this value.
+    pub max_failed_attempts: u32,
+    /// Per authentication method id overrides, e.g. `PASSWORD = 5`.
+    pub per_method: BTreeMap<String, u32>,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self { max_failed_attempts: 3, per_method: BTreeMap::new() }
+    }
+}
+
+impl LockoutConfig {
+    pub fn max_for(&self, method_id: &str) -> u32 {
+        self.per_method.get(method_id).copied().unwrap_or(self.max_failed_attempts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingConfig {
+    pub transport: Transport,
+    /// Sender of every mail, RFC 5322 mailbox syntax.
+    pub from: String,
+    /// Language of messages for users without a `language` context item (`en` or `de`).
+    pub default_language: String,
+    /// Directory of the file outbox; empty means `DATA_DIR/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    pub poll_interval_ms: u64,
+    pub retry_initial_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+    /// Messages still undelivered after this long are given up (and logged).
+    pub max_age_seconds: u64,
+    pub smtp: SmtpConfig,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        Self {
+            transport: Transport::File,
+            from: "Gatehouse <noreply@gatehouse.invalid>".into(),
+            default_language: "en".into(),
+            outbox_dir: None,
+            poll_interval_ms: 1000,
+            retry_initial_delay_ms: 1000,
+            retry_max_delay_ms: 300_000,
+            max_age_seconds: 48 * 3600,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption; only allowed towards a loopback host.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowSessionConfig {
+    /// A flow session unused for this long expires.
+    pub idle_timeout_seconds: u64,
+    /// A flow session expires this long after it started, whatever happens.
+    pub max_lifetime_seconds: u64,
+}
+
+impl Default for FlowSessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout_seconds: 900, max_lifetime_seconds: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicSelfServiceConfig {
+    pub flows: Vec<PublicSelfServiceFlow>,
+}
+
+impl PublicSelfServiceConfig {
+    pub fn flow(&self, id: &str) -> Option<&PublicSelfServiceFlow> {
+        self.flows.iter().find(|f| f.id == id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicSelfServiceFlow {
+    pub id: String,
+    #[serde(default)]
+    pub restrictions: Restrictions,
+    pub steps: Vec<PssStep>,
+}
+
+/// Who may run a public self-service flow, and whether a refused user is told.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Restrictions {
+    /// Nonexistent → invalid → locked, each silent unless its feedback flag is on.
+    PasswordReset(PasswordResetRestrictions),
+}
+
+impl Default for Restrictions {
+    fn default() -> Self {
+        Self::PasswordReset(PasswordResetRestrictions::default())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetRestrictions {
+    pub nonexistent_user_feedback: bool,
+    pub invalid_user_feedback: bool,
+    pub locked_user_feedback: bool,
+    /// Let users locked by too many wrong passwords reset their password.
+    pub allow_locked_user: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PssStep {
+    UserIdentification(UserIdentificationStep),
+    EmailIdentityVerification(EmailVerificationStep),
+    SetPassword(SetPasswordStep),
+    EmailNotification(EmailNotificationStep),
+}
+
+impl PssStep {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UserIdentification(_) => "user-identification",
+            Self::EmailIdentityVerification(_) => "email-identity-verification",
+            Self::SetPassword(_) => "set-password",
+            Self::EmailNotification(_) => "email-notification",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserIdentificationStep {}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailVerificationStep {
+    /// Context data item that holds the address.
+    pub email_item: String,
+    pub otp: OtpConfig,
+    /// Wrong answers allowed in one flow; the last one ends the flow with 403.
+    pub max_failed_attempts: u32,
+    /// Resends allowed in one flow.
+    pub max_resends: u32,
+    /// Failed-attempt counter this step increments on the user.
+    pub method_id: String,
+}
+
+impl Default for EmailVerificationStep {
+    fn default() -> Self {
+        Self {
+            email_item: "email".into(),
+            otp: OtpConfig::default(),
+            max_failed_attempts: 3,
+            max_resends: 3,
+            method_id: "EMAIL_OTP".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    pub length: usize,
+    pub alphabet: String,
+    pub validity_seconds: u64,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self { length: 8, alphabet: "0123456789".into(), validity_seconds: 600 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SetPasswordStep {
+    /// Counter reset when the password is set (the old password's failures no longer matter).
+    pub password_method_id: String,
+}
+
+impl Default for SetPasswordStep {
+    fn default() -> Self {
+        Self { password_method_id: "PASSWORD".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailNotificationStep {
+    pub email_item: String,
+    /// Built-in message template name.
+    pub template: String,
+}
+
+impl Default for EmailNotificationStep {
+    fn default() -> Self {
+        Self { email_item: "email".into(), template: "password-changed".into() }
+    }
+}

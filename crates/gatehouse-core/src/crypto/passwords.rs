@@ -1,0 +1,173 @@
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+
+use crate::config::HashingConfig;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum HashError {
+    /// Every hashing worker is busy and the queue is full: answer 503 and let the client retry.
+    #[error("password hashing is overloaded")]
+    Overloaded,
+    #[error("stored password hash is not a supported PHC/MCF string: {0}")]
+    UnsupportedHash(String),
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl From<&HashingConfig> for HashParams {
+    fn from(c: &HashingConfig) -> Self {
+        Self { memory_kib: c.memory_kib, iterations: c.iterations, parallelism: c.parallelism }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub matches: bool,
+    /// The hash uses another scheme or other parameters than new hashes: store a fresh one.
+    pub needs_rehash: bool,
+}
+
+/// Hashing as the flows see it. Implementations may run on a bounded pool and answer `Overloaded`.
+#[async_trait]
+pub trait PasswordHashing: Send + Sync {
+    async fn hash(&self, password: String) -> Result<String, HashError>;
+    async fn verify(&self, password: String, phc: String) -> Result<Verification, HashError>;
+    /// Burns the time of one verification, for users that do not exist.
+    async fn verify_dummy(&self, password: String) -> Result<(), HashError>;
+}
+
+/// Argon2id for new hashes; argon2 (any variant), PBKDF2 (PHC) and bcrypt (MCF) accepted for verification.
+#[derive(Clone)]
+pub struct Passwords {
+    params: HashParams,
+    argon2: Argon2<'static>,
+    dummy: String,
+}
+
+impl Passwords {
+    pub fn new(params: HashParams) -> Result<Self, HashError> {
+        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError::Internal(e.to_string()))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
+        let mut this = Self { params, argon2, dummy: String::new() };
+        this.dummy = this.hash("gatehouse dummy password")?;
+        Ok(this)
+    }
+
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.argon2
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError::Internal(e.to_string()))
+    }
+
+    pub fn verify(&self, password: &str, stored: &str) -> Result<Verification, HashError> {
+        if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") || stored.starts_with("$2x$") {
+            let matches = bcrypt::verify(password, stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
+            return Ok(Verification { matches, needs_rehash: true });
+        }
+        let parsed = PasswordHash::new(stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
+        let algorithm = parsed.algorithm.as_str().to_owned();
+        let matches = if algorithm.starts_with("argon2") {
+            Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+        } else if algorithm.starts_with("pbkdf2") {
+            pbkdf2::Pbkdf2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+        } else {
+            return Err(HashError::UnsupportedHash(format!("algorithm `{algorithm}`")));
+        };
+        Ok(Verification { matches, needs_rehash: self.is_outdated(&parsed) })
+    }
+
+    pub fn verify_dummy(&self, password: &str) {
+        let _ = self.verify(password, &self.dummy);
+    }
+
+    fn is_outdated(&self, parsed: &PasswordHash) -> bool {
+        if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
+            return true;
+        }
+        match Params::try_from(parsed) {
+            Ok(p) => {
+                p.m_cost() != self.params.memory_kib
+                    || p.t_cost() != self.params.iterations
+                    || p.p_cost() != self.params.parallelism
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// Runs inline on the calling task: for the CLI and tests, not for the server (which uses a pool).
+#[async_trait]
+impl PasswordHashing for Passwords {
+    async fn hash(&self, password: String) -> Result<String, HashError> {
+        Passwords::hash(self, &password)
+    }
+
+    async fn verify(&self, password: String, phc: String) -> Result<Verification, HashError> {
+        Passwords::verify(self, &password, &phc)
+    }
+
+    async fn verify_dummy(&self, password: String) -> Result<(), HashError> {
+        Passwords::verify_dummy(self, &password);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> Passwords {
+        Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
+    }
+
+    #[test]
+    fn new_hashes_are_argon2id_with_the_configured_parameters() {
+        let p = fast();
+        let h = p.hash("s3cret pass").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
+        assert_eq!(p.verify("s3cret pass", &h).unwrap(), Verification { matches: true, needs_rehash: false });
+        assert_eq!(p.verify("s3cret pasS", &h).unwrap(), Verification { matches: false, needs_rehash: false });
+    }
+
+    #[test]
+    fn other_parameters_need_a_rehash() {
+        let old = Passwords::new(HashParams { memory_kib: 2048, iterations: 1, parallelism: 1 }).unwrap();
+        let h = old.hash("pw").unwrap();
+        assert_eq!(fast().verify("pw", &h).unwrap(), Verification { matches: true, needs_rehash: true });
+    }
+
+    #[test]
+    fn imported_bcrypt_and_pbkdf2_hashes_verify_and_need_a_rehash() {
+        let b = bcrypt::hash("imported", 4).unwrap();
+        assert_eq!(fast().verify("imported", &b).unwrap(), Verification { matches: true, needs_rehash: true });
+        assert!(!fast().verify("wrong", &b).unwrap().matches);
+        let k = pbkdf2::Pbkdf2::new(pbkdf2::Algorithm::Pbkdf2Sha256, pbkdf2::Params::new_with_output_len(1000, 32).unwrap())
+            .hash_password_with_salt(b"imported", b"saltsaltsalt")
+            .unwrap()
+            .to_string();
+        assert!(k.starts_with("$pbkdf2-sha256$"), "{k}");
+        assert_eq!(fast().verify("imported", &k).unwrap(), Verification { matches: true, needs_rehash: true });
+        assert!(!fast().verify("wrong", &k).unwrap().matches);
+    }
+
+    #[test]
+    fn garbage_hashes_are_an_error_not_a_match() {
+        assert!(matches!(fast().verify("pw", "plaintext"), Err(HashError::UnsupportedHash(_))));
+        assert!(matches!(fast().verify("pw", "$md5$abc"), Err(HashError::UnsupportedHash(_))));
+    }
+}

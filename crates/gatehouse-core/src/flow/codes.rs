@@ -1,0 +1,88 @@
+//! Next-step codes and error codes, spelled as the product spells them.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NextStep {
+    UsernameRequired,
+    EmailOtpRequired,
+    NewPasswordRequired,
+}
+
+impl NextStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsernameRequired => "USERNAME_REQUIRED",
+            Self::EmailOtpRequired => "EMAIL_OTP_REQUIRED",
+            Self::NewPasswordRequired => "NEW_PASSWORD_REQUIRED",
+        }
+    }
+}
+
+/// Error codes of flow calls. The HTTP status is not decided here: it follows from the outcome
+/// (retry → 400, flow ended → 403) so the matrix of the product's documentation holds in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    UnexpectedCall,
+    ConcurrentAccess,
+    FlowSessionExpired,
+    UserNotFound,
+    UserInvalid,
+    UserLocked,
+    EmailOtpWrong,
+    EmailOtpExpired,
+    ResendLimitReached,
+    PasswordPolicyViolated,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnexpectedCall => "UNEXPECTED_CALL",
+            Self::ConcurrentAccess => "CONCURRENT_ACCESS",
+            Self::FlowSessionExpired => "FLOW_SESSION_EXPIRED",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::UserInvalid => "USER_INVALID",
+            Self::UserLocked => "USER_LOCKED",
+            Self::EmailOtpWrong => "EMAIL_OTP_WRONG",
+            Self::EmailOtpExpired => "EMAIL_OTP_EXPIRED",
+            Self::ResendLimitReached => "RESEND_LIMIT_REACHED",
+            Self::PasswordPolicyViolated => "PASSWORD_POLICY_VIOLATED",
+        }
+    }
+}
+
+/// One entry of `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowError {
+    pub code: ErrorCode,
+    /// JSON pointer into the request body, e.g. `/newPassword`.
+    pub pointer: Option<&'static str>,
+    /// Machine-readable detail, e.g. `SAME_AS_OLD`.
+    pub detail: Option<&'static str>,
+}
+
+impl FlowError {
+    pub fn new(code: ErrorCode) -> Self {
+        Self { code, pointer: None, detail: None }
+    }
+
+    pub fn at(code: ErrorCode, pointer: &'static str) -> Self {
+        Self { code, pointer: Some(pointer), detail: None }
+    }
+}
+
+/// What a call did to the flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 200; `None` means the flow is complete.
+    Continue(Option<NextStep>),
+    /// 400 with `meta.nextStep`: wrong input, try again.
+    Retry { next: NextStep, errors: Vec<FlowError> },
+    /// 400: the call does not fit the current step; the flow goes on unchanged.
+    Unexpected,
+    /// 403: the flow is over.
+    Terminated(Vec<FlowError>),
+}

@@ -1,0 +1,42 @@
+use crate::config::SetPasswordStep;
+use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
+use crate::flow::engine::{Ctx, EngineError};
+use crate::password_policy::{self, detail};
+use crate::ports::Effect;
+
+impl Ctx<'_> {
+    /// Sets the new password if it passes the policy. A violation is no failed attempt: the user may retry.
+    pub(crate) async fn set_password(&mut self, cfg: &SetPasswordStep, new_password: String) -> Result<Outcome, EngineError> {
+        let user = match (self.state.verified, self.load_user().await?) {
+            (true, Some(user)) => user,
+            // Configuration validation puts a verification step first, and stealth flows never get here.
+            _ => return Err(EngineError::Inconsistent("set-password reached without a verified user")),
+        };
+        let policy = &self.deps.config.password_policy;
+        let mut inputs: Vec<&str> = vec![user.username.as_str()];
+        inputs.extend(user.aliases.iter().map(String::as_str));
+        inputs.extend(user.context.values().map(String::as_str));
+        let mut violations = password_policy::check(policy, &new_password, &user.username, &inputs);
+        if violations.is_empty()
+            && policy.reject_same_as_old
+            && let Some(old) = user.password_hash.clone()
+            && self.deps.hasher.verify(new_password.clone(), old).await?.matches
+        {
+            violations.push(detail::SAME_AS_OLD);
+        }
+        if !violations.is_empty() {
+            self.audit("password.rejected", "policy", serde_json::json!({ "violations": violations }));
+            let errors = violations
+                .into_iter()
+                .map(|d| FlowError { code: ErrorCode::PasswordPolicyViolated, pointer: Some("/newPassword"), detail: Some(d) })
+                .collect();
+            return Ok(Outcome::Retry { next: NextStep::NewPasswordRequired, errors });
+        }
+        let password_hash = self.deps.hasher.hash(new_password).await?;
+        self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
+        // Failures against the old password say nothing about the new one.
+        self.effects.push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![cfg.password_method_id.clone()] });
+        self.audit("password.changed", "ok", serde_json::json!({}));
+        self.advance().await
+    }
+}

@@ -1,0 +1,17 @@
+//! Gatehouse domain: configuration, users, lockout, password policy, OTPs and the flow engine.
+//!
+//! Nothing in here knows about HTTP or SQL; the outside is reached through the traits in [`ports`],
+//! time through [`clock::Clock`] and randomness through [`random::Random`].
+
+pub mod admin;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod flow;
+pub mod messages;
+pub mod outbox;
+pub mod password_policy;
+pub mod ports;
+pub mod random;
+pub mod user;

@@ -1,0 +1,132 @@
+//! The traits through which the domain reaches the outside world (storage, hashing, randomness).
+
+use async_trait::async_trait;
+
+use crate::audit::AuditEvent;
+use crate::clock::Millis;
+use crate::flow::session::{FlowSessionRecord, NewFlowSession};
+use crate::user::{NewUser, User};
+
+/// Storage failures, type-erased: the domain only needs to know what it can react to.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username `{0}` is taken")]
+    UsernameTaken(String),
+    #[error("alias `{0}` is taken")]
+    AliasTaken(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// A message waiting in the outbox. `sealed` is the encrypted envelope (recipient, subject, body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub channel: Channel,
+    pub sealed: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Self::Email),
+            "sms" => Some(Self::Sms),
+            _ => None,
+        }
+    }
+}
+
+/// An outbox row claimed by a delivery worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub message: OutboxMessage,
+    /// Delivery attempts including the current one.
+    pub attempts: i64,
+}
+
+/// A change that is written together with the flow session (or an admin action) in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    SetPassword { user_id: String, password_hash: String, at: Millis },
+    /// Undo a reserved attempt that turned out to be a success.
+    ReleaseAttempt { user_id: String, method_id: String },
+    ResetCounters { user_id: String, method_ids: Vec<String> },
+    ResetAllCounters { user_id: String },
+    Lock { user_id: String, reason: String, at: Millis },
+    Unlock { user_id: String },
+    DeleteUser { user_id: String },
+    Enqueue(OutboxMessage),
+    Audit(AuditEvent),
+}
+
+/// How the engine reports back the new state of a flow session.
+#[derive(Debug, Clone)]
+pub struct FlowSessionUpdate {
+    pub id: String,
+    /// The version read when the session was acquired; the write fails if it changed.
+    pub version: i64,
+    pub state: serde_json::Value,
+    pub status: crate::flow::session::SessionStatus,
+    pub last_seen_at: Millis,
+}
+
+pub enum Acquired {
+    Session(Box<FlowSessionRecord>),
+    /// Another request holds the session right now.
+    Busy,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> Result<User, StoreError>;
+    /// By username or alias (both compared after [`crate::user::normalize_login`]).
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Atomically counts one more failed attempt of `method_id` *before* the answer is checked, unless the
+    /// counter already exceeds `max` (then nobody may try again: `None`). Returns the new counter value.
+    async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError>;
+
+    /// Applies effects in one transaction.
+    async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError>;
+
+    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
+    /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
+    async fn acquire_flow_session(&self, token_hash: &str, now: Millis, lease_until: Millis) -> Result<Acquired, StoreError>;
+    /// Writes the new state with the effects and releases the lease; `false` if the version moved on.
+    async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError>;
+    /// Gives the lease back without changing anything.
+    async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError>;
+    async fn purge_flow_sessions(&self, older_than: Millis) -> Result<u64, StoreError>;
+
+    async fn claim_outbox(&self, now: Millis, claim_until: Millis, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError>;
+    /// Marks delivered and drops the sealed payload, which may hold a one-time code.
+    async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError>;
+    async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError>;
+    async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError>;
+    async fn pending_outbox(&self) -> Result<i64, StoreError>;
+
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+}
