@@ -186,7 +186,7 @@ impl UserAdmin<'_> {
         }
         let at = self.clock.now_ms();
         let audit = self.event("user.locked", &user, "ok", serde_json::json!({ "reason": reason }));
-        self.store.apply(&[Effect::Lock { user_id: user.id.clone(), reason, at }, Effect::Audit(audit)]).await?;
+        self.store.apply(&[Effect::Lock { user_id: user.id.clone(), reason, at, replace: true }, Effect::Audit(audit)]).await?;
         self.find(login).await
     }
 
@@ -199,7 +199,8 @@ impl UserAdmin<'_> {
             "ok",
             serde_json::json!({ "was_locked": user.locked, "lock_reason": user.lock_reason, "counters": user.failed_attempts }),
         );
-        self.store.apply(&[Effect::Unlock { user_id: user.id.clone() }, Effect::Audit(audit)]).await?;
+        let at = self.clock.now_ms();
+        self.store.apply(&[Effect::Unlock { user_id: user.id.clone(), at }, Effect::Audit(audit)]).await?;
         self.find(login).await
     }
 

@@ -70,8 +70,10 @@ pub enum Effect {
     ReleaseAttempt { user_id: String, method_id: String },
     ResetCounters { user_id: String, method_ids: Vec<String> },
     ResetAllCounters { user_id: String },
-    Lock { user_id: String, reason: String, at: Millis },
-    Unlock { user_id: String },
+    /// Locks the user; an existing lock keeps its reason unless `replace` is set (an administrator's lock).
+    Lock { user_id: String, reason: String, at: Millis, replace: bool },
+    /// Unlocks and resets every failed-attempt counter.
+    Unlock { user_id: String, at: Millis },
     DeleteUser { user_id: String },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
@@ -119,7 +121,8 @@ pub trait Store: Send + Sync {
     async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError>;
     /// Gives the lease back without changing anything.
     async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError>;
-    async fn purge_flow_sessions(&self, older_than: Millis) -> Result<u64, StoreError>;
+    /// Deletes sessions past their absolute expiry before `expired_before` or idle since before `idle_before`.
+    async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError>;
 
     async fn claim_outbox(&self, now: Millis, claim_until: Millis, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError>;
     /// Marks delivered and drops the sealed payload, which may hold a one-time code.

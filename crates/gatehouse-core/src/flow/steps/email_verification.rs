@@ -97,7 +97,7 @@ impl Ctx<'_> {
         }
         if count > i64::from(max) {
             let reason = lock_reason::too_many_auth_attempts(method_id);
-            self.effects.push(Effect::Lock { user_id, reason: reason.clone(), at: self.now });
+            self.effects.push(Effect::Lock { user_id, reason: reason.clone(), at: self.now, replace: false });
             self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
         }
         Ok(false)

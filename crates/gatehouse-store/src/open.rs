@@ -1,0 +1,123 @@
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::ports::{Store, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Executor as _};
+
+use crate::sql::{PgStore, SqliteStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub url: String,
+    /// PostgreSQL schema (created if missing); `None` = the connection's default.
+    pub schema: Option<String>,
+    pub max_connections: u32,
+    /// Apply pending migrations after connecting.
+    pub migrate: bool,
+}
+
+impl OpenOptions {
+    pub fn backend(&self) -> Result<Backend, StoreError> {
+        if self.url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Other(format!("unsupported database URL `{}`", redact_url(&self.url))))
+        }
+    }
+}
+
+/// The URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            let shown = if creds.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{}{shown}{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Connects (creating the SQLite file and its directory if needed) and, if asked, migrates.
+pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
+    match options.backend()? {
+        Backend::Sqlite => {
+            let connect = SqliteConnectOptions::from_str(&options.url)
+                .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(parent) = connect.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await
+                .map_err(unavailable)?;
+            if options.migrate {
+                crate::migrations::sqlite().run(&pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            }
+            Ok(Arc::new(SqliteStore { pool }))
+        }
+        Backend::Postgres => {
+            let mut connect = PgConnectOptions::from_str(&options.url)
+                .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?;
+            if let Some(schema) = &options.schema {
+                // The schema name was validated by the config (lower-case letters, digits, _).
+                let admin = PgPoolOptions::new().max_connections(1).connect_with(connect.clone()).await.map_err(unavailable)?;
+                admin
+                    .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
+                    .await
+                    .map_err(unavailable)?;
+                admin.close().await;
+                connect = connect.options([("search_path", schema.as_str())]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await
+                .map_err(unavailable)?;
+            if options.migrate {
+                crate::migrations::postgres()
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            }
+            Ok(Arc::new(PgStore { pool }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite://./data/g.db"), "sqlite://./data/g.db");
+    }
+}

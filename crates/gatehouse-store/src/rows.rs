@@ -1,0 +1,34 @@
+//! Decoding helpers shared by both backends.
+
+use std::collections::BTreeMap;
+
+use gatehouse_core::ports::StoreError;
+
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// Maps a unique-constraint violation on user creation to the name that was taken.
+pub(crate) fn user_insert_error(e: sqlx::Error, login: &str, kind: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return if kind == "alias" { StoreError::AliasTaken(login.to_owned()) } else { StoreError::UsernameTaken(login.to_owned()) };
+    }
+    db_error(e)
+}
+
+pub(crate) fn json_map(text: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt context data: {e}")))
+}
+
+pub(crate) fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt list: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}

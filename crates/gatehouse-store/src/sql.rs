@@ -1,0 +1,498 @@
+//! The store, written once as a macro and instantiated for each backend's pool type.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::clock::Millis;
+use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
+use gatehouse_core::ports::{
+    Acquired, Channel, ClaimedMessage, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError,
+};
+use gatehouse_core::user::{NewUser, User, normalize_login};
+use sqlx::Row as _;
+
+use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
+
+pub(crate) struct SqliteStore {
+    pub(crate) pool: sqlx::SqlitePool,
+}
+
+pub(crate) struct PgStore {
+    pub(crate) pool: sqlx::PgPool,
+}
+
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, ",
+            "unlock_count, auth_method, password_changed_at, created_at, updated_at FROM users ",
+            $tail
+        )
+    };
+}
+
+const FIND_BY_LOGIN: &str = select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
+const GET_BY_ID: &str = select_users!("WHERE id = $1");
+const LIST_USERS: &str = select_users!("ORDER BY username");
+
+const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
+
+macro_rules! store_impl {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
+                let context: String = row.try_get("context_data")?;
+                let roles: String = row.try_get("roles")?;
+                Ok(User {
+                    id: row.try_get("id")?,
+                    username: row.try_get("username")?,
+                    aliases: Vec::new(),
+                    context: json_map(&context).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
+                    roles: json_list(&roles).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
+                    password_hash: row.try_get("password_hash")?,
+                    valid_from: row.try_get("valid_from")?,
+                    valid_until: row.try_get("valid_until")?,
+                    locked: row.try_get("locked")?,
+                    lock_reason: row.try_get("lock_reason")?,
+                    locked_at: row.try_get("locked_at")?,
+                    failed_attempts: BTreeMap::new(),
+                    unlock_count: row.try_get("unlock_count")?,
+                    auth_method: row.try_get("auth_method")?,
+                    password_changed_at: row.try_get("password_changed_at")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            /// Fills aliases and counters of users loaded without them.
+            async fn complete_users(&self, mut users: Vec<User>, single: bool) -> Result<Vec<User>, StoreError> {
+                if users.is_empty() {
+                    return Ok(users);
+                }
+                let (alias_sql, counter_sql) = if single {
+                    (
+                        "SELECT user_id, login AS alias FROM logins WHERE user_id = $1 AND kind = 'alias' ORDER BY login",
+                        "SELECT user_id, method, count FROM failed_attempts WHERE user_id = $1 ORDER BY method",
+                    )
+                } else {
+                    (
+                        "SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' ORDER BY login",
+                        "SELECT user_id, method, count FROM failed_attempts ORDER BY method",
+                    )
+                };
+                let first = users[0].id.clone();
+                let aliases = sqlx::query(alias_sql).bind(&first).fetch_all(&self.pool).await.map_err(db_error)?;
+                let counters = sqlx::query(counter_sql).bind(&first).fetch_all(&self.pool).await.map_err(db_error)?;
+                let mut by_id: BTreeMap<String, &mut User> = users.iter_mut().map(|u| (u.id.clone(), u)).collect();
+                for row in aliases {
+                    let user_id: String = row.try_get("user_id").map_err(db_error)?;
+                    if let Some(u) = by_id.get_mut(&user_id) {
+                        u.aliases.push(row.try_get("alias").map_err(db_error)?);
+                    }
+                }
+                for row in counters {
+                    let user_id: String = row.try_get("user_id").map_err(db_error)?;
+                    if let Some(u) = by_id.get_mut(&user_id) {
+                        let count: i64 = row.try_get("count").map_err(db_error)?;
+                        if count > 0 {
+                            u.failed_attempts.insert(row.try_get("method").map_err(db_error)?, count);
+                        }
+                    }
+                }
+                Ok(users)
+            }
+
+            async fn one_user(&self, sql: &'static str, key: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let user = Self::user_from_row(&row).map_err(db_error)?;
+                Ok(self.complete_users(vec![user], true).await?.pop())
+            }
+
+            async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
+                for effect in effects {
+                    match effect {
+                        Effect::SetPassword { user_id, password_hash, at } => {
+                            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(password_hash)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::ReleaseAttempt { user_id, method_id } => {
+                            sqlx::query("UPDATE failed_attempts SET count = count - 1 WHERE user_id = $1 AND method = $2 AND count > 0")
+                                .bind(user_id)
+                                .bind(method_id)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::ResetCounters { user_id, method_ids } => {
+                            for method in method_ids {
+                                sqlx::query("DELETE FROM failed_attempts WHERE user_id = $1 AND method = $2")
+                                    .bind(user_id)
+                                    .bind(method)
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                        Effect::ResetAllCounters { user_id } => {
+                            sqlx::query("DELETE FROM failed_attempts WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+                        }
+                        Effect::Lock { user_id, reason, at, replace } => {
+                            let sql = if *replace {
+                                "UPDATE users SET locked = TRUE, lock_reason = $2, locked_at = $3, updated_at = $3 WHERE id = $1"
+                            } else {
+                                "UPDATE users SET locked = TRUE, lock_reason = $2, locked_at = $3, updated_at = $3 \
+                                 WHERE id = $1 AND locked = FALSE"
+                            };
+                            sqlx::query(sql).bind(user_id).bind(reason).bind(at).execute(&mut *conn).await?;
+                        }
+                        Effect::Unlock { user_id, at } => {
+                            sqlx::query(
+                                "UPDATE users SET locked = FALSE, lock_reason = NULL, locked_at = NULL, updated_at = $2 WHERE id = $1",
+                            )
+                            .bind(user_id)
+                            .bind(at)
+                            .execute(&mut *conn)
+                            .await?;
+                            sqlx::query("DELETE FROM failed_attempts WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+                        }
+                        Effect::DeleteUser { user_id } => {
+                            sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *conn).await?;
+                        }
+                        Effect::Enqueue(m) => {
+                            sqlx::query(
+                                "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
+                            )
+                            .bind(&m.id)
+                            .bind(m.channel.as_str())
+                            .bind(&m.sealed)
+                            .bind(m.created_at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Effect::Audit(ev) => {
+                            sqlx::query(
+                                "INSERT INTO audit_events (id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            )
+                            .bind(&ev.id)
+                            .bind(ev.at)
+                            .bind(&ev.event)
+                            .bind(&ev.actor)
+                            .bind(&ev.user_id)
+                            .bind(&ev.username)
+                            .bind(&ev.flow_id)
+                            .bind(&ev.session_id)
+                            .bind(&ev.ip)
+                            .bind(&ev.outcome)
+                            .bind(ev.details.to_string())
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(|e| StoreError::Unavailable(e.to_string()))
+            }
+
+            async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let aliases: Vec<String> = user.aliases.iter().map(|a| normalize_login(a)).collect();
+                sqlx::query(
+                    "INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&user.id)
+                .bind(&user.username)
+                .bind(to_json(&user.context))
+                .bind(to_json(&user.roles))
+                .bind(&user.password_hash)
+                .bind(user.password_hash.as_ref().map(|_| user.created_at))
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| user_insert_error(e, &user.username, "username"))?;
+                let logins = std::iter::once((&user.username, "username")).chain(aliases.iter().map(|a| (a, "alias")));
+                for (login, kind) in logins {
+                    sqlx::query("INSERT INTO logins (login, user_id, kind) VALUES ($1, $2, $3)")
+                        .bind(login)
+                        .bind(&user.id)
+                        .bind(kind)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| user_insert_error(e, login, kind))?;
+                }
+                Self::apply_in(&mut tx, &[Effect::Audit(audit.clone())]).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                audit.log();
+                self.get_user(&user.id).await?.ok_or(StoreError::NotFound)
+            }
+
+            async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+                self.one_user(FIND_BY_LOGIN, &normalize_login(login)).await
+            }
+
+            async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+                self.one_user(GET_BY_ID, id).await
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query(LIST_USERS).fetch_all(&self.pool).await.map_err(db_error)?;
+                let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
+                self.complete_users(users, false).await
+            }
+
+            async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO failed_attempts (user_id, method, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (user_id, method) DO UPDATE SET count = failed_attempts.count + 1 \
+                     WHERE failed_attempts.count <= $3 RETURNING count",
+                )
+                .bind(user_id)
+                .bind(method_id)
+                .bind(i64::from(max))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(|r| r.try_get::<i64, _>("count")).transpose().map_err(db_error)
+            }
+
+            async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                log_audit(effects);
+                Ok(())
+            }
+
+            async fn create_flow_session(&self, s: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                sqlx::query(
+                    "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'active', 0, $6, $6, $7)",
+                )
+                .bind(&s.id)
+                .bind(&s.token_hash)
+                .bind(s.kind.as_str())
+                .bind(&s.flow_id)
+                .bind(s.state.to_string())
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                log_audit(effects);
+                Ok(())
+            }
+
+            async fn acquire_flow_session(&self, token_hash: &str, now: Millis, lease_until: Millis) -> Result<Acquired, StoreError> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE flow_sessions SET lease_until = $3 \
+                     WHERE token_hash = $1 AND (lease_until IS NULL OR lease_until < $2) RETURNING {SESSION_COLUMNS}"
+                )))
+                .bind(token_hash)
+                .bind(now)
+                .bind(lease_until)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else {
+                    let exists = sqlx::query("SELECT 1 FROM flow_sessions WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                    return Ok(if exists.is_some() { Acquired::Busy } else { Acquired::NotFound });
+                };
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let state: String = row.try_get("state").map_err(db_error)?;
+                Ok(Acquired::Session(Box::new(FlowSessionRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    kind: FlowKind::parse(&kind).ok_or_else(|| StoreError::Other(format!("unknown flow kind `{kind}`")))?,
+                    flow_id: row.try_get("flow_id").map_err(db_error)?,
+                    state: serde_json::from_str(&state).map_err(|e| StoreError::Other(format!("corrupt flow state: {e}")))?,
+                    status: SessionStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("unknown status `{status}`")))?,
+                    version: row.try_get("version").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    last_seen_at: row.try_get("last_seen_at").map_err(db_error)?,
+                    expires_at: row.try_get("expires_at").map_err(db_error)?,
+                })))
+            }
+
+            async fn commit_flow_session(&self, u: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let updated = sqlx::query(
+                    "UPDATE flow_sessions SET state = $3, status = $4, version = version + 1, lease_until = NULL, last_seen_at = $5 \
+                     WHERE id = $1 AND version = $2",
+                )
+                .bind(&u.id)
+                .bind(u.version)
+                .bind(u.state.to_string())
+                .bind(u.status.as_str())
+                .bind(u.last_seen_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if updated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                log_audit(effects);
+                Ok(true)
+            }
+
+            async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE flow_sessions SET lease_until = NULL WHERE id = $1 AND version = $2")
+                    .bind(id)
+                    .bind(version)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_error)
+            }
+
+            async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError> {
+                sqlx::query("DELETE FROM flow_sessions WHERE expires_at < $1 OR last_seen_at < $2")
+                    .bind(expired_before)
+                    .bind(idle_before)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(db_error)
+            }
+
+            async fn claim_outbox(&self, now: Millis, claim_until: Millis, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
+                // The outer conditions repeat the inner ones: on PostgreSQL a row another node claimed meanwhile is
+                // re-checked after its lock is released and skipped.
+                let rows = sqlx::query(
+                    "UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+                                  AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at LIMIT $3) \
+                       AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
+                     RETURNING id, channel, sealed, created_at, attempts",
+                )
+                .bind(now)
+                .bind(claim_until)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter()
+                    .map(|row| {
+                        let channel: String = row.try_get("channel").map_err(db_error)?;
+                        Ok(ClaimedMessage {
+                            message: OutboxMessage {
+                                id: row.try_get("id").map_err(db_error)?,
+                                channel: Channel::parse(&channel)
+                                    .ok_or_else(|| StoreError::Other(format!("unknown channel `{channel}`")))?,
+                                sealed: row.try_get("sealed").map_err(db_error)?,
+                                created_at: row.try_get("created_at").map_err(db_error)?,
+                            },
+                            attempts: row.try_get("attempts").map_err(db_error)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'delivered', sealed = '', finished_at = $2, claimed_until = NULL, last_error = NULL \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_error)
+            }
+
+            async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {
+                sqlx::query("UPDATE outbox SET next_attempt_at = $3, last_error = $2, claimed_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .bind(next_attempt_at)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_error)
+            }
+
+            async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'abandoned', sealed = '', last_error = $2, finished_at = $3, claimed_until = NULL \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(error)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_error)
+            }
+
+            async fn pending_outbox(&self) -> Result<i64, StoreError> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.try_get::<i64, _>("n").map_err(db_error)
+            }
+
+            async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details \
+                     FROM audit_events ORDER BY at DESC, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter()
+                    .map(|row| {
+                        let details: String = row.try_get("details").map_err(db_error)?;
+                        Ok(AuditEvent {
+                            id: row.try_get("id").map_err(db_error)?,
+                            at: row.try_get("at").map_err(db_error)?,
+                            event: row.try_get("event").map_err(db_error)?,
+                            actor: row.try_get("actor").map_err(db_error)?,
+                            user_id: row.try_get("user_id").map_err(db_error)?,
+                            username: row.try_get("username").map_err(db_error)?,
+                            flow_id: row.try_get("flow_id").map_err(db_error)?,
+                            session_id: row.try_get("session_id").map_err(db_error)?,
+                            ip: row.try_get("ip").map_err(db_error)?,
+                            outcome: row.try_get("outcome").map_err(db_error)?,
+                            details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+/// Audit events are written with the change they describe and logged once the transaction committed.
+fn log_audit(effects: &[Effect]) {
+    for effect in effects {
+        if let Effect::Audit(ev) = effect {
+            ev.log();
+        }
+    }
+}
+
+store_impl!(SqliteStore, sqlx::Sqlite);
+store_impl!(PgStore, sqlx::Postgres);
