@@ -360,3 +360,14 @@ impl Default for EmailNotificationStep {
         Self { email_item: "email".into(), template: "password-changed".into() }
     }
 }
+
+impl Config {
+    /// `storage.url`, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.storage
+            .url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("gatehouse.db").display()))
+    }
+}

@@ -1,0 +1,24 @@
+//! REST routes. One file per endpoint; the flow calls share [`public_self_service::run`].
+
+pub mod health;
+pub mod public_self_service;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::errors::ApiError;
+use crate::extract::require_same_domain;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let rest = Router::new()
+        .merge(public_self_service::routes())
+        .layer(axum::middleware::from_fn(require_same_domain));
+    Router::new()
+        .nest("/rest", rest)
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}

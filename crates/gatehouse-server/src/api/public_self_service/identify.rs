@@ -1,0 +1,34 @@
+//! `POST /rest/public/self-service/username/identify/` — `{"username": "jdoe"}`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gatehouse_core::flow::Action;
+use serde::Deserialize;
+
+use crate::errors::ApiError;
+use crate::extract::{ClientIp, JsonBody};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyRequest {
+    pub username: String,
+}
+
+#[tracing::instrument(name = "pss.identify", skip_all)]
+pub async fn handler(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<IdentifyRequest>,
+) -> Result<Response, ApiError> {
+    let length = body.username.trim().chars().count();
+    if length == 0 || length > 256 {
+        return Err(ApiError::InvalidRequest {
+            title: "username must be 1–256 characters".into(),
+            pointer: Some("/username".into()),
+        });
+    }
+    super::run(&state, &headers, ip, Action::Identify { username: body.username }).await
+}

@@ -1,0 +1,136 @@
+//! Starting and stopping a server: store, key, hashing pool, HTTP listener and delivery worker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request};
+use gatehouse_core::clock::Clock;
+use gatehouse_core::config::Config;
+use gatehouse_core::crypto::HashParams;
+use gatehouse_core::random::{Random, random_id};
+use gatehouse_store::{OpenOptions, redact_url};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::errors::ApiError;
+use crate::hashing::HashPool;
+use crate::messaging::{delivery_from_config, run_worker};
+use crate::secrets::{KeySource, load_server_key};
+use crate::state::AppState;
+
+pub struct StartOptions {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// A started server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests finish (up to the grace period), stops the worker.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.finish().await
+    }
+
+    /// Waits until the server stops (after `shutdown_signal` fired).
+    pub async fn wait_for(self, shutdown_signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        shutdown_signal.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.shutdown().await
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        match tokio::time::timeout(self.grace, self.http).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!("grace period over, in-flight requests dropped"),
+        }
+        let _ = self.worker.await;
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct RandomRequestId(Arc<dyn Random>);
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&random_id(self.0.as_ref())).ok().map(RequestId::new)
+    }
+}
+
+/// Connects to the database (migrating it), binds the listener and starts serving.
+pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
+    let StartOptions { config, clock, random } = options;
+    let url = config.database_url();
+    let store = gatehouse_store::open(&OpenOptions {
+        url: url.clone(),
+        schema: config.storage.schema.clone(),
+        max_connections: config.storage.max_connections,
+        migrate: true,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?;
+    let (key, key_source) = load_server_key(&config, random.as_ref())?;
+    if let KeySource::Generated(path) = &key_source {
+        tracing::warn!(path = %path, "generated a new secret key; nodes sharing this database need the same key");
+    }
+    let hasher = HashPool::new(HashParams::from(&config.hashing), config.hashing.workers, config.hashing.queue_capacity)
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let delivery = delivery_from_config(&config)?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let bind = config.server.bind.clone();
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+        hasher,
+        clock,
+        random: random.clone(),
+        key: Arc::new(key),
+        outbox_ready: Arc::new(Notify::new()),
+    };
+
+    let app = crate::api::router(state.clone())
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId(random)));
+
+    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "gatehouse listening on http://{addr}, database {}, messages to {}, {} hashing workers",
+        redact_url(&url),
+        delivery.describe(),
+        state.hasher.worker_count()
+    );
+
+    let (shutdown, rx) = watch::channel(false);
+    let mut http_rx = rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = http_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let worker = tokio::spawn(run_worker(state.clone(), delivery, rx));
+    Ok(RunningServer { addr, state, shutdown, http, worker, grace })
+}

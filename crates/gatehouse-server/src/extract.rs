@@ -1,0 +1,111 @@
+//! Request decoding: JSON bodies with precise errors, the CSRF header, the flow cookie, the client address.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::errors::ApiError;
+
+/// A JSON body: requires `Content-Type: application/json`, reports where a field is missing or mistyped.
+/// An empty body counts as `{}` so that calls without input (select, resend) need not send one.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest { title: rejection.body_text(), pointer: None }
+            }
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return ApiError::MalformedJson(inner.to_string());
+            }
+            let path = e.path().to_string();
+            let pointer = if path == "." { None } else { Some(format!("/{}", path.replace('.', "/"))) };
+            ApiError::InvalidRequest { title: inner.to_string(), pointer }
+        })?;
+        de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        Ok(Self(value))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// CSRF: every state-changing call must carry a non-empty `X-Same-Domain` header, which a cross-site form
+/// cannot send and a cross-origin script can only send after a CORS preflight.
+pub async fn require_same_domain(req: Request, next: Next) -> Response {
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let present = req.headers().get("x-same-domain").is_some_and(|v| !v.as_bytes().is_empty());
+    if changes_state && !present {
+        return ApiError::CsrfHeaderMissing.into_response();
+    }
+    next.run(req).await
+}
+
+/// The peer address, as a string for the audit trail.
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())))
+    }
+}
+
+pub const FLOW_COOKIE: &str = "gatehouse_flow";
+
+/// The value of cookie `name`, if the request has it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Whether cookies must be marked `Secure` for this request.
+pub fn wants_secure_cookie(config: &gatehouse_core::config::ServerConfig, headers: &HeaderMap) -> bool {
+    config.secure_cookies
+        || (config.trust_forwarded_proto
+            && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https")))
+}
+
+/// `Set-Cookie` value for the flow cookie; `None` clears it.
+pub fn flow_cookie(token: Option<&str>, secure: bool) -> String {
+    let mut c = cookie::Cookie::build((FLOW_COOKIE, token.unwrap_or("").to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(secure);
+    if token.is_none() {
+        c = c.max_age(cookie::time::Duration::ZERO);
+    }
+    c.build().to_string()
+}

@@ -1,0 +1,91 @@
+//! Password hashing on a bounded pool: a fixed number of blocking threads, and a bounded number of jobs that
+//! may wait for one. Past that the caller gets `Overloaded` at once (→ 503 + Retry-After) instead of an
+//! ever-growing queue, and the async runtime never runs a hash itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gatehouse_core::crypto::{HashError, HashParams, PasswordHashing, Passwords, Verification};
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct HashPool {
+    passwords: Arc<Passwords>,
+    /// Tickets for running or waiting jobs (workers + queue capacity).
+    admission: Arc<Semaphore>,
+    /// One permit per worker thread.
+    workers: Arc<Semaphore>,
+    worker_count: usize,
+}
+
+impl HashPool {
+    /// `workers == 0` means one per available core.
+    pub fn new(params: HashParams, workers: usize, queue_capacity: usize) -> Result<Self, HashError> {
+        let worker_count = if workers == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { workers };
+        Ok(Self {
+            passwords: Arc::new(Passwords::new(params)?),
+            admission: Arc::new(Semaphore::new(worker_count + queue_capacity)),
+            workers: Arc::new(Semaphore::new(worker_count)),
+            worker_count,
+        })
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.worker_count
+    }
+
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Passwords) -> T + Send + 'static) -> Result<T, HashError> {
+        let _ticket = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Overloaded)?;
+        let _worker = self.workers.clone().acquire_owned().await.map_err(|_| HashError::Internal("pool closed".into()))?;
+        let passwords = self.passwords.clone();
+        tokio::task::spawn_blocking(move || job(&passwords)).await.map_err(|e| HashError::Internal(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl PasswordHashing for HashPool {
+    async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move |p| p.hash(&password)).await?
+    }
+
+    async fn verify(&self, password: String, phc: String) -> Result<Verification, HashError> {
+        self.run(move |p| p.verify(&password, &phc)).await?
+    }
+
+    async fn verify_dummy(&self, password: String) -> Result<(), HashError> {
+        self.run(move |p| p.verify_dummy(&password)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_overloaded_instead_of_waiting() {
+        let pool = HashPool::new(HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 }, 1, 2).unwrap();
+        let jobs: Vec<_> = (0..12)
+            .map(|i| {
+                let p = pool.clone();
+                tokio::spawn(async move { p.hash(format!("pw{i}")).await })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut overloaded = 0;
+        for j in jobs {
+            match j.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(HashError::Overloaded) => overloaded += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(ok >= 1 && ok <= 3, "one worker + two queued at most at once, got {ok}");
+        assert_eq!(ok + overloaded, 12);
+        // Once the queue drained, hashing works again.
+        assert!(pool.hash("again".into()).await.is_ok());
+    }
+}

@@ -1,0 +1,64 @@
+//! SMTP delivery through lettre (rustls; STARTTLS, implicit TLS, or plain towards loopback only).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_core::config::{SmtpConfig, SmtpTls};
+use gatehouse_core::outbox::{Envelope, mask_address};
+use gatehouse_core::ports::OutboxMessage;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Delivery, DeliveryError, build_mail};
+
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    target: String,
+}
+
+impl Smtp {
+    pub fn new(config: &SmtpConfig, from: lettre::message::Mailbox) -> anyhow::Result<Self> {
+        let builder = match config.tls {
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
+        };
+        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_seconds)));
+        if let Some(user) = &config.username {
+            let password = match (&config.password, &config.password_file) {
+                (Some(p), _) => p.clone(),
+                (None, Some(file)) => std::fs::read_to_string(file)
+                    .map_err(|e| anyhow::anyhow!("messaging.smtp.password_file {}: {e}", file.display()))?
+                    .trim_end()
+                    .to_owned(),
+                (None, None) => String::new(),
+            };
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(Self {
+            transport: builder.build::<Tokio1Executor>(),
+            from,
+            target: format!("smtp://{}:{} ({:?})", config.host, config.port, config.tls),
+        })
+    }
+}
+
+#[async_trait]
+impl Delivery for Smtp {
+    async fn deliver(&self, _message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
+        let mail = build_mail(&self.from, envelope)?;
+        match self.transport.send(mail).await {
+            Ok(_) => {
+                tracing::info!(to = %mask_address(&envelope.to), template = %envelope.template, "outbox: mail sent by SMTP");
+                Ok(())
+            }
+            Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(e.to_string())),
+            Err(e) => Err(DeliveryError::Transient(e.to_string())),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.target.clone()
+    }
+}

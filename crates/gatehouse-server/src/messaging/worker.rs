@@ -1,0 +1,123 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_core::clock::Millis;
+use gatehouse_core::outbox::{self, Envelope};
+use gatehouse_core::ports::OutboxMessage;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth retrying (connection refused, timeout, 4xx from the server).
+    #[error("{0}")]
+    Transient(String),
+    /// Will never work (bad address, 5xx rejection): give up at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Delivery: Send + Sync {
+    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError>;
+    fn describe(&self) -> String;
+}
+
+/// How long a claimed message is reserved for this worker before another node may try it.
+const CLAIM_MS: i64 = 60_000;
+const BATCH: i64 = 16;
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+/// Delivers messages until `shutdown` turns true. Wakes on `state.outbox_ready` or every poll interval.
+pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
+    let mut last_purge = tokio::time::Instant::now();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        while deliver_batch(&state, delivery.as_ref()).await {}
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            purge_sessions(&state).await;
+        }
+        tokio::select! {
+            () = state.outbox_ready.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Returns whether a full batch was processed (there may be more).
+async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
+    let now = state.clock.now_ms();
+    let claimed = match state.store.claim_outbox(now, now + CLAIM_MS, BATCH).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox: cannot claim messages");
+            return false;
+        }
+    };
+    let full = i64::try_from(claimed.len()).unwrap_or(0) == BATCH;
+    for c in claimed {
+        let result = match outbox::open(&state.key, &c.message) {
+            Ok(envelope) => delivery.deliver(&c.message, &envelope).await,
+            Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
+        };
+        let now = state.clock.now_ms();
+        let write = match result {
+            Ok(()) => state.store.mark_delivered(&c.message.id, now).await,
+            Err(DeliveryError::Permanent(why)) => {
+                tracing::error!(id = %c.message.id, error = %why, "outbox: message abandoned");
+                state.store.mark_abandoned(&c.message.id, &why, now).await
+            }
+            Err(DeliveryError::Transient(why)) => {
+                let max_age = i64::try_from(state.config.messaging.max_age_seconds * 1000).unwrap_or(i64::MAX);
+                if now - c.message.created_at > max_age {
+                    tracing::error!(id = %c.message.id, attempts = c.attempts, error = %why, "outbox: message too old, abandoned");
+                    state.store.mark_abandoned(&c.message.id, &why, now).await
+                } else {
+                    let next = now + backoff_ms(&state.config.messaging, c.attempts);
+                    tracing::warn!(id = %c.message.id, attempts = c.attempts, error = %why, retry_in_ms = next - now, "outbox: delivery failed, will retry");
+                    state.store.mark_retry(&c.message.id, &why, next).await
+                }
+            }
+        };
+        if let Err(e) = write {
+            tracing::warn!(error = %e, id = %c.message.id, "outbox: cannot record delivery result");
+        }
+    }
+    full
+}
+
+/// Exponential backoff: initial × 2^(attempts−1), capped.
+fn backoff_ms(config: &gatehouse_core::config::MessagingConfig, attempts: i64) -> Millis {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = config.retry_initial_delay_ms.saturating_mul(1u64 << exponent).min(config.retry_max_delay_ms);
+    i64::try_from(delay).unwrap_or(i64::MAX)
+}
+
+async fn purge_sessions(state: &AppState) {
+    let now = state.clock.now_ms();
+    let idle = i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
+    // Keep ended sessions an hour longer, so late calls still get a precise answer.
+    match state.store.purge_flow_sessions(now - 3_600_000, now - idle - 3_600_000).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "flow sessions purged"),
+        Err(e) => tracing::warn!(error = %e, "cannot purge flow sessions"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let c = gatehouse_core::config::MessagingConfig { retry_initial_delay_ms: 100, retry_max_delay_ms: 1000, ..Default::default() };
+        assert_eq!([1, 2, 3, 4, 5, 60].map(|a| backoff_ms(&c, a)), [100, 200, 400, 800, 1000, 1000]);
+    }
+}

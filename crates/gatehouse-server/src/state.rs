@@ -1,0 +1,37 @@
+use std::sync::Arc;
+
+use gatehouse_core::clock::Clock;
+use gatehouse_core::config::Config;
+use gatehouse_core::crypto::ServerKey;
+use gatehouse_core::flow::FlowDeps;
+use gatehouse_core::ports::Store;
+use gatehouse_core::random::Random;
+use tokio::sync::Notify;
+
+use crate::hashing::HashPool;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub hasher: HashPool,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub key: Arc<ServerKey>,
+    /// Wakes the delivery worker when a call queued a message.
+    pub outbox_ready: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn flow_deps(&self) -> FlowDeps<'_> {
+        FlowDeps {
+            config: &self.config,
+            store: self.store.as_ref(),
+            hasher: &self.hasher,
+            clock: self.clock.as_ref(),
+            random: self.random.as_ref(),
+            key: &self.key,
+        }
+    }
+}
