@@ -190,7 +190,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// After an identity verification step every call re-checks the restrictions and reports violations.
-    async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
+    pub(super) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
         let user = self.load_user().await?;
         Ok(match restrictions::evaluate(&self.flow.restrictions, user.as_ref(), self.now) {
             Verdict::Allowed => None,

@@ -48,6 +48,10 @@ impl Ctx<'_> {
                 errors: vec![FlowError::at(ErrorCode::EmailOtpExpired, POINTER)],
             });
         }
+        // A user locked (or invalidated) since identification silently drops into stealth mode.
+        if !self.state.stealth && self.restriction_violation().await?.is_some() {
+            self.state.stealth = true;
+        }
         let answer: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
         if self.verify_factor(&cfg.method_id, |ctx| ctx.deps.key.verify_otp(ctx.session_id, &answer, &challenge.code_hash)).await? {
             self.state.verified = true;

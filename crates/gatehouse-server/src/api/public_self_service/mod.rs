@@ -43,8 +43,16 @@ pub fn routes() -> Router<AppState> {
     r.route(&format!("{base}/flows/{{flow_id}}/select/"), post(select::handler))
 }
 
-/// Runs one call on the flow session named by the request's cookie.
+/// Runs one call on the flow session named by the request's cookie. The work runs in its own task so that
+/// a client hanging up mid-call cannot leave the session half-handled or its lease held.
 pub(crate) async fn run(state: &AppState, headers: &HeaderMap, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
+    let (state, headers) = (state.clone(), headers.clone());
+    tokio::spawn(async move { run_call(&state, &headers, ip, action).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))?
+}
+
+async fn run_call(state: &AppState, headers: &HeaderMap, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
     let token = cookie(headers, FLOW_COOKIE).ok_or(ApiError::flow(ErrorCode::UnexpectedCall))?;
     let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
     let now = state.clock.now_ms();
