@@ -75,6 +75,8 @@ pub enum Effect {
     /// Unlocks and resets every failed-attempt counter.
     Unlock { user_id: String, at: Millis },
     DeleteUser { user_id: String },
+    /// Sets the validity period (either bound open).
+    SetValidity { user_id: String, valid_from: Option<Millis>, valid_until: Option<Millis>, at: Millis },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
 }

@@ -162,6 +162,15 @@ macro_rules! store_impl {
                         Effect::DeleteUser { user_id } => {
                             sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *conn).await?;
                         }
+                        Effect::SetValidity { user_id, valid_from, valid_until, at } => {
+                            sqlx::query("UPDATE users SET valid_from = $2, valid_until = $3, updated_at = $4 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(valid_from)
+                                .bind(valid_until)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                         Effect::Enqueue(m) => {
                             sqlx::query(
                                 "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
