@@ -31,17 +31,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        let mut de = serde_json::Deserializer::from_slice(text);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let inner = e.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return ApiError::MalformedJson(inner.to_string());
-            }
+        let document: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if !document.is_object() {
+            return Err(ApiError::InvalidRequest { title: "the body must be a JSON object".into(), pointer: None });
+        }
+        let value = serde_path_to_error::deserialize(document).map_err(|e| {
             let path = e.path().to_string();
             let pointer = if path == "." { None } else { Some(format!("/{}", path.replace('.', "/"))) };
-            ApiError::InvalidRequest { title: inner.to_string(), pointer }
+            ApiError::InvalidRequest { title: e.inner().to_string(), pointer }
         })?;
-        de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         Ok(Self(value))
     }
 }
