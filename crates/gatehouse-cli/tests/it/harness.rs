@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::admin::{AddUser, InitialPassword, UserAdmin};
-use gatehouse_core::clock::{Clock, MockClock, SystemClock};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use gatehouse_core::clock::{Clock, Millis, SystemClock};
 use gatehouse_core::config::{Config, ConfigSource, Transport, load};
 use gatehouse_core::crypto::{HashParams, Passwords, ServerKey};
 use gatehouse_core::ports::Store;
@@ -13,6 +15,23 @@ use gatehouse_core::random::{SystemRandom, random_id};
 use gatehouse_core::user::User;
 use gatehouse_server::{RunningServer, StartOptions};
 use serde_json::Value;
+
+/// Real time that tests can move forward: background work (retries, leases) keeps running while a test
+/// jumps past an expiry.
+#[derive(Debug, Default)]
+pub struct JumpClock(AtomicI64);
+
+impl JumpClock {
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for JumpClock {
+    fn now_ms(&self) -> Millis {
+        SystemClock.now_ms() + self.0.load(Ordering::SeqCst)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -51,7 +70,7 @@ pub struct TestEnv {
     pub db_url: String,
     pub schema: Option<String>,
     pub key: String,
-    pub clock: Arc<MockClock>,
+    pub clock: Arc<JumpClock>,
 }
 
 impl TestEnv {
@@ -62,7 +81,7 @@ impl TestEnv {
             Backend::Postgres => (postgres_url(), Some(format!("gh_test_{}", &random_id(&SystemRandom)[..16]))),
         };
         let key = ServerKey::generate_base64(&SystemRandom);
-        Self { dir, backend, db_url, schema, key, clock: Arc::new(MockClock::new(SystemClock.now_ms())) }
+        Self { dir, backend, db_url, schema, key, clock: Arc::new(JumpClock::default()) }
     }
 
     pub fn outbox(&self) -> PathBuf {
