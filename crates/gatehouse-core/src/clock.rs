@@ -11,7 +11,9 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> Millis;
 
     fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.now_ms()).single().unwrap_or_default()
+        Utc.timestamp_millis_opt(self.now_ms())
+            .single()
+            .unwrap_or_default()
     }
 }
 
@@ -19,6 +21,7 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(clippy::disallowed_methods, reason = "the one place that reads the real clock")]
     fn now_ms(&self) -> Millis {
         Utc::now().timestamp_millis()
     }

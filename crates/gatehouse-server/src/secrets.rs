@@ -14,9 +14,15 @@ pub enum KeySource {
     Generated(String),
 }
 
-pub fn load_server_key(config: &Config, random: &dyn Random) -> anyhow::Result<(ServerKey, KeySource)> {
+pub fn load_server_key(
+    config: &Config,
+    random: &dyn Random,
+) -> anyhow::Result<(ServerKey, KeySource)> {
     if let Some(text) = &config.server.secret_key {
-        return Ok((ServerKey::from_base64(text).map_err(|e| anyhow::anyhow!("server.secret_key: {e}"))?, KeySource::Config));
+        return Ok((
+            ServerKey::from_base64(text).map_err(|e| anyhow::anyhow!("server.secret_key: {e}"))?,
+            KeySource::Config,
+        ));
     }
     let (path, generated) = match &config.server.secret_key_file {
         Some(p) => (p.clone(), false),
@@ -27,24 +33,31 @@ pub fn load_server_key(config: &Config, random: &dyn Random) -> anyhow::Result<(
         let key = read_key(&path)?;
         return Ok((key, KeySource::Generated(path.display().to_string())));
     }
-    Ok((read_key(&path)?, KeySource::File(path.display().to_string())))
+    Ok((
+        read_key(&path)?,
+        KeySource::File(path.display().to_string()),
+    ))
 }
 
 fn read_key(path: &Path) -> anyhow::Result<ServerKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read secret key {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read secret key {}: {e}", path.display()))?;
     ServerKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn write_new_key(path: &Path, key: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
-        Ok(mut f) => f.write_all(format!("{key}\n").as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
+        Ok(mut f) => f
+            .write_all(format!("{key}\n").as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),

@@ -6,7 +6,9 @@ use gatehouse_core::ports::StoreError;
 
 pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
         other => StoreError::Other(other.to_string()),
     }
 }
@@ -16,7 +18,11 @@ pub(crate) fn user_insert_error(e: sqlx::Error, login: &str, kind: &str) -> Stor
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
     {
-        return if kind == "alias" { StoreError::AliasTaken(login.to_owned()) } else { StoreError::UsernameTaken(login.to_owned()) };
+        return if kind == "alias" {
+            StoreError::AliasTaken(login.to_owned())
+        } else {
+            StoreError::UsernameTaken(login.to_owned())
+        };
     }
     db_error(e)
 }

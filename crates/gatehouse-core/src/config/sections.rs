@@ -65,7 +65,11 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, schema: None }
+        Self {
+            url: None,
+            max_connections: 16,
+            schema: None,
+        }
     }
 }
 
@@ -86,7 +90,13 @@ pub struct HashingConfig {
 
 impl Default for HashingConfig {
     fn default() -> Self {
-        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue_capacity: 64 }
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            workers: 0,
+            queue_capacity: 64,
+        }
     }
 }
 
@@ -107,7 +117,13 @@ pub struct PasswordPolicyConfig {
 
 impl Default for PasswordPolicyConfig {
     fn default() -> Self {
-        Self { min_length: 8, max_length: 128, reject_username: true, reject_same_as_old: true, min_strength: 2 }
+        Self {
+            min_length: 8,
+            max_length: 128,
+            reject_username: true,
+            reject_same_as_old: true,
+            min_strength: 2,
+        }
     }
 }
 
@@ -122,13 +138,19 @@ pub struct LockoutConfig {
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        Self { max_failed_attempts: 3, per_method: BTreeMap::new() }
+        Self {
+            max_failed_attempts: 3,
+            per_method: BTreeMap::new(),
+        }
     }
 }
 
 impl LockoutConfig {
     pub fn max_for(&self, method_id: &str) -> u32 {
-        self.per_method.get(method_id).copied().unwrap_or(self.max_failed_attempts)
+        self.per_method
+            .get(method_id)
+            .copied()
+            .unwrap_or(self.max_failed_attempts)
     }
 }
 
@@ -221,7 +243,10 @@ pub struct FlowSessionConfig {
 
 impl Default for FlowSessionConfig {
     fn default() -> Self {
-        Self { idle_timeout_seconds: 900, max_lifetime_seconds: 3600 }
+        Self {
+            idle_timeout_seconds: 900,
+            max_lifetime_seconds: 3600,
+        }
     }
 }
 
@@ -330,7 +355,11 @@ pub struct OtpConfig {
 
 impl Default for OtpConfig {
     fn default() -> Self {
-        Self { length: 8, alphabet: "0123456789".into(), validity_seconds: 600 }
+        Self {
+            length: 8,
+            alphabet: "0123456789".into(),
+            validity_seconds: 600,
+        }
     }
 }
 
@@ -343,7 +372,9 @@ pub struct SetPasswordStep {
 
 impl Default for SetPasswordStep {
     fn default() -> Self {
-        Self { password_method_id: "PASSWORD".into() }
+        Self {
+            password_method_id: "PASSWORD".into(),
+        }
     }
 }
 
@@ -357,7 +388,10 @@ pub struct EmailNotificationStep {
 
 impl Default for EmailNotificationStep {
     fn default() -> Self {
-        Self { email_item: "email".into(), template: "password-changed".into() }
+        Self {
+            email_item: "email".into(),
+            template: "password-changed".into(),
+        }
     }
 }
 
@@ -368,6 +402,11 @@ impl Config {
             .url
             .clone()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("gatehouse.db").display()))
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}",
+                    self.server.data_dir.join("gatehouse.db").display()
+                )
+            })
     }
 }

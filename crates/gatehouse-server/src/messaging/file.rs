@@ -21,15 +21,25 @@ impl FileOutbox {
 
 #[async_trait]
 impl Delivery for FileOutbox {
-    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        message: &OutboxMessage,
+        envelope: &Envelope,
+    ) -> Result<(), DeliveryError> {
         let mail = build_mail(&self.from, envelope)?;
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
         let name = format!("{}-{}.eml", message.created_at, message.id);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(&name);
         // Write then rename, so a reader never sees half a message.
-        tokio::fs::write(&tmp, mail.formatted()).await.map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        tokio::fs::write(&tmp, mail.formatted())
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
         tracing::info!(to = %mask_address(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: mail written");
         Ok(())
     }

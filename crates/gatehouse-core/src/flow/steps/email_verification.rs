@@ -13,34 +13,80 @@ const POINTER: &str = "/otp";
 impl Ctx<'_> {
     /// Entering the step sends the code at once. A user in stealth mode, or one without an address, gets a
     /// challenge nobody can answer and no message — from the outside both look the same.
-    pub(crate) async fn enter_email_otp(&mut self, cfg: &EmailVerificationStep) -> Result<(), EngineError> {
+    pub(crate) async fn enter_email_otp(
+        &mut self,
+        cfg: &EmailVerificationStep,
+    ) -> Result<(), EngineError> {
         let challenge = self.issue_email_otp(cfg, 0, 0).await?;
         self.state.scratch = Scratch::Otp(challenge);
         Ok(())
     }
 
-    async fn issue_email_otp(&mut self, cfg: &EmailVerificationStep, failed: u32, resends: u32) -> Result<OtpChallenge, EngineError> {
-        let expires_at = self.now.saturating_add(i64::try_from(cfg.otp.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
+    async fn issue_email_otp(
+        &mut self,
+        cfg: &EmailVerificationStep,
+        failed: u32,
+        resends: u32,
+    ) -> Result<OtpChallenge, EngineError> {
+        let expires_at = self.now.saturating_add(
+            i64::try_from(cfg.otp.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+        );
         let user = self.load_user().await?;
-        let target = user.and_then(|u| u.context_item(&cfg.email_item).map(str::to_owned).map(|to| (u, to)));
+        let target = user.and_then(|u| {
+            u.context_item(&cfg.email_item)
+                .map(str::to_owned)
+                .map(|to| (u, to))
+        });
         let Some((user, to)) = target else {
             self.state.stealth = true;
-            let code_hash = self.deps.key.hash_otp(self.session_id, &random_token(self.deps.random));
-            self.audit("otp.sent", "stealth", serde_json::json!({ "channel": "email" }));
-            return Ok(OtpChallenge { code_hash, expires_at, failed, resends });
+            let code_hash = self
+                .deps
+                .key
+                .hash_otp(self.session_id, &random_token(self.deps.random));
+            self.audit(
+                "otp.sent",
+                "stealth",
+                serde_json::json!({ "channel": "email" }),
+            );
+            return Ok(OtpChallenge {
+                code_hash,
+                expires_at,
+                failed,
+                resends,
+            });
         };
         let alphabet: Vec<char> = cfg.otp.alphabet.chars().collect();
         let code = random_code(self.deps.random, &alphabet, cfg.otp.length);
         let code_hash = self.deps.key.hash_otp(self.session_id, &code);
         let minutes = cfg.otp.validity_seconds.div_ceil(60).to_string();
-        self.queue_mail(&user, &to, "email-otp", BTreeMap::from([("otp", code), ("minutes", minutes)]))?;
-        self.audit("otp.sent", "ok", serde_json::json!({ "channel": "email", "resend": resends }));
-        Ok(OtpChallenge { code_hash, expires_at, failed, resends })
+        self.queue_mail(
+            &user,
+            &to,
+            "email-otp",
+            BTreeMap::from([("otp", code), ("minutes", minutes)]),
+        )?;
+        self.audit(
+            "otp.sent",
+            "ok",
+            serde_json::json!({ "channel": "email", "resend": resends }),
+        );
+        Ok(OtpChallenge {
+            code_hash,
+            expires_at,
+            failed,
+            resends,
+        })
     }
 
-    pub(crate) async fn check_email_otp(&mut self, cfg: &EmailVerificationStep, answer: &str) -> Result<Outcome, EngineError> {
+    pub(crate) async fn check_email_otp(
+        &mut self,
+        cfg: &EmailVerificationStep,
+        answer: &str,
+    ) -> Result<Outcome, EngineError> {
         let Scratch::Otp(challenge) = self.state.scratch.clone() else {
-            return Err(EngineError::Inconsistent("email OTP step without a challenge"));
+            return Err(EngineError::Inconsistent(
+                "email OTP step without a challenge",
+            ));
         };
         if self.now >= challenge.expires_at {
             return Ok(Outcome::Retry {
@@ -53,31 +99,66 @@ impl Ctx<'_> {
             self.state.stealth = true;
         }
         let answer: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
-        if self.verify_factor(&cfg.method_id, |ctx| ctx.deps.key.verify_otp(ctx.session_id, &answer, &challenge.code_hash)).await? {
+        if self
+            .verify_factor(&cfg.method_id, |ctx| {
+                ctx.deps
+                    .key
+                    .verify_otp(ctx.session_id, &answer, &challenge.code_hash)
+            })
+            .await?
+        {
             self.state.verified = true;
             self.state.methods_passed.insert(cfg.method_id.clone());
-            self.audit("otp.verified", "ok", serde_json::json!({ "channel": "email" }));
+            self.audit(
+                "otp.verified",
+                "ok",
+                serde_json::json!({ "channel": "email" }),
+            );
             return self.advance().await;
         }
         let failed = challenge.failed + 1;
-        self.state.scratch = Scratch::Otp(OtpChallenge { failed, ..challenge });
-        self.audit("otp.failed", if self.state.stealth { "stealth" } else { "wrong" }, serde_json::json!({ "attempt": failed }));
+        self.state.scratch = Scratch::Otp(OtpChallenge {
+            failed,
+            ..challenge
+        });
+        self.audit(
+            "otp.failed",
+            if self.state.stealth {
+                "stealth"
+            } else {
+                "wrong"
+            },
+            serde_json::json!({ "attempt": failed }),
+        );
         let error = FlowError::at(ErrorCode::EmailOtpWrong, POINTER);
         if failed >= cfg.max_failed_attempts {
             return Ok(self.terminate(vec![error]));
         }
-        Ok(Outcome::Retry { next: NextStep::EmailOtpRequired, errors: vec![error] })
+        Ok(Outcome::Retry {
+            next: NextStep::EmailOtpRequired,
+            errors: vec![error],
+        })
     }
 
-    pub(crate) async fn resend_email_otp(&mut self, cfg: &EmailVerificationStep) -> Result<Outcome, EngineError> {
+    pub(crate) async fn resend_email_otp(
+        &mut self,
+        cfg: &EmailVerificationStep,
+    ) -> Result<Outcome, EngineError> {
         let Scratch::Otp(challenge) = self.state.scratch.clone() else {
-            return Err(EngineError::Inconsistent("email OTP step without a challenge"));
+            return Err(EngineError::Inconsistent(
+                "email OTP step without a challenge",
+            ));
         };
         if challenge.resends >= cfg.max_resends {
-            return Ok(Outcome::Retry { next: NextStep::EmailOtpRequired, errors: vec![FlowError::new(ErrorCode::ResendLimitReached)] });
+            return Ok(Outcome::Retry {
+                next: NextStep::EmailOtpRequired,
+                errors: vec![FlowError::new(ErrorCode::ResendLimitReached)],
+            });
         }
         // The new code replaces the old one: only the latest code is ever accepted.
-        let fresh = self.issue_email_otp(cfg, challenge.failed, challenge.resends + 1).await?;
+        let fresh = self
+            .issue_email_otp(cfg, challenge.failed, challenge.resends + 1)
+            .await?;
         self.state.scratch = Scratch::Otp(fresh);
         Ok(Outcome::Continue(Some(NextStep::EmailOtpRequired)))
     }
@@ -86,23 +167,48 @@ impl Ctx<'_> {
     /// `method_id` *before* the answer is looked at, atomically in the store, so parallel requests can never get
     /// more guesses than the lockout allows; a right answer gives the attempt back. In stealth mode, or once the
     /// counter is used up, the answer is not looked at and is wrong.
-    pub(crate) async fn verify_factor(&mut self, method_id: &str, check: impl FnOnce(&Self) -> bool) -> Result<bool, EngineError> {
+    pub(crate) async fn verify_factor(
+        &mut self,
+        method_id: &str,
+        check: impl FnOnce(&Self) -> bool,
+    ) -> Result<bool, EngineError> {
         let Some(user_id) = self.user_id() else {
             return Ok(false);
         };
         let max = self.deps.config.lockout.max_for(method_id);
-        let Some(count) = self.deps.store.reserve_attempt(&user_id, method_id, max).await? else {
-            self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
+        let Some(count) = self
+            .deps
+            .store
+            .reserve_attempt(&user_id, method_id, max)
+            .await?
+        else {
+            self.audit(
+                "factor.refused",
+                "counter_exhausted",
+                serde_json::json!({ "method": method_id }),
+            );
             return Ok(false);
         };
         if check(self) {
-            self.effects.push(Effect::ReleaseAttempt { user_id, method_id: method_id.to_owned() });
+            self.effects.push(Effect::ReleaseAttempt {
+                user_id,
+                method_id: method_id.to_owned(),
+            });
             return Ok(true);
         }
         if count > i64::from(max) {
             let reason = lock_reason::too_many_auth_attempts(method_id);
-            self.effects.push(Effect::Lock { user_id, reason: reason.clone(), at: self.now, replace: false });
-            self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
+            self.effects.push(Effect::Lock {
+                user_id,
+                reason: reason.clone(),
+                at: self.now,
+                replace: false,
+            });
+            self.audit(
+                "user.locked",
+                "ok",
+                serde_json::json!({ "reason": reason, "failed_attempts": count }),
+            );
         }
         Ok(false)
     }

@@ -6,11 +6,19 @@ use crate::ports::Effect;
 
 impl Ctx<'_> {
     /// Sets the new password if it passes the policy. A violation is no failed attempt: the user may retry.
-    pub(crate) async fn set_password(&mut self, cfg: &SetPasswordStep, new_password: String) -> Result<Outcome, EngineError> {
+    pub(crate) async fn set_password(
+        &mut self,
+        cfg: &SetPasswordStep,
+        new_password: String,
+    ) -> Result<Outcome, EngineError> {
         let user = match (self.state.verified, self.load_user().await?) {
             (true, Some(user)) => user,
             // Configuration validation puts a verification step first, and stealth flows never get here.
-            _ => return Err(EngineError::Inconsistent("set-password reached without a verified user")),
+            _ => {
+                return Err(EngineError::Inconsistent(
+                    "set-password reached without a verified user",
+                ));
+            }
         };
         let policy = &self.deps.config.password_policy;
         let mut inputs: Vec<&str> = vec![user.username.as_str()];
@@ -20,22 +28,45 @@ impl Ctx<'_> {
         if violations.is_empty()
             && policy.reject_same_as_old
             && let Some(old) = user.password_hash.clone()
-            && self.deps.hasher.verify(new_password.clone(), old).await?.matches
+            && self
+                .deps
+                .hasher
+                .verify(new_password.clone(), old)
+                .await?
+                .matches
         {
             violations.push(detail::SAME_AS_OLD);
         }
         if !violations.is_empty() {
-            self.audit("password.rejected", "policy", serde_json::json!({ "violations": violations }));
+            self.audit(
+                "password.rejected",
+                "policy",
+                serde_json::json!({ "violations": violations }),
+            );
             let errors = violations
                 .into_iter()
-                .map(|d| FlowError { code: ErrorCode::PasswordPolicyViolated, pointer: Some("/newPassword"), detail: Some(d) })
+                .map(|d| FlowError {
+                    code: ErrorCode::PasswordPolicyViolated,
+                    pointer: Some("/newPassword"),
+                    detail: Some(d),
+                })
                 .collect();
-            return Ok(Outcome::Retry { next: NextStep::NewPasswordRequired, errors });
+            return Ok(Outcome::Retry {
+                next: NextStep::NewPasswordRequired,
+                errors,
+            });
         }
         let password_hash = self.deps.hasher.hash(new_password).await?;
-        self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
+        self.effects.push(Effect::SetPassword {
+            user_id: user.id.clone(),
+            password_hash,
+            at: self.now,
+        });
         // Failures against the old password say nothing about the new one.
-        self.effects.push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![cfg.password_method_id.clone()] });
+        self.effects.push(Effect::ResetCounters {
+            user_id: user.id.clone(),
+            method_ids: vec![cfg.password_method_id.clone()],
+        });
         self.audit("password.changed", "ok", serde_json::json!({}));
         self.advance().await
     }

@@ -15,17 +15,30 @@ use crate::extract::{ClientIp, FLOW_COOKIE, cookie, flow_cookie, wants_secure_co
 use crate::state::AppState;
 
 #[tracing::instrument(name = "pss.abort", skip_all)]
-pub async fn handler(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn handler(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let done = with_cookie(StatusCode::NO_CONTENT.into_response(), &flow_cookie(None, secure));
+    let done = with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &flow_cookie(None, secure),
+    );
     let Some(token) = cookie(&headers, FLOW_COOKIE) else {
         return Ok(done);
     };
     let now = state.clock.now_ms();
     let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
-    match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await? {
+    match state
+        .store
+        .acquire_flow_session(&token_hash, now, now + LEASE_MS)
+        .await?
+    {
         Acquired::NotFound => Ok(done),
-        Acquired::Busy => Err(ApiError::flow(gatehouse_core::flow::ErrorCode::ConcurrentAccess)),
+        Acquired::Busy => Err(ApiError::flow(
+            gatehouse_core::flow::ErrorCode::ConcurrentAccess,
+        )),
         Acquired::Session(session) => {
             let audit = AuditEvent {
                 id: random_id(state.random.as_ref()),
@@ -40,9 +53,22 @@ pub async fn handler(State(state): State<AppState>, ClientIp(ip): ClientIp, head
                 outcome: "ok".into(),
                 details: serde_json::json!({}),
             };
-            let status = if session.status == SessionStatus::Active { SessionStatus::Terminated } else { session.status };
-            let update = FlowSessionUpdate { id: session.id.clone(), version: session.version, state: session.state.clone(), status, last_seen_at: now };
-            state.store.commit_flow_session(&update, &[Effect::Audit(audit)]).await?;
+            let status = if session.status == SessionStatus::Active {
+                SessionStatus::Terminated
+            } else {
+                session.status
+            };
+            let update = FlowSessionUpdate {
+                id: session.id.clone(),
+                version: session.version,
+                state: session.state.clone(),
+                status,
+                last_seen_at: now,
+            };
+            state
+                .store
+                .commit_flow_session(&update, &[Effect::Audit(audit)])
+                .await?;
             Ok(done)
         }
     }
