@@ -198,3 +198,64 @@ async fn two_parallel_calls_one_wins(backend: Backend) {
     server.stop().await;
     env.cleanup().await;
 }
+
+on_both_backends!(a_full_hashing_queue_answers_503_and_changes_nothing);
+
+async fn a_full_hashing_queue_answers_503_and_changes_nothing(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    // One hashing thread, no queue, slow hashes: a second hash at the same time is refused.
+    config.hashing.workers = 1;
+    config.hashing.queue_capacity = 0;
+    config.hashing.memory_kib = 19456;
+    config.hashing.iterations = 12;
+    let server = env.start(config).await;
+    let mut flows = Vec::new();
+    for i in 0..4 {
+        let (name, mail) = (format!("hana{i}"), format!("hana{i}@example.com"));
+        env.add_user(&name, Some(&mail), None).await;
+        let (mut c, otp) = reset_until_otp(&server, &env.outbox(), &name, &mail).await;
+        c.check_otp(&otp).await.expect(200);
+        flows.push(c);
+    }
+    let barrier = Arc::new(Barrier::new(flows.len()));
+    let tasks = flows.clone().into_iter().map(|mut c| {
+        let b = barrier.clone();
+        tokio::spawn(async move {
+            b.wait().await;
+            c.set_password("Fresh-Marble-Otter-42").await
+        })
+    });
+    let responses: Vec<Resp> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let t = tally(&responses);
+    let overloaded: Vec<usize> = (0..responses.len())
+        .filter(|&i| responses[i].status == 503)
+        .collect();
+    assert!(!overloaded.is_empty() && overloaded.len() < 4, "{t:?}");
+    for &i in &overloaded {
+        assert_eq!(responses[i].error_codes(), vec!["SERVICE_OVERLOADED"]);
+        assert_eq!(
+            responses[i]
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+    // Nothing changed for the refused calls: each retries and succeeds.
+    for i in overloaded {
+        let mut c = flows[i].clone();
+        let mut r = c.set_password("Fresh-Marble-Otter-42").await;
+        while r.status == 503 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            r = c.set_password("Fresh-Marble-Otter-42").await;
+        }
+        r.expect(200);
+    }
+    server.stop().await;
+    env.cleanup().await;
+}
