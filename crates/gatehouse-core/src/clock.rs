@@ -21,7 +21,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the one place that reads the real clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the real clock"
+    )]
     fn now_ms(&self) -> Millis {
         Utc::now().timestamp_millis()
     }
