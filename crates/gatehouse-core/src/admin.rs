@@ -16,10 +16,7 @@ pub enum AdminError {
     #[error("no user `{0}`")]
     NotFound(String),
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     #[error("password violates the policy: {}", .0.join(", "))]
     Policy(Vec<&'static str>),
     #[error(transparent)]
@@ -58,10 +55,7 @@ pub struct UserAdmin<'a> {
 }
 
 fn invalid<T>(field: &'static str, message: impl Into<String>) -> Result<T, AdminError> {
-    Err(AdminError::Invalid {
-        field,
-        message: message.into(),
-    })
+    Err(AdminError::Invalid { field, message: message.into() })
 }
 
 pub fn validate_username(name: &str) -> Result<String, AdminError> {
@@ -69,10 +63,7 @@ pub fn validate_username(name: &str) -> Result<String, AdminError> {
     if n.is_empty() || n.chars().count() > 64 {
         return invalid("username", "must be 1–64 characters");
     }
-    if !n
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
-    {
+    if !n.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')) {
         return invalid("username", "may contain letters, digits and . _ - @ +");
     }
     Ok(n)
@@ -87,28 +78,16 @@ pub fn validate_email(email: &str) -> Result<String, AdminError> {
 }
 
 pub fn validate_phone(phone: &str) -> Result<String, AdminError> {
-    let p: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
+    let p: String = phone.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
     let digits = p.strip_prefix('+').unwrap_or("");
     if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return invalid(
-            "phone",
-            "must be in international format, e.g. +41791234567",
-        );
+        return invalid("phone", "must be in international format, e.g. +41791234567");
     }
     Ok(p)
 }
 
 impl UserAdmin<'_> {
-    fn event(
-        &self,
-        event: &str,
-        user: &User,
-        outcome: &str,
-        details: serde_json::Value,
-    ) -> AuditEvent {
+    fn event(&self, event: &str, user: &User, outcome: &str, details: serde_json::Value) -> AuditEvent {
         AuditEvent {
             id: random_id(self.random),
             at: self.clock.now_ms(),
@@ -148,10 +127,7 @@ impl UserAdmin<'_> {
         for alias in &req.aliases {
             let a = normalize_login(alias);
             if a.is_empty() || a == username {
-                return invalid(
-                    "alias",
-                    format!("`{alias}` is empty or equal to the username"),
-                );
+                return invalid("alias", format!("`{alias}` is empty or equal to the username"));
             }
             if !aliases.contains(&a) {
                 aliases.push(a);
@@ -165,8 +141,7 @@ impl UserAdmin<'_> {
         let password_hash = match req.password {
             InitialPassword::None => None,
             InitialPassword::Plain(pw) => {
-                let violations =
-                    password_policy::check(self.policy, &pw, &username, &[username.as_str()]);
+                let violations = password_policy::check(self.policy, &pw, &username, &[username.as_str()]);
                 if !violations.is_empty() {
                     return Err(AdminError::Policy(violations));
                 }
@@ -210,39 +185,20 @@ impl UserAdmin<'_> {
             created_at: now,
             updated_at: now,
         };
-        let audit = self.event(
-            "user.created",
-            &placeholder,
-            "ok",
-            serde_json::json!({ "roles": new.roles }),
-        );
+        let audit = self.event("user.created", &placeholder, "ok", serde_json::json!({ "roles": new.roles }));
         Ok(self.store.create_user(&new, &audit).await?)
     }
 
     pub async fn lock(&self, login: &str, reason: Option<&str>) -> Result<User, AdminError> {
         let user = self.find(login).await?;
-        let reason =
-            reason.map_or_else(|| lock_reason::INITIATED_BY_ADMIN.to_owned(), str::to_owned);
+        let reason = reason.map_or_else(|| lock_reason::INITIATED_BY_ADMIN.to_owned(), str::to_owned);
         if reason.trim().is_empty() || reason.len() > 100 {
             return invalid("reason", "must be 1–100 characters");
         }
         let at = self.clock.now_ms();
-        let audit = self.event(
-            "user.locked",
-            &user,
-            "ok",
-            serde_json::json!({ "reason": reason }),
-        );
+        let audit = self.event("user.locked", &user, "ok", serde_json::json!({ "reason": reason }));
         self.store
-            .apply(&[
-                Effect::Lock {
-                    user_id: user.id.clone(),
-                    reason,
-                    at,
-                    replace: true,
-                },
-                Effect::Audit(audit),
-            ])
+            .apply(&[Effect::Lock { user_id: user.id.clone(), reason, at, replace: true }, Effect::Audit(audit)])
             .await?;
         self.find(login).await
     }
@@ -257,46 +213,21 @@ impl UserAdmin<'_> {
             serde_json::json!({ "was_locked": user.locked, "lock_reason": user.lock_reason, "counters": user.failed_attempts }),
         );
         let at = self.clock.now_ms();
-        self.store
-            .apply(&[
-                Effect::Unlock {
-                    user_id: user.id.clone(),
-                    at,
-                },
-                Effect::Audit(audit),
-            ])
-            .await?;
+        self.store.apply(&[Effect::Unlock { user_id: user.id.clone(), at }, Effect::Audit(audit)]).await?;
         self.find(login).await
     }
 
     pub async fn set_password(&self, login: &str, password: String) -> Result<(), AdminError> {
         let user = self.find(login).await?;
-        let violations = password_policy::check(
-            self.policy,
-            &password,
-            &user.username,
-            &[user.username.as_str()],
-        );
+        let violations = password_policy::check(self.policy, &password, &user.username, &[user.username.as_str()]);
         if !violations.is_empty() {
             return Err(AdminError::Policy(violations));
         }
         let password_hash = self.hasher.hash(password).await?;
-        let audit = self.event(
-            "password.changed",
-            &user,
-            "ok",
-            serde_json::json!({ "by": "admin" }),
-        );
+        let audit = self.event("password.changed", &user, "ok", serde_json::json!({ "by": "admin" }));
         let at = self.clock.now_ms();
         self.store
-            .apply(&[
-                Effect::SetPassword {
-                    user_id: user.id.clone(),
-                    password_hash,
-                    at,
-                },
-                Effect::Audit(audit),
-            ])
+            .apply(&[Effect::SetPassword { user_id: user.id.clone(), password_hash, at }, Effect::Audit(audit)])
             .await?;
         Ok(())
     }
@@ -304,14 +235,7 @@ impl UserAdmin<'_> {
     pub async fn delete(&self, login: &str) -> Result<(), AdminError> {
         let user = self.find(login).await?;
         let audit = self.event("user.deleted", &user, "ok", serde_json::json!({}));
-        self.store
-            .apply(&[
-                Effect::DeleteUser {
-                    user_id: user.id.clone(),
-                },
-                Effect::Audit(audit),
-            ])
-            .await?;
+        self.store.apply(&[Effect::DeleteUser { user_id: user.id.clone() }, Effect::Audit(audit)]).await?;
         Ok(())
     }
 }

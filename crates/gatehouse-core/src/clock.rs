@@ -11,9 +11,7 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> Millis;
 
     fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.now_ms())
-            .single()
-            .unwrap_or_default()
+        Utc.timestamp_millis_opt(self.now_ms()).single().unwrap_or_default()
     }
 }
 
@@ -21,10 +19,7 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the one place that reads the real clock"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "the one place that reads the real clock")]
     fn now_ms(&self) -> Millis {
         Utc::now().timestamp_millis()
     }
@@ -52,8 +47,5 @@ impl Clock for MockClock {
 
 /// Formats a timestamp the way the product's documents do: `2021-03-02T21:25:22.970+00:00`.
 pub fn format_timestamp(ms: Millis) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }

@@ -70,20 +70,13 @@ pub fn is_known_template(name: &str) -> bool {
 }
 
 /// Renders `name` in `lang`, falling back to English for a language without a translation.
-pub fn render(
-    name: &str,
-    lang: &str,
-    vars: &BTreeMap<&str, String>,
-) -> Result<RenderedMessage, TemplateError> {
+pub fn render(name: &str, lang: &str, vars: &BTreeMap<&str, String>) -> Result<RenderedMessage, TemplateError> {
     let template = TEMPLATES
         .iter()
         .find(|t| t.name == name && t.lang == lang)
         .or_else(|| TEMPLATES.iter().find(|t| t.name == name && t.lang == "en"))
         .ok_or_else(|| TemplateError::UnknownTemplate(name.to_owned()))?;
-    Ok(RenderedMessage {
-        subject: fill(name, template.subject, vars)?,
-        body: fill(name, template.body, vars)?,
-    })
+    Ok(RenderedMessage { subject: fill(name, template.subject, vars)?, body: fill(name, template.body, vars)? })
 }
 
 fn fill(name: &str, text: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
@@ -92,16 +85,11 @@ fn fill(name: &str, text: &str, vars: &BTreeMap<&str, String>) -> Result<String,
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| TemplateError::Malformed(name.to_owned()))?;
+        let close = after.find('}').ok_or_else(|| TemplateError::Malformed(name.to_owned()))?;
         let var = &after[..close];
         let value = vars
             .get(var)
-            .ok_or_else(|| TemplateError::MissingVariable {
-                template: name.to_owned(),
-                variable: var.to_owned(),
-            })?;
+            .ok_or_else(|| TemplateError::MissingVariable { template: name.to_owned(), variable: var.to_owned() })?;
         out.push_str(value);
         rest = &after[close + 1..];
     }
@@ -119,45 +107,25 @@ mod tests {
 
     #[test]
     fn renders_every_template_in_every_language() {
-        let v = vars(&[
-            ("username", "jdoe"),
-            ("otp", "12345678"),
-            ("minutes", "10"),
-            ("time", "2026-01-01 10:00 UTC"),
-        ]);
+        let v = vars(&[("username", "jdoe"), ("otp", "12345678"), ("minutes", "10"), ("time", "2026-01-01 10:00 UTC")]);
         for t in TEMPLATES {
             let m = render(t.name, t.lang, &v).unwrap_or_else(|e| panic!("{}: {e}", t.name));
-            assert!(
-                !m.body.contains('{'),
-                "unfilled variable in {} {}",
-                t.name,
-                t.lang
-            );
+            assert!(!m.body.contains('{'), "unfilled variable in {} {}", t.name, t.lang);
         }
         assert!(
-            render("email-otp", "de", &v)
-                .is_ok_and(|m| m.body.contains("Hallo jdoe") && m.body.contains("12345678"))
+            render("email-otp", "de", &v).is_ok_and(|m| m.body.contains("Hallo jdoe") && m.body.contains("12345678"))
         );
     }
 
     #[test]
     fn a_missing_variable_aborts_rendering() {
         let err = render("email-otp", "en", &vars(&[("username", "jdoe")]));
-        assert_eq!(
-            err,
-            Err(TemplateError::MissingVariable {
-                template: "email-otp".into(),
-                variable: "otp".into()
-            })
-        );
+        assert_eq!(err, Err(TemplateError::MissingVariable { template: "email-otp".into(), variable: "otp".into() }));
     }
 
     #[test]
     fn unknown_language_falls_back_to_english() {
         let v = vars(&[("username", "jdoe"), ("time", "now")]);
-        assert_eq!(
-            render("password-changed", "fr", &v).map(|m| m.subject),
-            Ok("Your password was changed".into())
-        );
+        assert_eq!(render("password-changed", "fr", &v).map(|m| m.subject), Ok("Your password was changed".into()));
     }
 }

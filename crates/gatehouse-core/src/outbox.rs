@@ -30,12 +30,8 @@ pub fn seal_email(
     template: &str,
     message: RenderedMessage,
 ) -> OutboxMessage {
-    let envelope = Envelope {
-        to: to.to_owned(),
-        subject: message.subject,
-        body: message.body,
-        template: template.to_owned(),
-    };
+    let envelope =
+        Envelope { to: to.to_owned(), subject: message.subject, body: message.body, template: template.to_owned() };
     // Serialising a struct of strings cannot fail.
     let plain = serde_json::to_vec(&envelope).unwrap_or_default();
     OutboxMessage {
@@ -70,10 +66,7 @@ mod tests {
     fn sealed_mail_round_trips_and_hides_its_content() {
         let key = ServerKey::from_bytes(&[3u8; 32]).unwrap();
         let r = SeededRandom::new(rand_chacha::ChaCha20Rng::seed_from_u64(3));
-        let m = RenderedMessage {
-            subject: "Code".into(),
-            body: "your code 12345678".into(),
-        };
+        let m = RenderedMessage { subject: "Code".into(), body: "your code 12345678".into() };
         let queued = seal_email(&key, &r, 5, "jdoe@example.com", "email-otp", m);
         assert!(!queued.sealed.contains("12345678") && !queued.sealed.contains("jdoe"));
         let env = open(&key, &queued).unwrap();

@@ -13,12 +13,7 @@ pub mod detail {
 }
 
 /// Checks everything that needs no stored hash. `user_inputs` (username, email, names) count as guessable.
-pub fn check(
-    policy: &PasswordPolicyConfig,
-    password: &str,
-    username: &str,
-    user_inputs: &[&str],
-) -> Vec<&'static str> {
+pub fn check(policy: &PasswordPolicyConfig, password: &str, username: &str, user_inputs: &[&str]) -> Vec<&'static str> {
     let mut violations = Vec::new();
     let length = password.chars().count();
     if length < policy.min_length {
@@ -53,47 +48,21 @@ mod tests {
 
     #[test]
     fn a_strong_password_passes() {
-        assert!(
-            check(
-                &policy(),
-                "correct-Horse-battery-staple-42",
-                "jdoe",
-                &["jdoe"]
-            )
-            .is_empty()
-        );
+        assert!(check(&policy(), "correct-Horse-battery-staple-42", "jdoe", &["jdoe"]).is_empty());
     }
 
     #[test]
     fn each_violation_has_its_detail() {
-        assert_eq!(
-            check(&policy(), "x9!Q", "jdoe", &[]),
-            vec![detail::TOO_SHORT, detail::TOO_GUESSABLE]
-        );
-        assert_eq!(
-            check(&policy(), &"a".repeat(129), "jdoe", &[]),
-            vec![detail::TOO_LONG]
-        );
-        assert!(
-            check(&policy(), "JDoe-Tr4vel-Kayak-77", "jdoe", &[])
-                .contains(&detail::CONTAINS_USERNAME)
-        );
-        assert_eq!(
-            check(&policy(), "password1", "jdoe", &[]),
-            vec![detail::TOO_GUESSABLE]
-        );
-        assert_eq!(
-            check(&policy(), "qwertyuiop", "jdoe", &[]),
-            vec![detail::TOO_GUESSABLE]
-        );
+        assert_eq!(check(&policy(), "x9!Q", "jdoe", &[]), vec![detail::TOO_SHORT, detail::TOO_GUESSABLE]);
+        assert_eq!(check(&policy(), &"a".repeat(129), "jdoe", &[]), vec![detail::TOO_LONG]);
+        assert!(check(&policy(), "JDoe-Tr4vel-Kayak-77", "jdoe", &[]).contains(&detail::CONTAINS_USERNAME));
+        assert_eq!(check(&policy(), "password1", "jdoe", &[]), vec![detail::TOO_GUESSABLE]);
+        assert_eq!(check(&policy(), "qwertyuiop", "jdoe", &[]), vec![detail::TOO_GUESSABLE]);
     }
 
     #[test]
     fn length_counts_characters_not_bytes() {
-        let p = PasswordPolicyConfig {
-            min_strength: 0,
-            ..policy()
-        };
+        let p = PasswordPolicyConfig { min_strength: 0, ..policy() };
         assert!(check(&p, "ääääääää", "x", &[]).is_empty());
         assert_eq!(check(&p, "äääää", "x", &[]), vec![detail::TOO_SHORT]);
     }
@@ -103,9 +72,6 @@ mod tests {
         let p = policy();
         let pw = "Wilhelmina.Vandersloot";
         assert!(check(&p, pw, "x", &[]).is_empty(), "strong on its own");
-        assert_eq!(
-            check(&p, pw, "x", &["wilhelmina.vandersloot"]),
-            vec![detail::TOO_GUESSABLE]
-        );
+        assert_eq!(check(&p, pw, "x", &["wilhelmina.vandersloot"]), vec![detail::TOO_GUESSABLE]);
     }
 }

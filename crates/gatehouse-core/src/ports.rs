@@ -138,21 +138,12 @@ pub trait Store: Send + Sync {
 
     /// Atomically counts one more failed attempt of `method_id` *before* the answer is checked, unless the
     /// counter already exceeds `max` (then nobody may try again: `None`). Returns the new counter value.
-    async fn reserve_attempt(
-        &self,
-        user_id: &str,
-        method_id: &str,
-        max: u32,
-    ) -> Result<Option<i64>, StoreError>;
+    async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError>;
 
     /// Applies effects in one transaction.
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError>;
 
-    async fn create_flow_session(
-        &self,
-        session: &NewFlowSession,
-        effects: &[Effect],
-    ) -> Result<(), StoreError>;
+    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
     async fn acquire_flow_session(
         &self,
@@ -161,19 +152,11 @@ pub trait Store: Send + Sync {
         lease_until: Millis,
     ) -> Result<Acquired, StoreError>;
     /// Writes the new state with the effects and releases the lease; `false` if the version moved on.
-    async fn commit_flow_session(
-        &self,
-        update: &FlowSessionUpdate,
-        effects: &[Effect],
-    ) -> Result<bool, StoreError>;
+    async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError>;
     /// Gives the lease back without changing anything.
     async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError>;
     /// Deletes sessions past their absolute expiry before `expired_before` or idle since before `idle_before`.
-    async fn purge_flow_sessions(
-        &self,
-        expired_before: Millis,
-        idle_before: Millis,
-    ) -> Result<u64, StoreError>;
+    async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError>;
 
     async fn claim_outbox(
         &self,
@@ -183,12 +166,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<ClaimedMessage>, StoreError>;
     /// Marks delivered and drops the sealed payload, which may hold a one-time code.
     async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError>;
-    async fn mark_retry(
-        &self,
-        id: &str,
-        error: &str,
-        next_attempt_at: Millis,
-    ) -> Result<(), StoreError>;
+    async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError>;
     async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError>;
     async fn pending_outbox(&self) -> Result<i64, StoreError>;
 

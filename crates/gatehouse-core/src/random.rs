@@ -22,10 +22,7 @@ pub struct SystemRandom;
 
 impl Random for SystemRandom {
     fn fill(&self, buf: &mut [u8]) {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the one place that reaches the real generator"
-        )]
+        #[expect(clippy::disallowed_methods, reason = "the one place that reaches the real generator")]
         rand::rng().fill_bytes(buf);
     }
 }
@@ -42,10 +39,7 @@ impl SeededRandom {
 impl Random for SeededRandom {
     fn fill(&self, buf: &mut [u8]) {
         // A poisoned lock only means another test thread panicked; the generator itself is still usable.
-        let mut rng = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rng = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         rng.fill_bytes(buf);
     }
 }
@@ -109,10 +103,7 @@ mod tests {
             }
         }
         // 16000 draws, 1600 expected per digit; a biased sampler would skew the low digits by ~2.5%.
-        assert!(
-            counts.iter().all(|&c| (1450..1750).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (1450..1750).contains(&c)), "{counts:?}");
     }
 
     #[test]

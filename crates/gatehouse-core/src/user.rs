@@ -34,15 +34,11 @@ pub struct User {
 impl User {
     /// Valid = inside its validity period (either bound may be open).
     pub fn is_valid_at(&self, now: Millis) -> bool {
-        self.valid_from.is_none_or(|from| now >= from)
-            && self.valid_until.is_none_or(|until| now < until)
+        self.valid_from.is_none_or(|from| now >= from) && self.valid_until.is_none_or(|until| now < until)
     }
 
     pub fn context_item(&self, key: &str) -> Option<&str> {
-        self.context
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.context.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     pub fn has_password(&self) -> bool {

@@ -14,9 +14,7 @@ use gatehouse_store::{OpenOptions, redact_url};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::errors::ApiError;
@@ -49,10 +47,7 @@ impl RunningServer {
     }
 
     /// Waits until the server stops (after `shutdown_signal` fired).
-    pub async fn wait_for(
-        self,
-        shutdown_signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    pub async fn wait_for(self, shutdown_signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         shutdown_signal.await;
         tracing::info!("shutting down: finishing in-flight requests");
         self.shutdown().await
@@ -73,19 +68,13 @@ struct RandomRequestId(Arc<dyn Random>);
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&random_id(self.0.as_ref()))
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&random_id(self.0.as_ref())).ok().map(RequestId::new)
     }
 }
 
 /// Connects to the database (migrating it), binds the listener and starts serving.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
-    let StartOptions {
-        config,
-        clock,
-        random,
-    } = options;
+    let StartOptions { config, clock, random } = options;
     let url = config.database_url();
     let store = gatehouse_store::open(&OpenOptions {
         url: url.clone(),
@@ -99,12 +88,9 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     if let KeySource::Generated(path) = &key_source {
         tracing::warn!(path = %path, "generated a new secret key; nodes sharing this database need the same key");
     }
-    let hasher = HashPool::new(
-        HashParams::from(&config.hashing),
-        config.hashing.workers,
-        config.hashing.queue_capacity,
-    )
-    .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let hasher =
+        HashPool::new(HashParams::from(&config.hashing), config.hashing.workers, config.hashing.queue_capacity)
+            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let delivery = delivery_from_config(&config)?;
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let bind = config.server.bind.clone();
@@ -120,7 +106,9 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
 
     let app = crate::api::router(state.clone())
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -128,9 +116,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         }))
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId(random)));
 
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(
         "gatehouse listening on http://{addr}, database {}, messages to {}, {} hashing workers",
@@ -142,22 +129,12 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     let (shutdown, rx) = watch::channel(false);
     let mut http_rx = rx.clone();
     let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_rx.wait_for(|stop| *stop).await;
-        })
-        .await
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = http_rx.wait_for(|stop| *stop).await;
+            })
+            .await
     });
     let worker = tokio::spawn(run_worker(state.clone(), delivery, rx));
-    Ok(RunningServer {
-        addr,
-        state,
-        shutdown,
-        http,
-        worker,
-        grace,
-    })
+    Ok(RunningServer { addr, state, shutdown, http, worker, grace })
 }

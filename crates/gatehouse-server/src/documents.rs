@@ -38,10 +38,7 @@ pub fn flow_errors(now: Millis, next: Option<(&str, &str)>, errors: &[FlowError]
                 obj.insert("source".into(), json!({ "pointer": pointer }));
             }
             if let Some(detail) = e.detail {
-                obj.insert(
-                    "meta".into(),
-                    json!({ "type": VALIDATION_ERROR_TYPE, "detail": detail }),
-                );
+                obj.insert("meta".into(), json!({ "type": VALIDATION_ERROR_TYPE, "detail": detail }));
             }
             Value::Object(obj)
         })

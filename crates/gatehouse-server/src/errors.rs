@@ -13,18 +13,11 @@ use crate::documents;
 pub enum ApiError {
     /// A flow outcome that is an error: 400 with a retry, 403 when the flow ended.
     #[error("flow error")]
-    Flow {
-        status: StatusCode,
-        next: Option<(&'static str, NextStep)>,
-        errors: Vec<FlowError>,
-    },
+    Flow { status: StatusCode, next: Option<(&'static str, NextStep)>, errors: Vec<FlowError> },
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("invalid request: {title}")]
-    InvalidRequest {
-        title: String,
-        pointer: Option<String>,
-    },
+    InvalidRequest { title: String, pointer: Option<String> },
     #[error("content type must be application/json")]
     UnsupportedMediaType,
     #[error("request body too large")]
@@ -51,11 +44,7 @@ impl ApiError {
             ErrorCode::FlowSessionExpired => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self::Flow {
-            status,
-            next: None,
-            errors: vec![FlowError::new(code)],
-        }
+        Self::Flow { status, next: None, errors: vec![FlowError::new(code)] }
     }
 
     fn status(&self) -> StatusCode {
@@ -76,33 +65,18 @@ impl ApiError {
     fn code_and_title(&self) -> (&'static str, String) {
         match self {
             Self::Flow { .. } => ("", String::new()),
-            Self::MalformedJson(why) => {
-                ("INVALID_JSON", format!("the body is not valid JSON: {why}"))
-            }
+            Self::MalformedJson(why) => ("INVALID_JSON", format!("the body is not valid JSON: {why}")),
             Self::InvalidRequest { title, .. } => ("INVALID_REQUEST", title.clone()),
-            Self::UnsupportedMediaType => (
-                "UNSUPPORTED_MEDIA_TYPE",
-                "send Content-Type: application/json".into(),
-            ),
+            Self::UnsupportedMediaType => ("UNSUPPORTED_MEDIA_TYPE", "send Content-Type: application/json".into()),
             Self::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", "the request body is too large".into()),
-            Self::CsrfHeaderMissing => (
-                "CSRF_HEADER_MISSING",
-                "state-changing requests need the X-Same-Domain header".into(),
-            ),
+            Self::CsrfHeaderMissing => {
+                ("CSRF_HEADER_MISSING", "state-changing requests need the X-Same-Domain header".into())
+            }
             Self::FlowNotFound(id) => ("FLOW_NOT_FOUND", format!("there is no flow `{id}`")),
             Self::NotFound => ("NOT_FOUND", "no such resource".into()),
-            Self::MethodNotAllowed => (
-                "METHOD_NOT_ALLOWED",
-                "this method is not allowed here".into(),
-            ),
-            Self::Overloaded => (
-                "SERVICE_OVERLOADED",
-                "the server is busy, retry shortly".into(),
-            ),
-            Self::Unavailable(_) => (
-                "SERVICE_UNAVAILABLE",
-                "the service is temporarily unavailable".into(),
-            ),
+            Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", "this method is not allowed here".into()),
+            Self::Overloaded => ("SERVICE_OVERLOADED", "the server is busy, retry shortly".into()),
+            Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", "the service is temporarily unavailable".into()),
             Self::Internal(_) => ("INTERNAL_ERROR", "an internal error occurred".into()),
         }
     }
@@ -137,11 +111,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = match &self {
-            Self::Flow { next, errors, .. } => documents::flow_errors(
-                now,
-                next.as_ref().map(|(attr, step)| (*attr, step.as_str())),
-                errors,
-            ),
+            Self::Flow { next, errors, .. } => {
+                documents::flow_errors(now, next.as_ref().map(|(attr, step)| (*attr, step.as_str())), errors)
+            }
             Self::InvalidRequest { pointer, .. } => {
                 let (code, title) = self.code_and_title();
                 documents::request_error(now, code, &title, pointer.as_deref())
@@ -153,9 +125,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Self::Overloaded | Self::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

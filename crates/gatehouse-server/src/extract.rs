@@ -27,36 +27,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::InvalidRequest {
-                    title: rejection.body_text(),
-                    pointer: None,
-                }
+                ApiError::InvalidRequest { title: rejection.body_text(), pointer: None }
             }
         })?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         let document: serde_json::Value =
             serde_json::from_slice(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         if !document.is_object() {
-            return Err(ApiError::InvalidRequest {
-                title: "the body must be a JSON object".into(),
-                pointer: None,
-            });
+            return Err(ApiError::InvalidRequest { title: "the body must be a JSON object".into(), pointer: None });
         }
         let value = serde_path_to_error::deserialize(document).map_err(|e| {
             let path = e.path().to_string();
-            let pointer = if path == "." {
-                None
-            } else {
-                Some(format!("/{}", path.replace('.', "/")))
-            };
-            ApiError::InvalidRequest {
-                title: e.inner().to_string(),
-                pointer,
-            }
+            let pointer = if path == "." { None } else { Some(format!("/{}", path.replace('.', "/"))) };
+            ApiError::InvalidRequest { title: e.inner().to_string(), pointer }
         })?;
         Ok(Self(value))
     }
@@ -74,10 +57,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// cannot send and a cross-origin script can only send after a CORS preflight.
 pub async fn require_same_domain(req: Request, next: Next) -> Response {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let present = req
-        .headers()
-        .get("x-same-domain")
-        .is_some_and(|v| !v.as_bytes().is_empty());
+    let present = req.headers().get("x-same-domain").is_some_and(|v| !v.as_bytes().is_empty());
     if changes_state && !present {
         return ApiError::CsrfHeaderMissing.into_response();
     }
@@ -91,12 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
-        ))
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())))
     }
 }
 
@@ -115,10 +90,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Whether cookies must be marked `Secure` for this request.
-pub fn wants_secure_cookie(
-    config: &gatehouse_core::config::ServerConfig,
-    headers: &HeaderMap,
-) -> bool {
+pub fn wants_secure_cookie(config: &gatehouse_core::config::ServerConfig, headers: &HeaderMap) -> bool {
     config.secure_cookies
         || (config.trust_forwarded_proto
             && headers

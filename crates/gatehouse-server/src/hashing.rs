@@ -20,16 +20,9 @@ pub struct HashPool {
 
 impl HashPool {
     /// `workers == 0` means one per available core.
-    pub fn new(
-        params: HashParams,
-        workers: usize,
-        queue_capacity: usize,
-    ) -> Result<Self, HashError> {
-        let worker_count = if workers == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            workers
-        };
+    pub fn new(params: HashParams, workers: usize, queue_capacity: usize) -> Result<Self, HashError> {
+        let worker_count =
+            if workers == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { workers };
         Ok(Self {
             passwords: Arc::new(Passwords::new(params)?),
             admission: Arc::new(Semaphore::new(worker_count + queue_capacity)),
@@ -46,25 +39,12 @@ impl HashPool {
         &self.passwords
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Passwords) -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let _ticket = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HashError::Overloaded)?;
-        let _worker = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Internal("pool closed".into()))?;
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Passwords) -> T + Send + 'static) -> Result<T, HashError> {
+        let _ticket = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Overloaded)?;
+        let _worker =
+            self.workers.clone().acquire_owned().await.map_err(|_| HashError::Internal("pool closed".into()))?;
         let passwords = self.passwords.clone();
-        tokio::task::spawn_blocking(move || job(&passwords))
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || job(&passwords)).await.map_err(|e| HashError::Internal(e.to_string()))
     }
 }
 
@@ -89,16 +69,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_answers_overloaded_instead_of_waiting() {
-        let pool = HashPool::new(
-            HashParams {
-                memory_kib: 8192,
-                iterations: 4,
-                parallelism: 1,
-            },
-            1,
-            2,
-        )
-        .unwrap();
+        let pool = HashPool::new(HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 }, 1, 2).unwrap();
         let jobs: Vec<_> = (0..12)
             .map(|i| {
                 let p = pool.clone();
@@ -114,10 +85,7 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        assert!(
-            (1..=3).contains(&ok),
-            "one worker + two queued at most at once, got {ok}"
-        );
+        assert!((1..=3).contains(&ok), "one worker + two queued at most at once, got {ok}");
         assert_eq!(ok + overloaded, 12);
         // Once the queue drained, hashing works again.
         assert!(pool.hash("again".into()).await.is_ok());

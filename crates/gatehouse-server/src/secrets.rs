@@ -14,10 +14,7 @@ pub enum KeySource {
     Generated(String),
 }
 
-pub fn load_server_key(
-    config: &Config,
-    random: &dyn Random,
-) -> anyhow::Result<(ServerKey, KeySource)> {
+pub fn load_server_key(config: &Config, random: &dyn Random) -> anyhow::Result<(ServerKey, KeySource)> {
     if let Some(text) = &config.server.secret_key {
         return Ok((
             ServerKey::from_base64(text).map_err(|e| anyhow::anyhow!("server.secret_key: {e}"))?,
@@ -33,22 +30,18 @@ pub fn load_server_key(
         let key = read_key(&path)?;
         return Ok((key, KeySource::Generated(path.display().to_string())));
     }
-    Ok((
-        read_key(&path)?,
-        KeySource::File(path.display().to_string()),
-    ))
+    Ok((read_key(&path)?, KeySource::File(path.display().to_string())))
 }
 
 fn read_key(path: &Path) -> anyhow::Result<ServerKey> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read secret key {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read secret key {}: {e}", path.display()))?;
     ServerKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn write_new_key(path: &Path, key: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -32,10 +32,7 @@ impl OpenOptions {
         } else if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(StoreError::Other(format!(
-                "unsupported database URL `{}`",
-                redact_url(&self.url)
-            )))
+            Err(StoreError::Other(format!("unsupported database URL `{}`", redact_url(&self.url))))
         }
     }
 }
@@ -46,11 +43,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             let user = creds.split(':').next().unwrap_or("");
-            let shown = if creds.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
+            let shown = if creds.contains(':') { format!("{user}:***") } else { user.to_owned() };
             format!("{}{shown}{}", &url[..scheme_end + 3], &url[at..])
         }
         _ => url.to_owned(),
@@ -72,14 +65,9 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            if let Some(parent) = connect
-                .get_filename()
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Other(format!("cannot create {}: {e}", parent.display()))
-                })?;
+            if let Some(parent) = connect.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
@@ -100,15 +88,10 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?;
             if let Some(schema) = &options.schema {
                 // The schema name was validated by the config (lower-case letters, digits, _).
-                let admin = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(connect.clone())
-                    .await
-                    .map_err(unavailable)?;
+                let admin =
+                    PgPoolOptions::new().max_connections(1).connect_with(connect.clone()).await.map_err(unavailable)?;
                 admin
-                    .execute(AssertSqlSafe(format!(
-                        "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-                    )))
+                    .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
                     .await
                     .map_err(unavailable)?;
                 admin.close().await;
@@ -137,14 +120,8 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/test"),
-            "postgres://postgres@127.0.0.1/test"
-        );
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
         assert_eq!(redact_url("sqlite://./data/g.db"), "sqlite://./data/g.db");
     }
 }

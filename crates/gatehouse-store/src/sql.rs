@@ -32,13 +32,11 @@ macro_rules! select_users {
     };
 }
 
-const FIND_BY_LOGIN: &str =
-    select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
+const FIND_BY_LOGIN: &str = select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
 const GET_BY_ID: &str = select_users!("WHERE id = $1");
 const LIST_USERS: &str = select_users!("ORDER BY username");
 
-const SESSION_COLUMNS: &str =
-    "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
+const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
     ($store:ident, $db:ty) => {

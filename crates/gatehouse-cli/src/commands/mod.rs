@@ -19,9 +19,7 @@ pub struct Overrides {
 
 impl Overrides {
     pub fn source(&self) -> ConfigSource {
-        self.config
-            .clone()
-            .map_or(ConfigSource::Demo, ConfigSource::File)
+        self.config.clone().map_or(ConfigSource::Demo, ConfigSource::File)
     }
 
     pub fn load(&self) -> anyhow::Result<Config> {
@@ -32,9 +30,7 @@ impl Overrides {
         if let Some(url) = &self.database_url {
             config.storage.url = Some(url.clone());
         }
-        config
-            .validate()
-            .map_err(|(path, message)| anyhow::anyhow!("`{path}`: {message}"))?;
+        config.validate().map_err(|(path, message)| anyhow::anyhow!("`{path}`: {message}"))?;
         Ok(config)
     }
 }
@@ -54,9 +50,6 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn migrate(overrides: &Overrides) -> anyhow::Result<ExitCode> {
     let config = overrides.load()?;
     open_store(&config).await?;
-    println!(
-        "database {} is up to date",
-        redact_url(&config.database_url())
-    );
+    println!("database {} is up to date", redact_url(&config.database_url()));
     Ok(ExitCode::SUCCESS)
 }

@@ -13,12 +13,9 @@ pub async fn run(overrides: &Overrides, bind: Option<String>) -> anyhow::Result<
         config.server.bind = bind;
     }
     tracing::info!(config = %overrides.source().describe(), "starting gatehouse {}", env!("CARGO_PKG_VERSION"));
-    let server = gatehouse_server::start(StartOptions {
-        config,
-        clock: Arc::new(SystemClock),
-        random: Arc::new(SystemRandom),
-    })
-    .await?;
+    let server =
+        gatehouse_server::start(StartOptions { config, clock: Arc::new(SystemClock), random: Arc::new(SystemRandom) })
+            .await?;
     server.wait_for(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -27,15 +24,14 @@ pub async fn run(overrides: &Overrides, bind: Option<String>) -> anyhow::Result<
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -85,14 +85,7 @@ fn print_user(u: &User) {
     let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_timestamp);
     println!("username:        {}", u.username);
     println!("id:              {}", u.id);
-    println!(
-        "aliases:         {}",
-        if u.aliases.is_empty() {
-            "-".into()
-        } else {
-            u.aliases.join(", ")
-        }
-    );
+    println!("aliases:         {}", if u.aliases.is_empty() { "-".into() } else { u.aliases.join(", ") });
     if u.locked {
         println!(
             "locked:          yes, {} (since {})",
@@ -102,54 +95,18 @@ fn print_user(u: &User) {
     } else {
         println!("locked:          no");
     }
-    let counters: Vec<String> = u
-        .failed_attempts
-        .iter()
-        .map(|(m, c)| format!("{m}={c}"))
-        .collect();
-    println!(
-        "failed attempts: {}",
-        if counters.is_empty() {
-            "none".into()
-        } else {
-            counters.join(", ")
-        }
-    );
+    let counters: Vec<String> = u.failed_attempts.iter().map(|(m, c)| format!("{m}={c}")).collect();
+    println!("failed attempts: {}", if counters.is_empty() { "none".into() } else { counters.join(", ") });
     println!("unlock count:    {}", u.unlock_count);
-    println!(
-        "roles:           {}",
-        if u.roles.is_empty() {
-            "-".into()
-        } else {
-            u.roles.join(", ")
-        }
-    );
+    println!("roles:           {}", if u.roles.is_empty() { "-".into() } else { u.roles.join(", ") });
     let context: Vec<String> = u.context.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
-        "context:         {}",
-        if context.is_empty() {
-            "-".into()
-        } else {
-            context.join(", ")
-        }
-    );
-    println!(
-        "auth method:     {}",
-        u.auth_method.as_deref().unwrap_or("-")
-    );
+    println!("context:         {}", if context.is_empty() { "-".into() } else { context.join(", ") });
+    println!("auth method:     {}", u.auth_method.as_deref().unwrap_or("-"));
     println!(
         "password:        {}",
-        if u.has_password() {
-            format!("set (changed {})", time(u.password_changed_at))
-        } else {
-            "not set".into()
-        }
+        if u.has_password() { format!("set (changed {})", time(u.password_changed_at)) } else { "not set".into() }
     );
-    println!(
-        "valid:           {} .. {}",
-        time(u.valid_from),
-        time(u.valid_until)
-    );
+    println!("valid:           {} .. {}", time(u.valid_from), time(u.valid_until));
     println!("created:         {}", time(Some(u.created_at)));
 }
 
@@ -166,30 +123,14 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
         actor: "admin:cli".into(),
     };
     match command {
-        UserCommand::Add {
-            username,
-            email,
-            phone,
-            aliases,
-            roles,
-            password_stdin,
-            password_hash,
-        } => {
+        UserCommand::Add { username, email, phone, aliases, roles, password_stdin, password_hash } => {
             let password = match (password_stdin, password_hash) {
                 (true, _) => InitialPassword::Plain(read_password()?),
                 (false, Some(h)) => InitialPassword::Hash(h),
                 (false, None) => InitialPassword::None,
             };
             let user = admin
-                .add(AddUser {
-                    username,
-                    email,
-                    phone,
-                    aliases,
-                    roles,
-                    context: Default::default(),
-                    password,
-                })
+                .add(AddUser { username, email, phone, aliases, roles, context: Default::default(), password })
                 .await?;
             println!("created user {} ({})", user.username, user.id);
         }
@@ -204,10 +145,7 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
         UserCommand::List { json } => {
             let users = admin.list().await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&users.iter().map(view).collect::<Vec<_>>())?
-                );
+                println!("{}", serde_json::to_string_pretty(&users.iter().map(view).collect::<Vec<_>>())?);
             } else {
                 for u in users {
                     let lock = if u.locked {
@@ -215,34 +153,19 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
                     } else {
                         "active".into()
                     };
-                    println!(
-                        "{:<24} {:<40} {}",
-                        u.username,
-                        lock,
-                        u.context_item("email").unwrap_or("-")
-                    );
+                    println!("{:<24} {:<40} {}", u.username, lock, u.context_item("email").unwrap_or("-"));
                 }
             }
         }
         UserCommand::Lock { username, reason } => {
             let user = admin.lock(&username, reason.as_deref()).await?;
-            println!(
-                "locked {} ({})",
-                user.username,
-                user.lock_reason.as_deref().unwrap_or("-")
-            );
+            println!("locked {} ({})", user.username, user.lock_reason.as_deref().unwrap_or("-"));
         }
         UserCommand::Unlock { username } => {
             let user = admin.unlock(&username).await?;
-            println!(
-                "unlocked {} and reset its failed-attempt counters",
-                user.username
-            );
+            println!("unlocked {} and reset its failed-attempt counters", user.username);
         }
-        UserCommand::SetPassword {
-            username,
-            password_stdin: _,
-        } => {
+        UserCommand::SetPassword { username, password_stdin: _ } => {
             admin.set_password(&username, read_password()?).await?;
             println!("password of {username} set");
         }

@@ -3,24 +3,12 @@
 use crate::harness::{Backend, Client, Resp, TestEnv, reset_until_otp};
 use crate::on_both_backends;
 
-on_both_backends!(
-    malformed_requests_are_refused_without_effect,
-    expired_sessions_end_the_flow
-);
+on_both_backends!(malformed_requests_are_refused_without_effect, expired_sessions_end_the_flow);
 
 const OTP_PATH: &str = "/rest/public/self-service/verification/email/otp/check/";
 
-async fn raw(
-    c: &mut Client,
-    method: reqwest::Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Resp {
-    let mut req = c
-        .http
-        .request(method, format!("{}{path}", c.base))
-        .body(body.to_owned());
+async fn raw(c: &mut Client, method: reqwest::Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut req = c.http.request(method, format!("{}{path}", c.base)).body(body.to_owned());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -33,12 +21,7 @@ async fn raw(
 #[track_caller]
 fn assert_json_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(
-        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/json"),
-        "{}",
-        r.body
-    );
+    assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"), "{}", r.body);
     assert_eq!(r.error_codes(), vec![code.to_owned()], "{}", r.body);
     assert!(r.body["meta"]["timestamp"].is_string());
 }
@@ -46,95 +29,31 @@ fn assert_json_error(r: &Resp, status: u16, code: &str) {
 async fn malformed_requests_are_refused_without_effect(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user("tia", Some("tia@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("tia", Some("tia@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "tia", "tia@example.com").await;
     let json = [("content-type", "application/json"), ("x-same-domain", "1")];
     let post = reqwest::Method::POST;
 
     let cases: Vec<(Resp, u16, &str)> = vec![
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": ").await, 400, "INVALID_JSON"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": \"1\"} trailing").await, 400, "INVALID_JSON"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": 12345678}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": null}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "[\"12345678\"]").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": \"1\", \"extra\": true}").await, 400, "INVALID_REQUEST"),
         (
-            raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": ").await,
-            400,
-            "INVALID_JSON",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &json,
-                "{\"otp\": \"1\"} trailing",
-            )
-            .await,
-            400,
-            "INVALID_JSON",
-        ),
-        (
-            raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": 12345678}").await,
+            raw(&mut c, post.clone(), OTP_PATH, &json, &format!("{{\"otp\": \"{}\"}}", "9".repeat(65))).await,
             400,
             "INVALID_REQUEST",
         ),
         (
-            raw(&mut c, post.clone(), OTP_PATH, &json, "{\"otp\": null}").await,
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            raw(&mut c, post.clone(), OTP_PATH, &json, "{}").await,
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            raw(&mut c, post.clone(), OTP_PATH, &json, "[\"12345678\"]").await,
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &json,
-                "{\"otp\": \"1\", \"extra\": true}",
-            )
-            .await,
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &json,
-                &format!("{{\"otp\": \"{}\"}}", "9".repeat(65)),
-            )
-            .await,
-            400,
-            "INVALID_REQUEST",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &json,
-                &format!("{{\"otp\": \"{}\"}}", "9".repeat(70_000)),
-            )
-            .await,
+            raw(&mut c, post.clone(), OTP_PATH, &json, &format!("{{\"otp\": \"{}\"}}", "9".repeat(70_000))).await,
             413,
             "PAYLOAD_TOO_LARGE",
         ),
         (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &[("x-same-domain", "1")],
-                "{\"otp\": \"1\"}",
-            )
-            .await,
+            raw(&mut c, post.clone(), OTP_PATH, &[("x-same-domain", "1")], "{\"otp\": \"1\"}").await,
             415,
             "UNSUPPORTED_MEDIA_TYPE",
         ),
@@ -151,14 +70,7 @@ async fn malformed_requests_are_refused_without_effect(backend: Backend) {
             "UNSUPPORTED_MEDIA_TYPE",
         ),
         (
-            raw(
-                &mut c,
-                post.clone(),
-                OTP_PATH,
-                &[("content-type", "application/json")],
-                "{\"otp\": \"1\"}",
-            )
-            .await,
+            raw(&mut c, post.clone(), OTP_PATH, &[("content-type", "application/json")], "{\"otp\": \"1\"}").await,
             403,
             "CSRF_HEADER_MISSING",
         ),
@@ -174,32 +86,11 @@ async fn malformed_requests_are_refused_without_effect(backend: Backend) {
             403,
             "CSRF_HEADER_MISSING",
         ),
+        (raw(&mut c, reqwest::Method::GET, OTP_PATH, &json, "").await, 405, "METHOD_NOT_ALLOWED"),
+        (raw(&mut c, post.clone(), "/rest/public/self-service/no/such/call", &json, "{}").await, 404, "NOT_FOUND"),
         (
-            raw(&mut c, reqwest::Method::GET, OTP_PATH, &json, "").await,
-            405,
-            "METHOD_NOT_ALLOWED",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                "/rest/public/self-service/no/such/call",
-                &json,
-                "{}",
-            )
-            .await,
-            404,
-            "NOT_FOUND",
-        ),
-        (
-            raw(
-                &mut c,
-                post.clone(),
-                "/rest/public/self-service/username/identify/",
-                &json,
-                "{\"username\": \"\"}",
-            )
-            .await,
+            raw(&mut c, post.clone(), "/rest/public/self-service/username/identify/", &json, "{\"username\": \"\"}")
+                .await,
             400,
             "INVALID_REQUEST",
         ),
@@ -244,10 +135,7 @@ async fn malformed_requests_are_refused_without_effect(backend: Backend) {
 
     // None of it changed the flow: no attempt was counted, and the right code still works.
     assert!(env.user("tia").await.failed_attempts.is_empty());
-    assert_eq!(
-        c.check_otp(&otp).await.expect(200).next_step(),
-        Some("NEW_PASSWORD_REQUIRED")
-    );
+    assert_eq!(c.check_otp(&otp).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
     server.stop().await;
     env.cleanup().await;
 }
@@ -255,8 +143,7 @@ async fn malformed_requests_are_refused_without_effect(backend: Backend) {
 async fn expired_sessions_end_the_flow(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user("uma", Some("uma@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("uma", Some("uma@example.com"), Some("Old-Cobalt-Lantern-1")).await;
 
     // Idle longer than the idle timeout (900 s).
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "uma", "uma@example.com").await;
@@ -280,14 +167,7 @@ async fn expired_sessions_end_the_flow(backend: Backend) {
     // Abort ends a running flow; calls after it are unexpected.
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "uma", "uma@example.com").await;
     let cookie = c.cookie.clone();
-    let r = raw(
-        &mut c,
-        reqwest::Method::DELETE,
-        "/rest/public/self-service/flow",
-        &[("x-same-domain", "1")],
-        "",
-    )
-    .await;
+    let r = raw(&mut c, reqwest::Method::DELETE, "/rest/public/self-service/flow", &[("x-same-domain", "1")], "").await;
     assert_eq!(r.status, 204);
     c.cookie = cookie;
     assert_json_error(&c.check_otp(&otp).await, 400, "UNEXPECTED_CALL");

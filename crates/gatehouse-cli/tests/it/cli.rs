@@ -24,12 +24,7 @@ fn gatehouse(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     if let Some(schema) = &env.schema {
         cmd.env("GATEHOUSE_STORAGE__SCHEMA", schema);
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
         input.write_all(text.as_bytes()).unwrap();
@@ -51,11 +46,7 @@ fn ok(out: &Output) -> String {
 
 #[track_caller]
 fn fails(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "unexpected success: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(!out.status.success(), "unexpected success: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -80,178 +71,76 @@ async fn user_commands_manage_users(backend: Backend) {
         Some("Old-Cobalt-Lantern-1\n"),
     ));
     assert!(fails(&gatehouse(&env, &["user", "add", "jdoe"], None)).contains("taken"));
+    assert!(fails(&gatehouse(&env, &["user", "add", "other", "--alias", "jdoe"], None)).contains("taken"));
     assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "add", "other", "--alias", "jdoe"],
-            None
-        ))
-        .contains("taken")
+        fails(&gatehouse(&env, &["user", "add", "weak", "--password-stdin"], Some("password\n")))
+            .contains("TOO_GUESSABLE")
     );
-    assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "add", "weak", "--password-stdin"],
-            Some("password\n")
-        ))
-        .contains("TOO_GUESSABLE")
-    );
-    assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "add", "bad mail", "--email", "nope"],
-            None
-        ))
-        .contains("username")
-    );
-    assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "add", "mailless", "--email", "nope"],
-            None
-        ))
-        .contains("email")
-    );
+    assert!(fails(&gatehouse(&env, &["user", "add", "bad mail", "--email", "nope"], None)).contains("username"));
+    assert!(fails(&gatehouse(&env, &["user", "add", "mailless", "--email", "nope"], None)).contains("email"));
 
     // Global options work before and after the subcommand.
-    let shown: serde_json::Value = serde_json::from_str(&ok(&gatehouse(
-        &env,
-        &["user", "show", "J.Doe@example.com", "--json"],
-        None,
-    )))
-    .unwrap();
-    let before: serde_json::Value = serde_json::from_str(&ok(&gatehouse(
-        &env,
-        &["--log-format", "json", "user", "show", "jdoe", "--json"],
-        None,
-    )))
-    .unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&gatehouse(&env, &["user", "show", "J.Doe@example.com", "--json"], None))).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(&gatehouse(&env, &["--log-format", "json", "user", "show", "jdoe", "--json"], None)))
+            .unwrap();
     assert_eq!(before["id"], shown["id"]);
     assert_eq!(shown["username"], "jdoe");
     assert_eq!(shown["aliases"], serde_json::json!(["j.doe@example.com"]));
     assert_eq!(shown["roles"], serde_json::json!(["helpdesk"]));
     assert_eq!(shown["context"]["phone"], "+41791234567");
-    assert_eq!(
-        (shown["locked"].as_bool(), shown["has_password"].as_bool()),
-        (Some(false), Some(true))
-    );
+    assert_eq!((shown["locked"].as_bool(), shown["has_password"].as_bool()), (Some(false), Some(true)));
     let text = serde_json::to_string(&shown).unwrap();
-    assert!(
-        !text.contains("argon2") && !text.contains("password_hash"),
-        "no secret in show: {text}"
-    );
+    assert!(!text.contains("argon2") && !text.contains("password_hash"), "no secret in show: {text}");
 
-    ok(&gatehouse(
-        &env,
-        &[
-            "user",
-            "lock",
-            "jdoe",
-            "--reason",
-            "LockReason.FraudReportedByUser",
-        ],
-        None,
-    ));
+    ok(&gatehouse(&env, &["user", "lock", "jdoe", "--reason", "LockReason.FraudReportedByUser"], None));
     let store = env.store().await;
     let id = env.user("jdoe").await.id;
     store.reserve_attempt(&id, "PASSWORD", 10).await.unwrap();
     store.reserve_attempt(&id, "EMAIL_OTP", 10).await.unwrap();
     let text = ok(&gatehouse(&env, &["user", "show", "jdoe"], None));
-    assert!(
-        text.contains("yes, LockReason.FraudReportedByUser"),
-        "{text}"
-    );
+    assert!(text.contains("yes, LockReason.FraudReportedByUser"), "{text}");
     assert!(text.contains("EMAIL_OTP=1, PASSWORD=1"), "{text}");
     ok(&gatehouse(&env, &["user", "unlock", "jdoe"], None));
     let user = env.user("jdoe").await;
-    assert!(
-        !user.locked && user.failed_attempts.is_empty(),
-        "unlock resets every counter"
-    );
+    assert!(!user.locked && user.failed_attempts.is_empty(), "unlock resets every counter");
 
     assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "set-password", "jdoe", "--password-stdin"],
-            Some("short\n")
-        ))
-        .contains("TOO_SHORT")
+        fails(&gatehouse(&env, &["user", "set-password", "jdoe", "--password-stdin"], Some("short\n")))
+            .contains("TOO_SHORT")
     );
-    ok(&gatehouse(
-        &env,
-        &["user", "set-password", "jdoe", "--password-stdin"],
-        Some("Quiet-Harbor-Gull-58\n"),
-    ));
-    let hasher = Passwords::new(HashParams {
-        memory_kib: 19456,
-        iterations: 2,
-        parallelism: 1,
-    })
-    .unwrap();
+    ok(&gatehouse(&env, &["user", "set-password", "jdoe", "--password-stdin"], Some("Quiet-Harbor-Gull-58\n")));
+    let hasher = Passwords::new(HashParams { memory_kib: 19456, iterations: 2, parallelism: 1 }).unwrap();
     assert!(
         hasher
-            .verify(
-                "Quiet-Harbor-Gull-58",
-                env.user("jdoe").await.password_hash.as_deref().unwrap()
-            )
+            .verify("Quiet-Harbor-Gull-58", env.user("jdoe").await.password_hash.as_deref().unwrap())
             .unwrap()
             .matches
     );
 
     // Imported hashes are accepted when they could ever verify.
     let bcrypt = bcrypt::hash("Imported-Pass-1", 4).unwrap();
-    ok(&gatehouse(
-        &env,
-        &["user", "add", "imported", "--password-hash", &bcrypt],
-        None,
-    ));
-    let verification = hasher
-        .verify(
-            "Imported-Pass-1",
-            env.user("imported").await.password_hash.as_deref().unwrap(),
-        )
-        .unwrap();
+    ok(&gatehouse(&env, &["user", "add", "imported", "--password-hash", &bcrypt], None));
+    let verification =
+        hasher.verify("Imported-Pass-1", env.user("imported").await.password_hash.as_deref().unwrap()).unwrap();
+    assert!(verification.matches && verification.needs_rehash, "{verification:?}");
     assert!(
-        verification.matches && verification.needs_rehash,
-        "{verification:?}"
-    );
-    assert!(
-        fails(&gatehouse(
-            &env,
-            &["user", "add", "garbage", "--password-hash", "plaintext"],
-            None
-        ))
-        .contains("password-hash")
+        fails(&gatehouse(&env, &["user", "add", "garbage", "--password-hash", "plaintext"], None))
+            .contains("password-hash")
     );
 
     let list: serde_json::Value =
         serde_json::from_str(&ok(&gatehouse(&env, &["user", "list", "--json"], None))).unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["imported", "jdoe"]);
 
     ok(&gatehouse(&env, &["user", "delete", "jdoe"], None));
     assert!(fails(&gatehouse(&env, &["user", "show", "jdoe"], None)).contains("no user"));
 
     // Every admin action left an audit event.
-    let events: Vec<String> = store
-        .list_audit(100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect();
-    for e in [
-        "user.created",
-        "user.locked",
-        "user.unlocked",
-        "password.changed",
-        "user.deleted",
-    ] {
+    let events: Vec<String> = store.list_audit(100).await.unwrap().into_iter().map(|e| e.event).collect();
+    for e in ["user.created", "user.locked", "user.unlocked", "password.changed", "user.deleted"] {
         assert!(events.iter().any(|x| x == e), "missing {e}: {events:?}");
     }
     env.cleanup().await;
@@ -261,12 +150,7 @@ async fn user_commands_manage_users(backend: Backend) {
 fn config_check_reports_the_key_path() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env_remove("GATEHOUSE_CONFIG")
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
+        Command::new(BIN).args(args).env_remove("GATEHOUSE_CONFIG").current_dir(dir.path()).output().unwrap()
     };
     let out = run(&["config", "check"]);
     assert!(out.status.success());
@@ -283,10 +167,7 @@ fn config_check_reports_the_key_path() {
 
     let unknown = write(
         "unknown.toml",
-        &demo.replace(
-            "trust_forwarded_proto = false",
-            "trust_forwarded_proto = false\ncolour = \"blue\"",
-        ),
+        &demo.replace("trust_forwarded_proto = false", "trust_forwarded_proto = false\ncolour = \"blue\""),
     );
     let out = run(&["config", "check", &unknown]);
     assert!(!out.status.success());
@@ -295,25 +176,13 @@ fn config_check_reports_the_key_path() {
 
     let short = write("short.toml", &demo.replace("length = 8", "length = 2"));
     let err = String::from_utf8_lossy(&run(&["config", "check", &short]).stderr).into_owned();
-    assert!(
-        err.contains("public_self_service.flows[0].steps[1].otp.length"),
-        "{err}"
-    );
+    assert!(err.contains("public_self_service.flows[0].steps[1].otp.length"), "{err}");
 
-    let wrong_type = write(
-        "type.toml",
-        &demo.replace("max_body_bytes = 65536", "max_body_bytes = \"big\""),
-    );
+    let wrong_type = write("type.toml", &demo.replace("max_body_bytes = 65536", "max_body_bytes = \"big\""));
     let err = String::from_utf8_lossy(&run(&["config", "check", &wrong_type]).stderr).into_owned();
     assert!(err.contains("max_body_bytes"), "{err}");
 
-    let loud = write(
-        "loud.toml",
-        &demo.replace(
-            "locked_user_feedback = false",
-            "locked_user_feedback = true",
-        ),
-    );
+    let loud = write("loud.toml", &demo.replace("locked_user_feedback = false", "locked_user_feedback = true"));
     let out = run(&["config", "check", &loud]);
     assert!(out.status.success());
     assert!(
@@ -340,11 +209,7 @@ impl Drop for ServerProcess {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_embedded_defaults() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = dir.path().join("serve.log");
     let child = Command::new(BIN)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -359,14 +224,7 @@ async fn serve_runs_on_embedded_defaults() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while http
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
+    while http.get(format!("{base}/health/ready")).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
         assert!(
             Instant::now() < deadline,
             "server did not start: {}",
@@ -375,29 +233,13 @@ async fn serve_runs_on_embedded_defaults() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        started.contains(&format!("listening on http://127.0.0.1:{port}")),
-        "{started}"
-    );
-    assert!(
-        started.contains("database sqlite://./gatehouse-data/gatehouse.db"),
-        "{started}"
-    );
-    assert!(
-        started.contains("file outbox ./gatehouse-data/outbox"),
-        "{started}"
-    );
+    assert!(started.contains(&format!("listening on http://127.0.0.1:{port}")), "{started}");
+    assert!(started.contains("database sqlite://./gatehouse-data/gatehouse.db"), "{started}");
+    assert!(started.contains("file outbox ./gatehouse-data/outbox"), "{started}");
 
     // While the server runs, the CLI adds a user in the same database.
     let add = Command::new(BIN)
-        .args([
-            "user",
-            "add",
-            "jdoe",
-            "--email",
-            "jdoe@example.com",
-            "--password-stdin",
-        ])
+        .args(["user", "add", "jdoe", "--email", "jdoe@example.com", "--password-stdin"])
         .env_remove("GATEHOUSE_CONFIG")
         .current_dir(dir.path())
         .stdin(Stdio::piped())
@@ -406,11 +248,7 @@ async fn serve_runs_on_embedded_defaults() {
         .spawn()
         .unwrap();
     let mut add = add;
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"Old-Cobalt-Lantern-1\n")
-        .unwrap();
+    add.stdin.take().unwrap().write_all(b"Old-Cobalt-Lantern-1\n").unwrap();
     assert!(add.wait_with_output().unwrap().status.success());
 
     let mut c = Client::new(&base);
@@ -424,13 +262,7 @@ async fn serve_runs_on_embedded_defaults() {
 
     // SIGTERM: a graceful stop with exit status 0.
     let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = server.0.try_wait().unwrap() {
@@ -440,9 +272,5 @@ async fn serve_runs_on_embedded_defaults() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
-    assert!(
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .contains("shutting down")
-    );
+    assert!(std::fs::read_to_string(&log).unwrap().contains("shutting down"));
 }

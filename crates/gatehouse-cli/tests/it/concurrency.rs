@@ -25,11 +25,7 @@ fn tally(responses: &[Resp]) -> BTreeMap<String, usize> {
 }
 
 fn wrong_code(otp: &str) -> &'static str {
-    if otp == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    }
+    if otp == "00000000" { "11111111" } else { "00000000" }
 }
 
 /// Fires all requests at once.
@@ -42,11 +38,7 @@ async fn burst(clients: Vec<Client>, otps: Vec<String>) -> Vec<Resp> {
             c.check_otp(&otp).await
         })
     });
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect()
+    join_all(tasks).await.into_iter().map(Result::unwrap).collect()
 }
 
 async fn parallel_wrong_otps_on_one_flow(backend: Backend) {
@@ -62,27 +54,14 @@ async fn parallel_wrong_otps_on_one_flow(backend: Backend) {
     let responses = burst(vec![c.clone(); 50], vec![wrong.to_owned(); 50]).await;
     let t = tally(&responses);
     assert!(responses.iter().all(|r| r.status < 500), "{t:?}");
-    let evaluated = responses
-        .iter()
-        .filter(|r| r.error_codes() == ["EMAIL_OTP_WRONG"])
-        .count();
+    let evaluated = responses.iter().filter(|r| r.error_codes() == ["EMAIL_OTP_WRONG"]).count();
     assert!((1..=3).contains(&evaluated), "{t:?}");
     assert!(
         responses.iter().all(|r| matches!(r.error_codes().as_slice(), [c] if c == "EMAIL_OTP_WRONG" || c == "CONCURRENT_ACCESS" || c == "UNEXPECTED_CALL")),
         "{t:?}"
     );
-    let counted = env
-        .user("pia")
-        .await
-        .failed_attempts
-        .get("EMAIL_OTP")
-        .copied()
-        .unwrap_or(0);
-    assert_eq!(
-        counted,
-        i64::try_from(evaluated).unwrap(),
-        "every evaluated guess is counted once: {t:?}"
-    );
+    let counted = env.user("pia").await.failed_attempts.get("EMAIL_OTP").copied().unwrap_or(0);
+    assert_eq!(counted, i64::try_from(evaluated).unwrap(), "every evaluated guess is counted once: {t:?}");
 
     // Go on one by one: the flow ends after exactly 3 wrong guesses in all.
     let mut c = c;
@@ -93,14 +72,8 @@ async fn parallel_wrong_otps_on_one_flow(backend: Backend) {
         total += 1;
         assert_eq!(r.status, if total == 3 { 403 } else { 400 });
     }
-    assert_eq!(
-        c.check_otp(&otp).await.error_codes(),
-        vec!["UNEXPECTED_CALL"]
-    );
-    assert_eq!(
-        env.user("pia").await.failed_attempts.get("EMAIL_OTP"),
-        Some(&3)
-    );
+    assert_eq!(c.check_otp(&otp).await.error_codes(), vec!["UNEXPECTED_CALL"]);
+    assert_eq!(env.user("pia").await.failed_attempts.get("EMAIL_OTP"), Some(&3));
     server.stop().await;
     env.cleanup().await;
 }
@@ -112,8 +85,7 @@ async fn parallel_wrong_otps_across_flows_and_nodes(backend: Backend) {
     env.add_user("quinn", Some("quinn@example.com"), None).await;
 
     // One flow whose right code we know, to try after the flood.
-    let (mut known, known_otp) =
-        reset_until_otp(&node_a, &env.outbox(), "quinn", "quinn@example.com").await;
+    let (mut known, known_otp) = reset_until_otp(&node_a, &env.outbox(), "quinn", "quinn@example.com").await;
     let mut clients = Vec::new();
     for i in 0..50 {
         let node = if i % 2 == 0 { &node_a } else { &node_b };
@@ -125,41 +97,23 @@ async fn parallel_wrong_otps_across_flows_and_nodes(backend: Backend) {
     // Codes are 8 random digits; "00000000" is wrong for all of them but with negligible probability.
     let responses = burst(clients, vec!["00000000".to_owned(); 50]).await;
     let t = tally(&responses);
-    assert_eq!(
-        t.get("400 EMAIL_OTP_WRONG"),
-        Some(&50),
-        "every answer looks the same: {t:?}"
-    );
+    assert_eq!(t.get("400 EMAIL_OTP_WRONG"), Some(&50), "every answer looks the same: {t:?}");
 
     // The lockout allows 3 failures; the 4th exceeds it and locks. Not one guess more was evaluated.
     let user = env.user("quinn").await;
-    assert_eq!(
-        user.failed_attempts.get("EMAIL_OTP"),
-        Some(&4),
-        "{:?}",
-        user.failed_attempts
-    );
+    assert_eq!(user.failed_attempts.get("EMAIL_OTP"), Some(&4), "{:?}", user.failed_attempts);
     assert!(user.locked);
-    assert_eq!(
-        user.lock_reason.as_deref(),
-        Some("LockReason.TooManyAuthAtts.EMAIL_OTP")
-    );
+    assert_eq!(user.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.EMAIL_OTP"));
     let audit = env.store().await.list_audit(1000).await.unwrap();
     let failed = audit.iter().filter(|e| e.event == "otp.failed").count();
     // Answers beyond the limit are not looked at: refused by the exhausted counter, or — once the lock is
     // visible — in stealth mode.
     let refused = audit.iter().filter(|e| e.event == "factor.refused").count();
-    let stealth = audit
-        .iter()
-        .filter(|e| e.event == "otp.failed" && e.outcome == "stealth")
-        .count();
+    let stealth = audit.iter().filter(|e| e.event == "otp.failed" && e.outcome == "stealth").count();
     assert_eq!((failed, refused + stealth), (50, 46));
 
     // The right code of another flow is refused now too.
-    assert_eq!(
-        known.check_otp(&known_otp).await.expect(400).error_codes(),
-        vec!["EMAIL_OTP_WRONG"]
-    );
+    assert_eq!(known.check_otp(&known_otp).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
     node_a.stop().await;
     node_b.stop().await;
     env.cleanup().await;
@@ -172,8 +126,7 @@ async fn two_parallel_calls_one_wins(backend: Backend) {
     config.hashing.memory_kib = 19456;
     config.hashing.iterations = 12;
     let server = env.start(config).await;
-    env.add_user("rui", Some("rui@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("rui", Some("rui@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "rui", "rui@example.com").await;
     c.check_otp(&otp).await.expect(200);
 
@@ -185,11 +138,7 @@ async fn two_parallel_calls_one_wins(backend: Backend) {
             c.set_password(pw).await
         })
     });
-    let responses: Vec<Resp> = join_all(tasks)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let responses: Vec<Resp> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
     let t = tally(&responses);
     assert_eq!(t.get("400 CONCURRENT_ACCESS"), Some(&1), "{t:?}");
     assert_eq!(t.get("200 "), Some(&1), "{t:?}");
@@ -226,25 +175,13 @@ async fn a_full_hashing_queue_answers_503_and_changes_nothing(backend: Backend) 
             c.set_password("Fresh-Marble-Otter-42").await
         })
     });
-    let responses: Vec<Resp> = join_all(tasks)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let responses: Vec<Resp> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
     let t = tally(&responses);
-    let overloaded: Vec<usize> = (0..responses.len())
-        .filter(|&i| responses[i].status == 503)
-        .collect();
+    let overloaded: Vec<usize> = (0..responses.len()).filter(|&i| responses[i].status == 503).collect();
     assert!(!overloaded.is_empty() && overloaded.len() < 4, "{t:?}");
     for &i in &overloaded {
         assert_eq!(responses[i].error_codes(), vec!["SERVICE_OVERLOADED"]);
-        assert_eq!(
-            responses[i]
-                .headers
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            Some("1")
-        );
+        assert_eq!(responses[i].headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
     }
     // Nothing changed for the refused calls: each retries and succeeds.
     for i in overloaded {

@@ -60,8 +60,7 @@ macro_rules! on_both_backends {
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// One test's world: a temporary data directory, a database (SQLite file or PostgreSQL schema), a key, a clock.
@@ -77,23 +76,11 @@ impl TestEnv {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (db_url, schema) = match backend {
-            Backend::Sqlite => (
-                format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
-                None,
-            ),
-            Backend::Postgres => (
-                postgres_url(),
-                Some(format!("gh_test_{}", &random_id(&SystemRandom)[..16])),
-            ),
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("gatehouse.db").display()), None),
+            Backend::Postgres => (postgres_url(), Some(format!("gh_test_{}", &random_id(&SystemRandom)[..16]))),
         };
         let key = ServerKey::generate_base64(&SystemRandom);
-        Self {
-            dir,
-            db_url,
-            schema,
-            key,
-            clock: Arc::new(JumpClock::default()),
-        }
+        Self { dir, db_url, schema, key, clock: Arc::new(JumpClock::default()) }
     }
 
     pub fn outbox(&self) -> PathBuf {
@@ -121,17 +108,9 @@ impl TestEnv {
 
     pub async fn start(&self, config: Config) -> TestServer {
         let clock: Arc<dyn Clock> = self.clock.clone();
-        let running = gatehouse_server::start(StartOptions {
-            config,
-            clock,
-            random: Arc::new(SystemRandom),
-        })
-        .await
-        .unwrap();
-        TestServer {
-            base: format!("http://{}", running.addr),
-            running: Some(running),
-        }
+        let running =
+            gatehouse_server::start(StartOptions { config, clock, random: Arc::new(SystemRandom) }).await.unwrap();
+        TestServer { base: format!("http://{}", running.addr), running: Some(running) }
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
@@ -146,19 +125,9 @@ impl TestEnv {
     }
 
     /// Creates a user through the same service the CLI uses.
-    pub async fn add_user(
-        &self,
-        username: &str,
-        email: Option<&str>,
-        password: Option<&str>,
-    ) -> User {
+    pub async fn add_user(&self, username: &str, email: Option<&str>, password: Option<&str>) -> User {
         let store = self.store().await;
-        let hasher = Passwords::new(HashParams {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
+        let hasher = Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
         let policy = self.config().password_policy;
         let admin = UserAdmin {
             store: store.as_ref(),
@@ -176,32 +145,24 @@ impl TestEnv {
                 aliases: vec![],
                 roles: vec![],
                 context: Default::default(),
-                password: password
-                    .map_or(InitialPassword::None, |p| InitialPassword::Plain(p.into())),
+                password: password.map_or(InitialPassword::None, |p| InitialPassword::Plain(p.into())),
             })
             .await
             .unwrap()
     }
 
     pub async fn user(&self, username: &str) -> User {
-        self.store()
-            .await
-            .find_user_by_login(username)
-            .await
-            .unwrap()
-            .unwrap()
+        self.store().await.find_user_by_login(username).await.unwrap().unwrap()
     }
 
     /// Drops the PostgreSQL schema (SQLite files go with the temporary directory).
     pub async fn cleanup(self) {
         if let Some(schema) = &self.schema {
             let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-            )))
-            .execute(&pool)
-            .await
-            .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
         }
     }
@@ -242,28 +203,18 @@ pub struct Resp {
 impl Resp {
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status, status,
-            "unexpected status, body: {}",
-            self.body
-        );
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.body);
         self
     }
 
     pub fn next_step(&self) -> Option<&str> {
-        self.body["data"]["attributes"]["nextStep"]
-            .as_str()
-            .or_else(|| self.body["meta"]["nextStep"].as_str())
+        self.body["data"]["attributes"]["nextStep"].as_str().or_else(|| self.body["meta"]["nextStep"].as_str())
     }
 
     pub fn error_codes(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["code"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|e| e["code"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 
@@ -282,23 +233,13 @@ impl Resp {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        Self {
-            http,
-            base: base.to_owned(),
-            cookie: None,
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        Self { http, base: base.to_owned(), cookie: None }
     }
 
     /// The same client (same flow cookie) against another server.
     pub fn on(&self, server: &TestServer) -> Self {
-        Self {
-            base: server.base.clone(),
-            ..self.clone()
-        }
+        Self { base: server.base.clone(), ..self.clone() }
     }
 
     pub async fn post(&mut self, path: &str, body: Option<Value>) -> Resp {
@@ -324,64 +265,35 @@ impl Client {
             let sc = sc.to_str().unwrap();
             if let Some(v) = sc.strip_prefix("gatehouse_flow=") {
                 let v = v.split(';').next().unwrap_or("");
-                self.cookie = if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_owned())
-                };
+                self.cookie = if v.is_empty() { None } else { Some(v.to_owned()) };
             }
         }
         let text = res.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Resp { status, headers, body }
     }
 
     pub async fn select(&mut self, flow: &str) -> Resp {
-        self.post(
-            &format!("/rest/public/self-service/flows/{flow}/select"),
-            None,
-        )
-        .await
+        self.post(&format!("/rest/public/self-service/flows/{flow}/select"), None).await
     }
 
     pub async fn identify(&mut self, username: &str) -> Resp {
-        self.post(
-            "/rest/public/self-service/username/identify/",
-            Some(serde_json::json!({ "username": username })),
-        )
-        .await
+        self.post("/rest/public/self-service/username/identify/", Some(serde_json::json!({ "username": username })))
+            .await
     }
 
     pub async fn check_otp(&mut self, otp: &str) -> Resp {
-        self.post(
-            "/rest/public/self-service/verification/email/otp/check/",
-            Some(serde_json::json!({ "otp": otp })),
-        )
-        .await
+        self.post("/rest/public/self-service/verification/email/otp/check/", Some(serde_json::json!({ "otp": otp })))
+            .await
     }
 
     pub async fn resend(&mut self) -> Resp {
-        self.post(
-            "/rest/public/self-service/verification/email/otp/resend/",
-            None,
-        )
-        .await
+        self.post("/rest/public/self-service/verification/email/otp/resend/", None).await
     }
 
     pub async fn set_password(&mut self, password: &str) -> Resp {
-        self.post(
-            "/rest/public/self-service/password/set",
-            Some(serde_json::json!({ "newPassword": password })),
-        )
-        .await
+        self.post("/rest/public/self-service/password/set", Some(serde_json::json!({ "newPassword": password }))).await
     }
 }
 
@@ -396,29 +308,13 @@ pub struct Mail {
 
 impl Mail {
     pub fn parse(raw: &str) -> Self {
-        let (head, body) = raw
-            .split_once("\r\n\r\n")
-            .or_else(|| raw.split_once("\n\n"))
-            .unwrap_or((raw, ""));
+        let (head, body) = raw.split_once("\r\n\r\n").or_else(|| raw.split_once("\n\n")).unwrap_or((raw, ""));
         let header = |name: &str| {
-            head.lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
-                .unwrap_or_default()
+            head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned)).unwrap_or_default()
         };
-        let qp = head
-            .to_lowercase()
-            .contains("content-transfer-encoding: quoted-printable");
-        let body = if qp {
-            decode_quoted_printable(body)
-        } else {
-            body.to_owned()
-        };
-        Self {
-            to: header("To"),
-            subject: header("Subject"),
-            body,
-            raw: raw.to_owned(),
-        }
+        let qp = head.to_lowercase().contains("content-transfer-encoding: quoted-printable");
+        let body = if qp { decode_quoted_printable(body) } else { body.to_owned() };
+        Self { to: header("To"), subject: header("Subject"), body, raw: raw.to_owned() }
     }
 
     /// The one-time code: the line that holds only the code.
@@ -427,9 +323,7 @@ impl Mail {
             .lines()
             .map(str::trim)
             .find(|l| {
-                l.len() >= 4
-                    && l.chars().all(|c| c.is_ascii_alphanumeric())
-                    && l.chars().any(|c| c.is_ascii_digit())
+                l.len() >= 4 && l.chars().all(|c| c.is_ascii_alphanumeric()) && l.chars().any(|c| c.is_ascii_digit())
             })
             .unwrap_or_else(|| panic!("no code in mail: {}", self.body))
             .to_owned()
@@ -464,28 +358,17 @@ pub fn mails_in(dir: &Path) -> Vec<Mail> {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| Mail::parse(&std::fs::read_to_string(p).unwrap()))
-        .collect()
+    paths.iter().map(|p| Mail::parse(&std::fs::read_to_string(p).unwrap())).collect()
 }
 
 /// Waits until `dir` holds at least `count` mails to `to`, and returns them in order.
 pub async fn wait_for_mails(dir: &Path, to: &str, count: usize) -> Vec<Mail> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let found: Vec<Mail> = mails_in(dir)
-            .into_iter()
-            .filter(|m| m.to.contains(to))
-            .collect();
+        let found: Vec<Mail> = mails_in(dir).into_iter().filter(|m| m.to.contains(to)).collect();
         if found.len() >= count {
             return found;
         }
@@ -500,16 +383,8 @@ pub async fn wait_for_mails(dir: &Path, to: &str, count: usize) -> Vec<Mail> {
 }
 
 /// Starts a reset flow for `username` and returns the client and the OTP mailed to `email`.
-pub async fn reset_until_otp(
-    server: &TestServer,
-    outbox: &Path,
-    username: &str,
-    email: &str,
-) -> (Client, String) {
-    let before = mails_in(outbox)
-        .into_iter()
-        .filter(|m| m.to.contains(email))
-        .count();
+pub async fn reset_until_otp(server: &TestServer, outbox: &Path, username: &str, email: &str) -> (Client, String) {
+    let before = mails_in(outbox).into_iter().filter(|m| m.to.contains(email)).count();
     let mut c = server.client();
     c.select("password-reset").await.expect(200);
     let r = c.identify(username).await;

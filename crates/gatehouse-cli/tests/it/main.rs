@@ -1,12 +1,7 @@
 //! The integration tests: real servers on ephemeral loopback ports, driven over HTTP, on SQLite and on
 //! PostgreSQL (`GATEHOUSE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`; every test
 //! runs in a schema of its own).
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
 
 mod harness;
 

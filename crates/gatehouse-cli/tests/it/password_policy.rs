@@ -10,14 +10,8 @@ on_both_backends!(every_violation_is_reported_and_nothing_changes);
 async fn every_violation_is_reported_and_nothing_changes(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user(
-        "vera.lindqvist",
-        Some("vera@example.com"),
-        Some("Old-Cobalt-Lantern-1"),
-    )
-    .await;
-    let (mut c, otp) =
-        reset_until_otp(&server, &env.outbox(), "vera.lindqvist", "vera@example.com").await;
+    env.add_user("vera.lindqvist", Some("vera@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "vera.lindqvist", "vera@example.com").await;
     c.check_otp(&otp).await.expect(200);
     let before = env.user("vera.lindqvist").await.password_hash;
 
@@ -33,15 +27,9 @@ async fn every_violation_is_reported_and_nothing_changes(backend: Backend) {
     for (password, details) in cases {
         let r = c.set_password(password).await;
         r.expect(400);
-        assert_eq!(
-            r.body["meta"]["nextStep"], "NEW_PASSWORD_REQUIRED",
-            "{password}"
-        );
+        assert_eq!(r.body["meta"]["nextStep"], "NEW_PASSWORD_REQUIRED", "{password}");
         let errors = r.body["errors"].as_array().unwrap();
-        let seen: Vec<&str> = errors
-            .iter()
-            .map(|e| e["meta"]["detail"].as_str().unwrap())
-            .collect();
+        let seen: Vec<&str> = errors.iter().map(|e| e["meta"]["detail"].as_str().unwrap()).collect();
         assert_eq!(seen, details, "for {password:?}");
         for e in errors {
             assert_eq!(e["code"], "PASSWORD_POLICY_VIOLATED");
@@ -53,20 +41,8 @@ async fn every_violation_is_reported_and_nothing_changes(backend: Backend) {
     let user = env.user("vera.lindqvist").await;
     assert_eq!(user.password_hash, before);
     assert!(user.failed_attempts.is_empty());
-    let ours = Passwords::new(HashParams {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    })
-    .unwrap();
-    assert!(
-        ours.verify(
-            "Old-Cobalt-Lantern-1",
-            user.password_hash.as_deref().unwrap()
-        )
-        .unwrap()
-        .matches
-    );
+    let ours = Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
+    assert!(ours.verify("Old-Cobalt-Lantern-1", user.password_hash.as_deref().unwrap()).unwrap().matches);
     // And the flow still accepts a good password.
     c.set_password("Quiet-Harbor-Gull-58").await.expect(200);
     server.stop().await;

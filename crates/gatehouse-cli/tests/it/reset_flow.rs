@@ -6,11 +6,7 @@ use serde_json::json;
 use crate::harness::{Backend, TestEnv, reset_until_otp, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(
-    seed_sequence_resets_the_password,
-    expired_otp_and_resend,
-    wrong_otps_end_the_flow_and_count
-);
+on_both_backends!(seed_sequence_resets_the_password, expired_otp_and_resend, wrong_otps_end_the_flow_and_count);
 
 fn seed_document(next: Option<&str>) -> serde_json::Value {
     let attributes = next.map_or_else(|| json!({}), |n| json!({ "nextStep": n }));
@@ -23,12 +19,7 @@ fn seed_document(next: Option<&str>) -> serde_json::Value {
 fn is_product_timestamp(s: &str) -> bool {
     // 2021-03-02T21:25:22.970+01:00
     let b = s.as_bytes();
-    s.len() == 29
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && b[19] == b'.'
-        && (b[23] == b'+' || b[23] == b'-')
-        && b[26] == b':'
+    s.len() == 29 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && (b[23] == b'+' || b[23] == b'-') && b[26] == b':'
 }
 
 /// Verifies a PHC string with an independent argon2 implementation (argon2-cffi).
@@ -54,35 +45,17 @@ fn python_argon2_verifies(phc: &str, password: &str) -> bool {
 async fn seed_sequence_resets_the_password(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user(
-        "jdoe",
-        Some("jdoe@example.com"),
-        Some("Old-Cobalt-Lantern-1"),
-    )
-    .await;
+    env.add_user("jdoe", Some("jdoe@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let mut c = server.client();
 
     let r1 = c.select("password-reset").await;
     r1.expect(200);
     assert_eq!(r1.shape(), seed_document(Some("USERNAME_REQUIRED")));
-    assert!(
-        is_product_timestamp(r1.body["meta"]["timestamp"].as_str().unwrap()),
-        "{}",
-        r1.body
-    );
+    assert!(is_product_timestamp(r1.body["meta"]["timestamp"].as_str().unwrap()), "{}", r1.body);
     let id = r1.body["data"]["id"].as_str().unwrap().to_owned();
     assert!(id.chars().all(|ch| ch.is_ascii_digit()), "{id}");
-    let set_cookie = r1
-        .headers
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
-        "{set_cookie}"
-    );
+    let set_cookie = r1.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
 
     let r2 = c.identify("jdoe").await;
     r2.expect(200);
@@ -93,11 +66,7 @@ async fn seed_sequence_resets_the_password(backend: Backend) {
     let otp = mails[0].otp();
     assert_eq!(otp.len(), 8);
     assert!(otp.chars().all(|ch| ch.is_ascii_digit()));
-    assert!(
-        mails[0]
-            .raw
-            .contains("From: Gatehouse <noreply@gatehouse.invalid>")
-    );
+    assert!(mails[0].raw.contains("From: Gatehouse <noreply@gatehouse.invalid>"));
 
     let r3 = c.check_otp(&otp).await;
     r3.expect(200);
@@ -126,48 +95,25 @@ async fn seed_sequence_resets_the_password(backend: Backend) {
     // The new password verifies, with our hasher and with an independent argon2 implementation.
     let user = env.user("jdoe").await;
     let phc = user.password_hash.clone().unwrap();
-    let ours = Passwords::new(HashParams {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    })
-    .unwrap();
+    let ours = Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
     assert!(ours.verify("Fresh-Marble-Otter-42", &phc).unwrap().matches);
     assert!(!ours.verify("Old-Cobalt-Lantern-1", &phc).unwrap().matches);
     assert!(python_argon2_verifies(&phc, "Fresh-Marble-Otter-42"));
     assert!(!python_argon2_verifies(&phc, "Old-Cobalt-Lantern-1"));
-    assert!(
-        user.failed_attempts.is_empty(),
-        "{:?}",
-        user.failed_attempts
-    );
+    assert!(user.failed_attempts.is_empty(), "{:?}", user.failed_attempts);
 
     // The notification step told the user, and the flow is over.
     let mails = wait_for_mails(&env.outbox(), "jdoe@example.com", 2).await;
     assert_eq!(mails[1].subject, "Your password was changed");
-    assert_eq!(
-        c.set_password("Another-Marble-Otter-43")
-            .await
-            .expect(400)
-            .error_codes(),
-        vec!["UNEXPECTED_CALL"]
-    );
+    assert_eq!(c.set_password("Another-Marble-Otter-43").await.expect(400).error_codes(), vec!["UNEXPECTED_CALL"]);
 
     // The audit trail holds the story, and no secret.
     let audit = env.store().await.list_audit(100).await.unwrap();
     let events: Vec<&str> = audit.iter().map(|e| e.event.as_str()).collect();
-    for expected in [
-        "flow.started",
-        "flow.identified",
-        "otp.sent",
-        "otp.verified",
-        "password.changed",
-        "flow.completed",
-    ] {
-        assert!(
-            events.contains(&expected),
-            "missing {expected} in {events:?}"
-        );
+    for expected in
+        ["flow.started", "flow.identified", "otp.sent", "otp.verified", "password.changed", "flow.completed"]
+    {
+        assert!(events.contains(&expected), "missing {expected} in {events:?}");
     }
     let dump = serde_json::to_string(&audit).unwrap();
     assert!(!dump.contains(&otp) && !dump.contains("Fresh-Marble-Otter-42"));
@@ -178,12 +124,7 @@ async fn seed_sequence_resets_the_password(backend: Backend) {
 async fn expired_otp_and_resend(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user(
-        "mara",
-        Some("mara@example.com"),
-        Some("Old-Cobalt-Lantern-1"),
-    )
-    .await;
+    env.add_user("mara", Some("mara@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (mut c, first) = reset_until_otp(&server, &env.outbox(), "mara", "mara@example.com").await;
 
     env.clock.advance_ms(601_000);
@@ -199,10 +140,7 @@ async fn expired_otp_and_resend(backend: Backend) {
     let second = mails[1].otp();
     if second != first {
         // The replaced code no longer works (it counts as a wrong answer).
-        assert_eq!(
-            c.check_otp(&first).await.expect(400).error_codes(),
-            vec!["EMAIL_OTP_WRONG"]
-        );
+        assert_eq!(c.check_otp(&first).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
     }
     c.check_otp(&second).await.expect(200);
 
@@ -221,14 +159,9 @@ async fn expired_otp_and_resend(backend: Backend) {
 async fn wrong_otps_end_the_flow_and_count(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user("ola", Some("ola@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("ola", Some("ola@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "ola", "ola@example.com").await;
-    let wrong = if otp == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
+    let wrong = if otp == "00000000" { "11111111" } else { "00000000" };
 
     for attempt in 1..=2 {
         let r = c.check_otp(wrong).await;
@@ -236,23 +169,13 @@ async fn wrong_otps_end_the_flow_and_count(backend: Backend) {
         assert_eq!(r.error_codes(), vec!["EMAIL_OTP_WRONG"]);
         assert_eq!(r.body["errors"][0]["source"]["pointer"], "/otp");
         assert_eq!(r.body["meta"]["nextStep"], "EMAIL_OTP_REQUIRED");
-        assert_eq!(
-            env.user("ola").await.failed_attempts.get("EMAIL_OTP"),
-            Some(&attempt)
-        );
+        assert_eq!(env.user("ola").await.failed_attempts.get("EMAIL_OTP"), Some(&attempt));
     }
     let r = c.check_otp(wrong).await;
     r.expect(403);
     assert_eq!(r.error_codes(), vec!["EMAIL_OTP_WRONG"]);
     assert!(r.body["meta"].get("nextStep").is_none());
-    assert!(
-        r.headers
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    assert!(r.headers.get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
     let user = env.user("ola").await;
     assert_eq!(user.failed_attempts.get("EMAIL_OTP"), Some(&3));
     assert!(!user.locked, "3 failures do not exceed the maximum of 3");
@@ -260,30 +183,17 @@ async fn wrong_otps_end_the_flow_and_count(backend: Backend) {
     // The flow is over: even the right code is refused now.
     let mut stale = server.client();
     stale.cookie = Some("not-a-session".into());
-    assert_eq!(
-        stale.check_otp(&otp).await.expect(400).error_codes(),
-        vec!["UNEXPECTED_CALL"]
-    );
+    assert_eq!(stale.check_otp(&otp).await.expect(400).error_codes(), vec!["UNEXPECTED_CALL"]);
 
     // One more failure in a new flow exceeds the maximum: the user is locked for that method.
     let (mut c2, otp2) = reset_until_otp(&server, &env.outbox(), "ola", "ola@example.com").await;
-    let wrong2 = if otp2 == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
+    let wrong2 = if otp2 == "00000000" { "11111111" } else { "00000000" };
     c2.check_otp(wrong2).await.expect(400);
     let user = env.user("ola").await;
     assert!(user.locked);
-    assert_eq!(
-        user.lock_reason.as_deref(),
-        Some("LockReason.TooManyAuthAtts.EMAIL_OTP")
-    );
+    assert_eq!(user.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.EMAIL_OTP"));
     // Locked now: the right code of this flow is refused like any other.
-    assert_eq!(
-        c2.check_otp(&otp2).await.expect(400).error_codes(),
-        vec!["EMAIL_OTP_WRONG"]
-    );
+    assert_eq!(c2.check_otp(&otp2).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
     server.stop().await;
     env.cleanup().await;
 }

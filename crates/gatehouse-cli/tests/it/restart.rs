@@ -8,17 +8,13 @@ on_both_backends!(a_flow_survives_a_restart);
 async fn a_flow_survives_a_restart(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let first = env.start(env.config()).await;
-    env.add_user("sam", Some("sam@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("sam", Some("sam@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (c, otp) = reset_until_otp(&first, &env.outbox(), "sam", "sam@example.com").await;
     first.stop().await;
 
     let second = env.start(env.config()).await;
     let mut c = c.on(&second);
-    assert_eq!(
-        c.check_otp(&otp).await.expect(200).next_step(),
-        Some("NEW_PASSWORD_REQUIRED")
-    );
+    assert_eq!(c.check_otp(&otp).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
     second.stop().await;
 
     let third = env.start(env.config()).await;

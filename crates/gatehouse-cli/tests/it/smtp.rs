@@ -11,10 +11,7 @@ use gatehouse_core::config::{Config, SmtpTls, Transport};
 use crate::harness::{Backend, TestEnv, mails_in, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(
-    mail_reaches_a_real_smtp_listener,
-    mail_waits_for_smtp_across_a_restart
-);
+on_both_backends!(mail_reaches_a_real_smtp_listener, mail_waits_for_smtp_across_a_restart);
 
 /// An aiosmtpd process storing what it receives in a Maildir; killed on drop.
 struct SmtpListener {
@@ -26,15 +23,7 @@ impl SmtpListener {
     async fn start(port: u16, dir: &Path) -> Self {
         let maildir = dir.join("maildir");
         let child = Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -42,10 +31,7 @@ impl SmtpListener {
             .expect("python3 with aiosmtpd is needed: pip install aiosmtpd");
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "aiosmtpd did not start on port {port} (pip install aiosmtpd)"
-            );
+            assert!(Instant::now() < deadline, "aiosmtpd did not start on port {port} (pip install aiosmtpd)");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self { child, maildir }
@@ -64,11 +50,7 @@ impl Drop for SmtpListener {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn smtp_config(env: &TestEnv, port: u16) -> Config {
@@ -87,8 +69,7 @@ async fn mail_reaches_a_real_smtp_listener(backend: Backend) {
     let port = free_port();
     let listener = SmtpListener::start(port, env.dir.path()).await;
     let server = env.start(smtp_config(&env, port)).await;
-    env.add_user("wen", Some("wen@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("wen", Some("wen@example.com"), Some("Old-Cobalt-Lantern-1")).await;
 
     let mut c = server.client();
     c.select("password-reset").await.expect(200);
@@ -99,10 +80,7 @@ async fn mail_reaches_a_real_smtp_listener(backend: Backend) {
     c.set_password("Fresh-Marble-Otter-42").await.expect(200);
     let mails = wait_for_mails(&listener.inbox(), "wen@example.com", 2).await;
     assert_eq!(mails[1].subject, "Your password was changed");
-    assert!(
-        mails_in(&env.outbox()).is_empty(),
-        "SMTP transport writes no files"
-    );
+    assert!(mails_in(&env.outbox()).is_empty(), "SMTP transport writes no files");
 
     // Delivered messages keep no content in the database.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -118,25 +96,16 @@ async fn mail_waits_for_smtp_across_a_restart(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let port = free_port();
     let first = env.start(smtp_config(&env, port)).await;
-    env.add_user("xia", Some("xia@example.com"), Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("xia", Some("xia@example.com"), Some("Old-Cobalt-Lantern-1")).await;
 
     // Nothing listens on the port: the identify call still answers at once.
     let mut c = first.client();
     c.select("password-reset").await.expect(200);
     let started = Instant::now();
     c.identify("xia").await.expect(200);
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "identify waited for SMTP: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "identify waited for SMTP: {:?}", started.elapsed());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        env.store().await.pending_outbox().await.unwrap(),
-        1,
-        "the mail waits in the outbox"
-    );
+    assert_eq!(env.store().await.pending_outbox().await.unwrap(), 1, "the mail waits in the outbox");
     first.stop().await;
 
     // A new server process; then the SMTP server comes back.
@@ -144,10 +113,7 @@ async fn mail_waits_for_smtp_across_a_restart(backend: Backend) {
     let listener = SmtpListener::start(port, env.dir.path()).await;
     let mails = wait_for_mails(&listener.inbox(), "xia@example.com", 1).await;
     let mut c = c.on(&second);
-    assert_eq!(
-        c.check_otp(&mails[0].otp()).await.expect(200).next_step(),
-        Some("NEW_PASSWORD_REQUIRED")
-    );
+    assert_eq!(c.check_otp(&mails[0].otp()).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
     assert_eq!(mails.len(), 1, "delivered once");
     second.stop().await;
     env.cleanup().await;

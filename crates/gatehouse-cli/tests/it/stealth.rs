@@ -8,10 +8,7 @@ use gatehouse_core::ports::Effect;
 use crate::harness::{Backend, Client, Resp, TestEnv, mails_in};
 use crate::on_both_backends;
 
-on_both_backends!(
-    restricted_users_look_like_real_ones,
-    feedback_flags_report_each_restriction
-);
+on_both_backends!(restricted_users_look_like_real_ones, feedback_flags_report_each_restriction);
 
 /// Status, headers and body shape of an answer.
 type Observed = (u16, Vec<(String, String)>, serde_json::Value);
@@ -31,28 +28,10 @@ fn observable(r: &Resp) -> Observed {
 async fn restricted_users_look_like_real_ones(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(env.config()).await;
-    env.add_user(
-        "real",
-        Some("real@example.com"),
-        Some("Old-Cobalt-Lantern-1"),
-    )
-    .await;
-    let locked = env
-        .add_user(
-            "locked",
-            Some("locked@example.com"),
-            Some("Old-Cobalt-Lantern-1"),
-        )
-        .await;
-    let invalid = env
-        .add_user(
-            "invalid",
-            Some("invalid@example.com"),
-            Some("Old-Cobalt-Lantern-1"),
-        )
-        .await;
-    env.add_user("nomail", None, Some("Old-Cobalt-Lantern-1"))
-        .await;
+    env.add_user("real", Some("real@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    let locked = env.add_user("locked", Some("locked@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    let invalid = env.add_user("invalid", Some("invalid@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    env.add_user("nomail", None, Some("Old-Cobalt-Lantern-1")).await;
     let store = env.store().await;
     store
         .apply(&[Effect::Lock {
@@ -69,13 +48,7 @@ async fn restricted_users_look_like_real_ones(backend: Backend) {
 
     let mut answers = Vec::new();
     let mut clients = Vec::new();
-    for name in [
-        "real",
-        "ghost-who-does-not-exist",
-        "locked",
-        "invalid",
-        "nomail",
-    ] {
+    for name in ["real", "ghost-who-does-not-exist", "locked", "invalid", "nomail"] {
         let mut c = server.client();
         c.select("password-reset").await.expect(200);
         let r = c.identify(name).await;
@@ -85,10 +58,7 @@ async fn restricted_users_look_like_real_ones(backend: Backend) {
     let reference = answers[0].1.clone();
     assert_eq!(reference.0, 200);
     for (name, seen) in &answers {
-        assert_eq!(
-            seen, &reference,
-            "identify of `{name}` differs from a real user's"
-        );
+        assert_eq!(seen, &reference, "identify of `{name}` differs from a real user's");
     }
 
     // Only the real user got a mail.
@@ -126,16 +96,9 @@ async fn restricted_users_look_like_real_ones(backend: Backend) {
         }
         assert_no_progress(&mut c).await;
     }
-    assert_eq!(
-        mails_in(&env.outbox()).len(),
-        1,
-        "nothing was sent to restricted users"
-    );
+    assert_eq!(mails_in(&env.outbox()).len(), 1, "nothing was sent to restricted users");
     let locked_now = env.user("locked").await;
-    assert!(
-        locked_now.failed_attempts.is_empty(),
-        "answers in stealth mode are never evaluated"
-    );
+    assert!(locked_now.failed_attempts.is_empty(), "answers in stealth mode are never evaluated");
     server.stop().await;
     env.cleanup().await;
 }
@@ -147,30 +110,20 @@ async fn assert_no_progress(c: &mut Client) {
 }
 
 async fn set_valid_until(env: &TestEnv, user_id: &str, until: i64) {
-    let effect = Effect::SetValidity {
-        user_id: user_id.into(),
-        valid_from: None,
-        valid_until: Some(until),
-        at: until,
-    };
+    let effect = Effect::SetValidity { user_id: user_id.into(), valid_from: None, valid_until: Some(until), at: until };
     env.store().await.apply(&[effect]).await.unwrap();
 }
 
 async fn feedback_flags_report_each_restriction(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
-    let gatehouse_core::config::Restrictions::PasswordReset(r) =
-        &mut config.public_self_service.flows[0].restrictions;
+    let gatehouse_core::config::Restrictions::PasswordReset(r) = &mut config.public_self_service.flows[0].restrictions;
     r.nonexistent_user_feedback = true;
     r.invalid_user_feedback = true;
     r.locked_user_feedback = true;
     let server = env.start(config).await;
-    let locked = env
-        .add_user("locked", Some("locked@example.com"), None)
-        .await;
-    let invalid = env
-        .add_user("invalid", Some("invalid@example.com"), None)
-        .await;
+    let locked = env.add_user("locked", Some("locked@example.com"), None).await;
+    let invalid = env.add_user("invalid", Some("invalid@example.com"), None).await;
     env.add_user("real", Some("real@example.com"), None).await;
     env.store()
         .await
@@ -186,24 +139,14 @@ async fn feedback_flags_report_each_restriction(backend: Backend) {
 
     let mut c = server.client();
     c.select("password-reset").await.expect(200);
-    for (name, code) in [
-        ("nobody", "USER_NOT_FOUND"),
-        ("invalid", "USER_INVALID"),
-        ("locked", "USER_LOCKED"),
-    ] {
+    for (name, code) in [("nobody", "USER_NOT_FOUND"), ("invalid", "USER_INVALID"), ("locked", "USER_LOCKED")] {
         let r = c.identify(name).await;
         r.expect(400);
         assert_eq!(r.error_codes(), vec![code]);
-        assert_eq!(
-            r.body["meta"]["nextStep"], "USERNAME_REQUIRED",
-            "the caller may try another name"
-        );
+        assert_eq!(r.body["meta"]["nextStep"], "USERNAME_REQUIRED", "the caller may try another name");
     }
     // The flow is still at identification and goes on for an allowed user.
-    assert_eq!(
-        c.identify("real").await.expect(200).next_step(),
-        Some("EMAIL_OTP_REQUIRED")
-    );
+    assert_eq!(c.identify("real").await.expect(200).next_step(), Some("EMAIL_OTP_REQUIRED"));
     server.stop().await;
     env.cleanup().await;
 }

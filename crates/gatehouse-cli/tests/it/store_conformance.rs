@@ -5,20 +5,13 @@ use std::sync::Arc;
 use futures::future::join_all;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
-use gatehouse_core::ports::{
-    Acquired, Channel, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError,
-};
+use gatehouse_core::ports::{Acquired, Channel, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError};
 use gatehouse_core::user::NewUser;
 
 use crate::harness::{Backend, TestEnv};
 use crate::on_both_backends;
 
-on_both_backends!(
-    users_and_login_names,
-    attempt_counters_and_locks,
-    flow_sessions,
-    outbox_and_audit
-);
+on_both_backends!(users_and_login_names, attempt_counters_and_locks, flow_sessions, outbox_and_audit);
 
 fn audit(id: &str, at: i64) -> AuditEvent {
     AuditEvent {
@@ -51,47 +44,21 @@ fn new_user(id: &str, username: &str, aliases: &[&str]) -> NewUser {
 async fn users_and_login_names(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    let a = store
-        .create_user(
-            &new_user("u1", "alice", &["Alice@Example.com"]),
-            &audit("a1", 1),
-        )
-        .await
-        .unwrap();
+    let a = store.create_user(&new_user("u1", "alice", &["Alice@Example.com"]), &audit("a1", 1)).await.unwrap();
     assert_eq!(a.aliases, vec!["alice@example.com"]);
     assert_eq!(a.roles, vec!["staff"]);
-    assert_eq!(
-        store
-            .find_user_by_login("ALICE@example.com ")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        "u1"
-    );
-    assert_eq!(
-        store.find_user_by_login("alice").await.unwrap().unwrap().id,
-        "u1"
-    );
+    assert_eq!(store.find_user_by_login("ALICE@example.com ").await.unwrap().unwrap().id, "u1");
+    assert_eq!(store.find_user_by_login("alice").await.unwrap().unwrap().id, "u1");
     assert!(store.find_user_by_login("bob").await.unwrap().is_none());
 
     // One namespace for usernames and aliases, in both directions.
-    let dup = store
-        .create_user(&new_user("u2", "alice", &[]), &audit("a2", 2))
-        .await;
+    let dup = store.create_user(&new_user("u2", "alice", &[]), &audit("a2", 2)).await;
     assert!(matches!(dup, Err(StoreError::UsernameTaken(_))), "{dup:?}");
-    let dup = store
-        .create_user(&new_user("u3", "alice@example.com", &[]), &audit("a3", 3))
-        .await;
+    let dup = store.create_user(&new_user("u3", "alice@example.com", &[]), &audit("a3", 3)).await;
     assert!(matches!(dup, Err(StoreError::UsernameTaken(_))), "{dup:?}");
-    let dup = store
-        .create_user(&new_user("u4", "carol", &["alice"]), &audit("a4", 4))
-        .await;
+    let dup = store.create_user(&new_user("u4", "carol", &["alice"]), &audit("a4", 4)).await;
     assert!(matches!(dup, Err(StoreError::AliasTaken(_))), "{dup:?}");
-    assert!(
-        store.get_user("u4").await.unwrap().is_none(),
-        "a failed creation leaves nothing behind"
-    );
+    assert!(store.get_user("u4").await.unwrap().is_none(), "a failed creation leaves nothing behind");
 
     // Parallel creations of the same alias: exactly one wins.
     let results = join_all((0..20).map(|i| {
@@ -99,11 +66,7 @@ async fn users_and_login_names(backend: Backend) {
         async move {
             store
                 .create_user(
-                    &new_user(
-                        &format!("p{i}"),
-                        &format!("user{i}"),
-                        &["shared@example.com"],
-                    ),
+                    &new_user(&format!("p{i}"), &format!("user{i}"), &["shared@example.com"]),
                     &audit(&format!("p{i}"), 10 + i),
                 )
                 .await
@@ -111,79 +74,33 @@ async fn users_and_login_names(backend: Backend) {
     }))
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-    assert!(results.iter().all(|r| r.is_ok()
-        || matches!(
-            r,
-            Err(StoreError::AliasTaken(_)) | Err(StoreError::UsernameTaken(_))
-        )));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::AliasTaken(_)) | Err(StoreError::UsernameTaken(_))))
+    );
 
     let users = store.list_users().await.unwrap();
     assert_eq!(users.len(), 2);
-    store
-        .apply(&[Effect::DeleteUser {
-            user_id: "u1".into(),
-        }])
-        .await
-        .unwrap();
-    assert!(
-        store
-            .find_user_by_login("alice@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    store.apply(&[Effect::DeleteUser { user_id: "u1".into() }]).await.unwrap();
+    assert!(store.find_user_by_login("alice@example.com").await.unwrap().is_none());
     // Deleting frees the names.
-    store
-        .create_user(
-            &new_user("u5", "alice", &["alice@example.com"]),
-            &audit("a5", 5),
-        )
-        .await
-        .unwrap();
+    store.create_user(&new_user("u5", "alice", &["alice@example.com"]), &audit("a5", 5)).await.unwrap();
     env.cleanup().await;
 }
 
 async fn attempt_counters_and_locks(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    store
-        .create_user(&new_user("u1", "dana", &[]), &audit("a1", 1))
-        .await
-        .unwrap();
-    let got: Vec<Option<i64>> = join_all((0..5).map(|_| store.reserve_attempt("u1", "OTP", 2)))
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    store.create_user(&new_user("u1", "dana", &[]), &audit("a1", 1)).await.unwrap();
+    let got: Vec<Option<i64>> =
+        join_all((0..5).map(|_| store.reserve_attempt("u1", "OTP", 2))).await.into_iter().map(Result::unwrap).collect();
     let mut granted: Vec<i64> = got.iter().flatten().copied().collect();
     granted.sort_unstable();
-    assert_eq!(
-        granted,
-        vec![1, 2, 3],
-        "max 2 lets the third (the one that exceeds) through, then nothing"
-    );
-    store
-        .apply(&[Effect::ReleaseAttempt {
-            user_id: "u1".into(),
-            method_id: "OTP".into(),
-        }])
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_user("u1")
-            .await
-            .unwrap()
-            .unwrap()
-            .failed_attempts
-            .get("OTP"),
-        Some(&2)
-    );
-    assert_eq!(
-        store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(),
-        Some(1),
-        "counters are per method"
-    );
+    assert_eq!(granted, vec![1, 2, 3], "max 2 lets the third (the one that exceeds) through, then nothing");
+    store.apply(&[Effect::ReleaseAttempt { user_id: "u1".into(), method_id: "OTP".into() }]).await.unwrap();
+    assert_eq!(store.get_user("u1").await.unwrap().unwrap().failed_attempts.get("OTP"), Some(&2));
+    assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(), Some(1), "counters are per method");
 
     // 200 parallel reservations: exactly max + 1 succeed.
     let store2: Arc<dyn Store> = store.clone();
@@ -192,72 +109,30 @@ async fn attempt_counters_and_locks(backend: Backend) {
         tokio::spawn(async move { s.reserve_attempt("u1", "MTAN", 5).await.unwrap() })
     }))
     .await;
-    assert_eq!(
-        results
-            .into_iter()
-            .filter(|r| matches!(r, Ok(Some(_))))
-            .count(),
-        6
-    );
+    assert_eq!(results.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 6);
 
-    store
-        .apply(&[Effect::ResetCounters {
-            user_id: "u1".into(),
-            method_ids: vec!["OTP".into()],
-        }])
-        .await
-        .unwrap();
+    store.apply(&[Effect::ResetCounters { user_id: "u1".into(), method_ids: vec!["OTP".into()] }]).await.unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();
-    assert_eq!(
-        user.failed_attempts.keys().collect::<Vec<_>>(),
-        vec!["MTAN", "PASSWORD"]
-    );
+    assert_eq!(user.failed_attempts.keys().collect::<Vec<_>>(), vec!["MTAN", "PASSWORD"]);
 
     // An automatic lock keeps an existing reason; an administrator's replaces it.
-    let lock = |reason: &str, replace| Effect::Lock {
-        user_id: "u1".into(),
-        reason: reason.into(),
-        at: 50,
-        replace,
-    };
-    store
-        .apply(&[lock("LockReason.InitiatedByAdmin", true)])
-        .await
-        .unwrap();
-    store
-        .apply(&[lock("LockReason.TooManyAuthAtts.OTP", false)])
-        .await
-        .unwrap();
+    let lock = |reason: &str, replace| Effect::Lock { user_id: "u1".into(), reason: reason.into(), at: 50, replace };
+    store.apply(&[lock("LockReason.InitiatedByAdmin", true)]).await.unwrap();
+    store.apply(&[lock("LockReason.TooManyAuthAtts.OTP", false)]).await.unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();
     assert!(user.locked);
-    assert_eq!(
-        user.lock_reason.as_deref(),
-        Some("LockReason.InitiatedByAdmin")
-    );
+    assert_eq!(user.lock_reason.as_deref(), Some("LockReason.InitiatedByAdmin"));
     assert_eq!(user.locked_at, Some(50));
-    store
-        .apply(&[Effect::Unlock {
-            user_id: "u1".into(),
-            at: 60,
-        }])
-        .await
-        .unwrap();
+    store.apply(&[Effect::Unlock { user_id: "u1".into(), at: 60 }]).await.unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();
     assert!(!user.locked && user.lock_reason.is_none() && user.failed_attempts.is_empty());
 
     store
-        .apply(&[Effect::SetPassword {
-            user_id: "u1".into(),
-            password_hash: "$argon2id$x".into(),
-            at: 70,
-        }])
+        .apply(&[Effect::SetPassword { user_id: "u1".into(), password_hash: "$argon2id$x".into(), at: 70 }])
         .await
         .unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();
-    assert_eq!(
-        (user.password_hash.as_deref(), user.password_changed_at),
-        (Some("$argon2id$x"), Some(70))
-    );
+    assert_eq!((user.password_hash.as_deref(), user.password_changed_at), (Some("$argon2id$x"), Some(70)));
     env.cleanup().await;
 }
 
@@ -273,14 +148,8 @@ async fn flow_sessions(backend: Backend) {
         created_at: 100,
         expires_at: 10_000,
     };
-    store
-        .create_flow_session(&session, &[Effect::Audit(audit("f1", 100))])
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.acquire_flow_session("nope", 200, 1200).await.unwrap(),
-        Acquired::NotFound
-    ));
+    store.create_flow_session(&session, &[Effect::Audit(audit("f1", 100))]).await.unwrap();
+    assert!(matches!(store.acquire_flow_session("nope", 200, 1200).await.unwrap(), Acquired::NotFound));
     let Acquired::Session(s) = store.acquire_flow_session("h1", 200, 1200).await.unwrap() else {
         panic!("not acquired")
     };
@@ -289,10 +158,7 @@ async fn flow_sessions(backend: Backend) {
         ("42", 0, SessionStatus::Active, FlowKind::PublicSelfService)
     );
     assert!(
-        matches!(
-            store.acquire_flow_session("h1", 300, 1300).await.unwrap(),
-            Acquired::Busy
-        ),
+        matches!(store.acquire_flow_session("h1", 300, 1300).await.unwrap(), Acquired::Busy),
         "one request at a time"
     );
 
@@ -303,50 +169,22 @@ async fn flow_sessions(backend: Backend) {
         status: SessionStatus::Active,
         last_seen_at: 400,
     };
+    assert!(store.commit_flow_session(&update(0, 1), &[Effect::Audit(audit("f2", 400))]).await.unwrap());
     assert!(
-        store
-            .commit_flow_session(&update(0, 1), &[Effect::Audit(audit("f2", 400))])
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .commit_flow_session(&update(0, 2), &[Effect::Audit(audit("f3", 400))])
-            .await
-            .unwrap(),
+        !store.commit_flow_session(&update(0, 2), &[Effect::Audit(audit("f3", 400))]).await.unwrap(),
         "stale version"
     );
-    assert!(
-        store
-            .list_audit(10)
-            .await
-            .unwrap()
-            .iter()
-            .all(|e| e.id != "f3"),
-        "a lost commit writes no effects"
-    );
+    assert!(store.list_audit(10).await.unwrap().iter().all(|e| e.id != "f3"), "a lost commit writes no effects");
 
     let Acquired::Session(s) = store.acquire_flow_session("h1", 500, 1500).await.unwrap() else {
         panic!("not acquired")
     };
-    assert_eq!(
-        (s.version, s.state["step"].as_i64(), s.last_seen_at),
-        (1, Some(1), 400)
-    );
+    assert_eq!((s.version, s.state["step"].as_i64(), s.last_seen_at), (1, Some(1), 400));
     store.release_flow_session("42", 1).await.unwrap();
-    assert!(matches!(
-        store.acquire_flow_session("h1", 600, 1600).await.unwrap(),
-        Acquired::Session(_)
-    ));
+    assert!(matches!(store.acquire_flow_session("h1", 600, 1600).await.unwrap(), Acquired::Session(_)));
     // A lease left behind by a crashed request expires.
-    assert!(matches!(
-        store.acquire_flow_session("h1", 700, 1700).await.unwrap(),
-        Acquired::Busy
-    ));
-    assert!(matches!(
-        store.acquire_flow_session("h1", 1701, 2701).await.unwrap(),
-        Acquired::Session(_)
-    ));
+    assert!(matches!(store.acquire_flow_session("h1", 700, 1700).await.unwrap(), Acquired::Busy));
+    assert!(matches!(store.acquire_flow_session("h1", 1701, 2701).await.unwrap(), Acquired::Session(_)));
 
     assert_eq!(store.purge_flow_sessions(10_000, 0).await.unwrap(), 0);
     assert_eq!(store.purge_flow_sessions(10_001, 0).await.unwrap(), 1);
@@ -362,61 +200,32 @@ async fn outbox_and_audit(backend: Backend) {
         sealed: format!("sealed-{id}"),
         created_at: at,
     };
-    store
-        .apply(&[
-            Effect::Enqueue(msg("m1", 100)),
-            Effect::Enqueue(msg("m2", 200)),
-        ])
-        .await
-        .unwrap();
+    store.apply(&[Effect::Enqueue(msg("m1", 100)), Effect::Enqueue(msg("m2", 200))]).await.unwrap();
     assert_eq!(store.pending_outbox().await.unwrap(), 2);
-    assert!(
-        store.claim_outbox(50, 1000, 10).await.unwrap().is_empty(),
-        "not due yet"
-    );
+    assert!(store.claim_outbox(50, 1000, 10).await.unwrap().is_empty(), "not due yet");
 
     // Parallel claims never hand out one message twice.
     let claims = join_all((0..4).map(|_| store.claim_outbox(300, 5000, 10))).await;
-    let mut ids: Vec<String> = claims
-        .into_iter()
-        .flat_map(Result::unwrap)
-        .map(|c| c.message.id)
-        .collect();
+    let mut ids: Vec<String> = claims.into_iter().flat_map(Result::unwrap).map(|c| c.message.id).collect();
     ids.sort();
     assert_eq!(ids, vec!["m1", "m2"]);
 
-    store
-        .mark_retry("m1", "connection refused", 2000)
-        .await
-        .unwrap();
+    store.mark_retry("m1", "connection refused", 2000).await.unwrap();
     store.mark_delivered("m2", 400).await.unwrap();
     assert_eq!(store.pending_outbox().await.unwrap(), 1);
-    assert!(
-        store.claim_outbox(1999, 9000, 10).await.unwrap().is_empty(),
-        "retry not due"
-    );
+    assert!(store.claim_outbox(1999, 9000, 10).await.unwrap().is_empty(), "retry not due");
     let again = store.claim_outbox(2000, 9000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(
-        (again[0].message.sealed.as_str(), again[0].attempts),
-        ("sealed-m1", 2)
-    );
+    assert_eq!((again[0].message.sealed.as_str(), again[0].attempts), ("sealed-m1", 2));
     store.mark_abandoned("m1", "gave up", 2500).await.unwrap();
     assert_eq!(store.pending_outbox().await.unwrap(), 0);
 
     store
-        .apply(&[
-            Effect::Audit(audit("e1", 10)),
-            Effect::Audit(audit("e2", 30)),
-            Effect::Audit(audit("e3", 20)),
-        ])
+        .apply(&[Effect::Audit(audit("e1", 10)), Effect::Audit(audit("e2", 30)), Effect::Audit(audit("e3", 20))])
         .await
         .unwrap();
     let events = store.list_audit(2).await.unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-        vec!["e2", "e3"]
-    );
+    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e2", "e3"]);
     assert_eq!(events[0].details, serde_json::json!({ "n": 30 }));
     assert!(store.ping().await.is_ok());
     env.cleanup().await;

@@ -18,24 +18,12 @@ pub struct Finding {
 impl Config {
     pub fn security_findings(&self) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut warn = |path: String, message: String| {
-            out.push(Finding {
-                severity: Severity::Warning,
-                path,
-                message,
-            })
-        };
+        let mut warn = |path: String, message: String| out.push(Finding { severity: Severity::Warning, path, message });
         if self.hashing.memory_kib < 19456 && self.hashing.iterations < 2 {
-            warn(
-                "hashing".into(),
-                "argon2id parameters are below the OWASP minimum (m=19456 KiB, t=2)".into(),
-            );
+            warn("hashing".into(), "argon2id parameters are below the OWASP minimum (m=19456 KiB, t=2)".into());
         }
         if self.password_policy.min_length < 8 {
-            warn(
-                "password_policy.min_length".into(),
-                "passwords shorter than 8 characters are easy to guess".into(),
-            );
+            warn("password_policy.min_length".into(), "passwords shorter than 8 characters are easy to guess".into());
         }
         for (i, flow) in self.public_self_service.flows.iter().enumerate() {
             let base = format!("public_self_service.flows[{i}]");

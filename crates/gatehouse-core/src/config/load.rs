@@ -21,11 +21,7 @@ pub enum ConfigError {
     #[error("{0}")]
     Parse(String),
     #[error("{file}: `{path}`: {message}")]
-    Invalid {
-        file: String,
-        path: String,
-        message: String,
-    },
+    Invalid { file: String, path: String, message: String },
     #[error("{0}")]
     Io(String),
 }
@@ -48,29 +44,14 @@ pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
         ConfigSource::Demo => base.merge(Toml::string(DEMO_CONFIG)),
         ConfigSource::File(path) => {
             if !Path::new(path).is_file() {
-                return Err(ConfigError::Io(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::Io(format!("config file {} does not exist", path.display())));
             }
             base.merge(Toml::file_exact(path))
         }
     };
-    let figment = with_file.merge(
-        Env::prefixed("GATEHOUSE_")
-            .filter(|k| k.as_str().contains("__"))
-            .split("__"),
-    );
-    let config: Config = figment
-        .extract()
-        .map_err(|e| ConfigError::Parse(describe_figment_error(&e)))?;
-    config
-        .validate()
-        .map_err(|(path, message)| ConfigError::Invalid {
-            file: source.describe(),
-            path,
-            message,
-        })?;
+    let figment = with_file.merge(Env::prefixed("GATEHOUSE_").filter(|k| k.as_str().contains("__")).split("__"));
+    let config: Config = figment.extract().map_err(|e| ConfigError::Parse(describe_figment_error(&e)))?;
+    config.validate().map_err(|(path, message)| ConfigError::Invalid { file: source.describe(), path, message })?;
     Ok(config)
 }
 
@@ -79,17 +60,9 @@ fn describe_figment_error(error: &figment::Error) -> String {
         .clone()
         .into_iter()
         .map(|e| {
-            let path = if e.path.is_empty() {
-                String::new()
-            } else {
-                format!("`{}`: ", e.path.join("."))
-            };
-            let origin = e
-                .metadata
-                .as_ref()
-                .and_then(|m| m.source.as_ref())
-                .map(|s| format!(" (in {s})"))
-                .unwrap_or_default();
+            let path = if e.path.is_empty() { String::new() } else { format!("`{}`: ", e.path.join(".")) };
+            let origin =
+                e.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| format!(" (in {s})")).unwrap_or_default();
             format!("{path}{}{origin}", e.kind)
         })
         .collect::<Vec<_>>()

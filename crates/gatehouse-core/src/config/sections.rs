@@ -14,6 +14,7 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub messaging: MessagingConfig,
     pub flow_sessions: FlowSessionConfig,
+    pub authentication: AuthenticationConfig,
     pub public_self_service: PublicSelfServiceConfig,
 }
 
@@ -65,11 +66,7 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self {
-            url: None,
-            max_connections: 16,
-            schema: None,
-        }
+        Self { url: None, max_connections: 16, schema: None }
     }
 }
 
@@ -90,13 +87,7 @@ pub struct HashingConfig {
 
 impl Default for HashingConfig {
     fn default() -> Self {
-        Self {
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-            workers: 0,
-            queue_capacity: 64,
-        }
+        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue_capacity: 64 }
     }
 }
 
@@ -117,13 +108,7 @@ pub struct PasswordPolicyConfig {
 
 impl Default for PasswordPolicyConfig {
     fn default() -> Self {
-        Self {
-            min_length: 8,
-            max_length: 128,
-            reject_username: true,
-            reject_same_as_old: true,
-            min_strength: 2,
-        }
+        Self { min_length: 8, max_length: 128, reject_username: true, reject_same_as_old: true, min_strength: 2 }
     }
 }
 
@@ -138,19 +123,13 @@ pub struct LockoutConfig {
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        Self {
-            max_failed_attempts: 3,
-            per_method: BTreeMap::new(),
-        }
+        Self { max_failed_attempts: 3, per_method: BTreeMap::new() }
     }
 }
 
 impl LockoutConfig {
     pub fn max_for(&self, method_id: &str) -> u32 {
-        self.per_method
-            .get(method_id)
-            .copied()
-            .unwrap_or(self.max_failed_attempts)
+        self.per_method.get(method_id).copied().unwrap_or(self.max_failed_attempts)
     }
 }
 
@@ -243,10 +222,7 @@ pub struct FlowSessionConfig {
 
 impl Default for FlowSessionConfig {
     fn default() -> Self {
-        Self {
-            idle_timeout_seconds: 900,
-            max_lifetime_seconds: 3600,
-        }
+        Self { idle_timeout_seconds: 900, max_lifetime_seconds: 3600 }
     }
 }
 
@@ -355,11 +331,7 @@ pub struct OtpConfig {
 
 impl Default for OtpConfig {
     fn default() -> Self {
-        Self {
-            length: 8,
-            alphabet: "0123456789".into(),
-            validity_seconds: 600,
-        }
+        Self { length: 8, alphabet: "0123456789".into(), validity_seconds: 600 }
     }
 }
 
@@ -372,9 +344,7 @@ pub struct SetPasswordStep {
 
 impl Default for SetPasswordStep {
     fn default() -> Self {
-        Self {
-            password_method_id: "PASSWORD".into(),
-        }
+        Self { password_method_id: "PASSWORD".into() }
     }
 }
 
@@ -388,10 +358,7 @@ pub struct EmailNotificationStep {
 
 impl Default for EmailNotificationStep {
     fn default() -> Self {
-        Self {
-            email_item: "email".into(),
-            template: "password-changed".into(),
-        }
+        Self { email_item: "email".into(), template: "password-changed".into() }
     }
 }
 
@@ -402,11 +369,140 @@ impl Config {
             .url
             .clone()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| {
-                format!(
-                    "sqlite://{}",
-                    self.server.data_dir.join("gatehouse.db").display()
-                )
-            })
+            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("gatehouse.db").display()))
+    }
+}
+
+/// The default application's authentication flow: password, then the user's second factor.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthenticationConfig {
+    /// Users without an enrolled second factor cannot log in (else they log in with the password alone).
+    pub require_second_factor: bool,
+    /// Every failure of the password step answers the same `AUTHENTICATION_FAILED`, after `response_time_ms`.
+    pub enumeration_protection: bool,
+    /// Fixed duration of failed password checks in enumeration-protection mode.
+    pub response_time_ms: u64,
+    pub temporary_locking: TemporaryLockingConfig,
+    /// Counter of the password step.
+    pub password_method_id: String,
+    pub session: AuthSessionConfig,
+    pub totp: TotpConfig,
+    pub mtan: MtanConfig,
+}
+
+impl Default for AuthenticationConfig {
+    fn default() -> Self {
+        Self {
+            require_second_factor: false,
+            enumeration_protection: false,
+            response_time_ms: 1000,
+            temporary_locking: TemporaryLockingConfig::default(),
+            password_method_id: "PASSWORD".into(),
+            session: AuthSessionConfig::default(),
+            totp: TotpConfig::default(),
+            mtan: MtanConfig::default(),
+        }
+    }
+}
+
+/// After n failures a user waits `base_ms × factor^(n−1) + additional_ms × (n−1)` before the next try.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemporaryLockingConfig {
+    pub enabled: bool,
+    pub base_ms: u64,
+    pub factor: f64,
+    pub additional_ms: u64,
+    /// Upper bound of one delay.
+    pub max_ms: u64,
+}
+
+impl Default for TemporaryLockingConfig {
+    fn default() -> Self {
+        Self { enabled: false, base_ms: 3000, factor: 1.0, additional_ms: 0, max_ms: 3_600_000 }
+    }
+}
+
+impl TemporaryLockingConfig {
+    /// The delay after `failures` consecutive failures (0 for none).
+    pub fn delay_ms(&self, failures: i64) -> u64 {
+        if !self.enabled || failures <= 0 {
+            return 0;
+        }
+        let n = i32::try_from(failures - 1).unwrap_or(i32::MAX);
+        let delay = (self.base_ms as f64) * self.factor.powi(n) + (self.additional_ms as f64) * f64::from(n);
+        if delay.is_finite() && delay < self.max_ms as f64 { delay.max(0.0) as u64 } else { self.max_ms }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSessionConfig {
+    pub idle_timeout_seconds: u64,
+    pub max_lifetime_seconds: u64,
+}
+
+impl Default for AuthSessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout_seconds: 1800, max_lifetime_seconds: 12 * 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    /// Shown in authenticator apps.
+    pub issuer: String,
+    pub algorithm: TotpAlgorithm,
+    pub digits: usize,
+    pub period_seconds: u64,
+    /// Time steps accepted before and after the current one (clock drift).
+    pub skew_steps: u8,
+    pub method_id: String,
+    /// An enrollment not confirmed within this time must be started again.
+    pub enrollment_timeout_seconds: u64,
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "Gatehouse".into(),
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period_seconds: 30,
+            skew_steps: 1,
+            method_id: "OTP".into(),
+            enrollment_timeout_seconds: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtanConfig {
+    pub method_id: String,
+    pub otp: OtpConfig,
+    /// Wrong answers tolerated per code: 0 means one try per code (the most secure).
+    pub max_wrong_checks: u32,
+    pub max_resends: u32,
+}
+
+impl Default for MtanConfig {
+    fn default() -> Self {
+        Self {
+            method_id: "MTAN".into(),
+            otp: OtpConfig { length: 6, alphabet: "0123456789".into(), validity_seconds: 300 },
+            max_wrong_checks: 2,
+            max_resends: 2,
+        }
     }
 }

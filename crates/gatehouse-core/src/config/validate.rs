@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use super::{Config, PssStep, SmtpTls, Transport};
+use super::{Config, OtpConfig, PssStep, SmtpTls, Transport};
 
 type Invalid = (String, String);
 
@@ -10,13 +10,25 @@ fn fail<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Inv
 
 /// Method ids end up in lock reasons (`LockReason.TooManyAuthAtts.<ID>`), which the product limits to 22 characters.
 pub(crate) fn check_method_id(path: &str, id: &str) -> Result<(), Invalid> {
-    if id.is_empty()
-        || id.len() > 22
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    {
+    if id.is_empty() || id.len() > 22 || !id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
         return fail(path, "must be 1–22 characters of A–Z, 0–9 and _");
+    }
+    Ok(())
+}
+
+fn check_otp(path: &str, otp: &OtpConfig) -> Result<(), Invalid> {
+    let alphabet: HashSet<char> = otp.alphabet.chars().collect();
+    if alphabet.len() < 2 || alphabet.len() != otp.alphabet.chars().count() {
+        return fail(format!("{path}.alphabet"), "needs at least two distinct characters, no repeats");
+    }
+    if alphabet.iter().any(|c| c.is_whitespace() || c.is_control()) {
+        return fail(format!("{path}.alphabet"), "must not contain whitespace");
+    }
+    if !(4..=32).contains(&otp.length) {
+        return fail(format!("{path}.length"), "must be between 4 and 32");
+    }
+    if otp.validity_seconds == 0 {
+        return fail(format!("{path}.validity_seconds"), "must be at least 1");
     }
     Ok(())
 }
@@ -24,35 +36,21 @@ pub(crate) fn check_method_id(path: &str, id: &str) -> Result<(), Invalid> {
 impl Config {
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return fail(
-                "server.bind",
-                "must be an IP address and port, e.g. 127.0.0.1:8080",
-            );
+            return fail("server.bind", "must be an IP address and port, e.g. 127.0.0.1:8080");
         }
         if self.server.secret_key.is_some() && self.server.secret_key_file.is_some() {
-            return fail(
-                "server.secret_key",
-                "set either secret_key or secret_key_file, not both",
-            );
+            return fail("server.secret_key", "set either secret_key or secret_key_file, not both");
         }
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
         if let Some(url) = &self.storage.url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return fail(
-                "storage.url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            );
+            return fail("storage.url", "must start with sqlite:, postgres:// or postgresql://");
         }
         if let Some(schema) = &self.storage.schema
-            && (schema.is_empty()
-                || !schema
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            && (schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         {
             return fail("storage.schema", "must be lower-case letters, digits and _");
         }
@@ -61,10 +59,7 @@ impl Config {
         }
         let h = &self.hashing;
         if h.memory_kib < 8 * h.parallelism.max(1) || h.memory_kib > 4 * 1024 * 1024 {
-            return fail(
-                "hashing.memory_kib",
-                "must be between 8×parallelism and 4194304 KiB",
-            );
+            return fail("hashing.memory_kib", "must be between 8×parallelism and 4194304 KiB");
         }
         if h.iterations == 0 || h.iterations > 100 {
             return fail("hashing.iterations", "must be between 1 and 100");
@@ -74,19 +69,13 @@ impl Config {
         }
         let p = &self.password_policy;
         if p.min_length == 0 || p.min_length > p.max_length {
-            return fail(
-                "password_policy.min_length",
-                "must be at least 1 and not above max_length",
-            );
+            return fail("password_policy.min_length", "must be at least 1 and not above max_length");
         }
         if p.max_length > 4096 {
             return fail("password_policy.max_length", "must be at most 4096");
         }
         if p.min_strength > 4 {
-            return fail(
-                "password_policy.min_strength",
-                "must be a zxcvbn score between 0 and 4",
-            );
+            return fail("password_policy.min_strength", "must be a zxcvbn score between 0 and 4");
         }
         if self.lockout.max_failed_attempts == 0 {
             return fail("lockout.max_failed_attempts", "must be at least 1");
@@ -101,30 +90,59 @@ impl Config {
         if self.flow_sessions.idle_timeout_seconds == 0
             || self.flow_sessions.idle_timeout_seconds > self.flow_sessions.max_lifetime_seconds
         {
+            return fail("flow_sessions.idle_timeout_seconds", "must be at least 1 and not above max_lifetime_seconds");
+        }
+        self.validate_authentication()?;
+        self.validate_flows()
+    }
+
+    fn validate_authentication(&self) -> Result<(), Invalid> {
+        let a = &self.authentication;
+        if a.enumeration_protection && a.temporary_locking.enabled {
             return fail(
-                "flow_sessions.idle_timeout_seconds",
-                "must be at least 1 and not above max_lifetime_seconds",
+                "authentication.enumeration_protection",
+                "cannot be combined with temporary locking (its lock expiry would tell which accounts exist)",
             );
         }
-        self.validate_flows()
+        if a.response_time_ms > 30_000 {
+            return fail("authentication.response_time_ms", "must be at most 30000");
+        }
+        let t = &a.temporary_locking;
+        if !(t.factor.is_finite() && t.factor >= 1.0 && t.factor <= 10.0) {
+            return fail("authentication.temporary_locking.factor", "must be between 1.0 and 10.0");
+        }
+        check_method_id("authentication.password_method_id", &a.password_method_id)?;
+        check_method_id("authentication.totp.method_id", &a.totp.method_id)?;
+        check_method_id("authentication.mtan.method_id", &a.mtan.method_id)?;
+        if !(6..=8).contains(&a.totp.digits) {
+            return fail("authentication.totp.digits", "must be 6, 7 or 8");
+        }
+        if !(15..=120).contains(&a.totp.period_seconds) {
+            return fail("authentication.totp.period_seconds", "must be between 15 and 120");
+        }
+        if a.totp.skew_steps > 2 {
+            return fail("authentication.totp.skew_steps", "must be at most 2");
+        }
+        if a.totp.issuer.trim().is_empty() || a.totp.issuer.contains(':') {
+            return fail("authentication.totp.issuer", "must be non-empty and without ':'");
+        }
+        check_otp("authentication.mtan.otp", &a.mtan.otp)?;
+        if a.session.idle_timeout_seconds == 0 || a.session.idle_timeout_seconds > a.session.max_lifetime_seconds {
+            return fail("authentication.session.idle_timeout_seconds", "must be at least 1 and not above max_lifetime_seconds");
+        }
+        Ok(())
     }
 
     fn validate_messaging(&self) -> Result<(), Invalid> {
         let m = &self.messaging;
         if m.from.parse::<lettre::message::Mailbox>().is_err() {
-            return fail(
-                "messaging.from",
-                "must be a mailbox such as `Gatehouse <noreply@example.com>`",
-            );
+            return fail("messaging.from", "must be a mailbox such as `Gatehouse <noreply@example.com>`");
         }
         if !crate::messages::is_supported_language(&m.default_language) {
             return fail("messaging.default_language", "must be one of: en, de");
         }
         if m.retry_initial_delay_ms == 0 || m.retry_initial_delay_ms > m.retry_max_delay_ms {
-            return fail(
-                "messaging.retry_initial_delay_ms",
-                "must be at least 1 and not above retry_max_delay_ms",
-            );
+            return fail("messaging.retry_initial_delay_ms", "must be at least 1 and not above retry_max_delay_ms");
         }
         if m.poll_interval_ms == 0 {
             return fail("messaging.poll_interval_ms", "must be at least 1");
@@ -132,31 +150,19 @@ impl Config {
         if m.transport == Transport::Smtp {
             let s = &m.smtp;
             if s.host.trim().is_empty() {
-                return fail(
-                    "messaging.smtp.host",
-                    "must not be empty when transport = \"smtp\"",
-                );
+                return fail("messaging.smtp.host", "must not be empty when transport = \"smtp\"");
             }
             if s.port == 0 {
                 return fail("messaging.smtp.port", "must not be 0");
             }
             if s.password.is_some() && s.password_file.is_some() {
-                return fail(
-                    "messaging.smtp.password",
-                    "set either password or password_file, not both",
-                );
+                return fail("messaging.smtp.password", "set either password or password_file, not both");
             }
             if (s.password.is_some() || s.password_file.is_some()) && s.username.is_none() {
-                return fail(
-                    "messaging.smtp.username",
-                    "is required when a password is set",
-                );
+                return fail("messaging.smtp.username", "is required when a password is set");
             }
             if s.tls == SmtpTls::None && !is_loopback_host(&s.host) {
-                return fail(
-                    "messaging.smtp.tls",
-                    "\"none\" is only allowed towards a loopback host",
-                );
+                return fail("messaging.smtp.tls", "\"none\" is only allowed towards a loopback host");
             }
         }
         Ok(())
@@ -166,22 +172,11 @@ impl Config {
         let mut ids = HashSet::new();
         for (i, flow) in self.public_self_service.flows.iter().enumerate() {
             let base = format!("public_self_service.flows[{i}]");
-            if flow.id.is_empty()
-                || !flow
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return fail(
-                    format!("{base}.id"),
-                    "must be non-empty letters, digits, - and _",
-                );
+            if flow.id.is_empty() || !flow.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return fail(format!("{base}.id"), "must be non-empty letters, digits, - and _");
             }
             if !ids.insert(flow.id.as_str()) {
-                return fail(
-                    format!("{base}.id"),
-                    format!("duplicate flow id `{}`", flow.id),
-                );
+                return fail(format!("{base}.id"), format!("duplicate flow id `{}`", flow.id));
             }
             if flow.steps.is_empty() {
                 return fail(format!("{base}.steps"), "a flow needs at least one step");
@@ -205,33 +200,9 @@ impl Config {
                             );
                         }
                         check_method_id(&format!("{path}.method_id"), &s.method_id)?;
-                        let alphabet: HashSet<char> = s.otp.alphabet.chars().collect();
-                        if alphabet.len() < 2 || alphabet.len() != s.otp.alphabet.chars().count() {
-                            return fail(
-                                format!("{path}.otp.alphabet"),
-                                "needs at least two distinct characters, no repeats",
-                            );
-                        }
-                        if alphabet.iter().any(|c| c.is_whitespace() || c.is_control()) {
-                            return fail(
-                                format!("{path}.otp.alphabet"),
-                                "must not contain whitespace",
-                            );
-                        }
-                        if !(4..=32).contains(&s.otp.length) {
-                            return fail(format!("{path}.otp.length"), "must be between 4 and 32");
-                        }
-                        if s.otp.validity_seconds == 0 {
-                            return fail(
-                                format!("{path}.otp.validity_seconds"),
-                                "must be at least 1",
-                            );
-                        }
+                        check_otp(&format!("{path}.otp"), &s.otp)?;
                         if s.max_failed_attempts == 0 {
-                            return fail(
-                                format!("{path}.max_failed_attempts"),
-                                "must be at least 1",
-                            );
+                            return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
                         }
                         verified = true;
                     }
@@ -242,23 +213,14 @@ impl Config {
                                 "set-password must follow an identity verification step, or anyone could set anyone's password",
                             );
                         }
-                        check_method_id(
-                            &format!("{path}.password_method_id"),
-                            &s.password_method_id,
-                        )?;
+                        check_method_id(&format!("{path}.password_method_id"), &s.password_method_id)?;
                     }
                     PssStep::EmailNotification(s) => {
                         if !identified {
-                            return fail(
-                                path,
-                                "email-notification needs a user-identification step before it",
-                            );
+                            return fail(path, "email-notification needs a user-identification step before it");
                         }
                         if !crate::messages::is_known_template(&s.template) {
-                            return fail(
-                                format!("{path}.template"),
-                                format!("unknown template `{}`", s.template),
-                            );
+                            return fail(format!("{path}.template"), format!("unknown template `{}`", s.template));
                         }
                     }
                 }
@@ -269,8 +231,5 @@ impl Config {
 }
 
 fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -33,8 +33,7 @@ impl std::fmt::Debug for ServerKey {
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
     for part in parts {
         // Length-prefix every part so that ("ab","c") and ("a","bc") differ.
         mac.update(&(part.len() as u64).to_be_bytes());
@@ -53,10 +52,7 @@ impl ServerKey {
         if master.len() < 32 {
             return Err(KeyError::BadKey);
         }
-        Ok(Self {
-            hash_key: hmac(master, &[b"gatehouse/hash/v1"]),
-            seal_key: hmac(master, &[b"gatehouse/seal/v1"]),
-        })
+        Ok(Self { hash_key: hmac(master, &[b"gatehouse/hash/v1"]), seal_key: hmac(master, &[b"gatehouse/seal/v1"]) })
     }
 
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
@@ -76,10 +72,7 @@ impl ServerKey {
 
     /// Keyed hash of a secret (flow token, API key), hex; `purpose` separates domains.
     pub fn hash_secret(&self, purpose: &str, secret: &str) -> String {
-        hex(&hmac(
-            &self.hash_key,
-            &[purpose.as_bytes(), secret.as_bytes()],
-        ))
+        hex(&hmac(&self.hash_key, &[purpose.as_bytes(), secret.as_bytes()]))
     }
 
     /// Keyed hash of a one-time code, bound to the flow session it was issued in.
@@ -100,13 +93,7 @@ impl ServerKey {
         random.fill(&mut nonce);
         // Encryption with a valid key and nonce only fails for plaintexts beyond 256 GiB.
         let ciphertext = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: context.as_bytes() })
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
@@ -114,22 +101,14 @@ impl ServerKey {
     }
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
-        let raw = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| KeyError::Unseal)?;
+        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| KeyError::Unseal)?;
         if raw.len() < 24 + 16 {
             return Err(KeyError::Unseal);
         }
         let (nonce, ciphertext) = raw.split_at(24);
         let nonce = XNonce::try_from(nonce).map_err(|_| KeyError::Unseal)?;
         XChaCha20Poly1305::new(&Key::from(self.seal_key))
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(&nonce, Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| KeyError::Unseal)
     }
 }
@@ -151,14 +130,8 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused() {
-        assert_eq!(
-            ServerKey::from_bytes(&[1u8; 31]).err(),
-            Some(KeyError::BadKey)
-        );
-        assert_eq!(
-            ServerKey::from_base64("not base64!").err(),
-            Some(KeyError::BadKey)
-        );
+        assert_eq!(ServerKey::from_bytes(&[1u8; 31]).err(), Some(KeyError::BadKey));
+        assert_eq!(ServerKey::from_base64("not base64!").err(), Some(KeyError::BadKey));
     }
 
     #[test]
@@ -184,9 +157,6 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(
-            k.open("outbox", &URL_SAFE_NO_PAD.encode(bytes)),
-            Err(KeyError::Unseal)
-        );
+        assert_eq!(k.open("outbox", &URL_SAFE_NO_PAD.encode(bytes)), Err(KeyError::Unseal));
     }
 }

@@ -25,11 +25,7 @@ pub struct HashParams {
 
 impl From<&HashingConfig> for HashParams {
     fn from(c: &HashingConfig) -> Self {
-        Self {
-            memory_kib: c.memory_kib,
-            iterations: c.iterations,
-            parallelism: c.parallelism,
-        }
+        Self { memory_kib: c.memory_kib, iterations: c.iterations, parallelism: c.parallelism }
     }
 }
 
@@ -59,19 +55,10 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(params: HashParams) -> Result<Self, HashError> {
-        let p = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            None,
-        )
-        .map_err(|e| HashError::Internal(e.to_string()))?;
+        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError::Internal(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
-        let mut this = Self {
-            params,
-            argon2,
-            dummy: String::new(),
-        };
+        let mut this = Self { params, argon2, dummy: String::new() };
         this.dummy = this.hash("gatehouse dummy password")?;
         Ok(this)
     }
@@ -93,33 +80,19 @@ impl Passwords {
             || stored.starts_with("$2y$")
             || stored.starts_with("$2x$")
         {
-            let matches = bcrypt::verify(password, stored)
-                .map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
-            return Ok(Verification {
-                matches,
-                needs_rehash: true,
-            });
+            let matches = bcrypt::verify(password, stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
+            return Ok(Verification { matches, needs_rehash: true });
         }
-        let parsed =
-            PasswordHash::new(stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
+        let parsed = PasswordHash::new(stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
         let algorithm = parsed.algorithm.as_str().to_owned();
         let matches = if algorithm.starts_with("argon2") {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+            Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
         } else if algorithm.starts_with("pbkdf2") {
-            pbkdf2::Pbkdf2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+            pbkdf2::Pbkdf2::default().verify_password(password.as_bytes(), &parsed).is_ok()
         } else {
-            return Err(HashError::UnsupportedHash(format!(
-                "algorithm `{algorithm}`"
-            )));
+            return Err(HashError::UnsupportedHash(format!("algorithm `{algorithm}`")));
         };
-        Ok(Verification {
-            matches,
-            needs_rehash: self.is_outdated(&parsed),
-        })
+        Ok(Verification { matches, needs_rehash: self.is_outdated(&parsed) })
     }
 
     pub fn verify_dummy(&self, password: &str) {
@@ -163,12 +136,7 @@ mod tests {
     use super::*;
 
     fn fast() -> Passwords {
-        Passwords::new(HashParams {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
     }
 
     #[test]
@@ -176,50 +144,21 @@ mod tests {
         let p = fast();
         let h = p.hash("s3cret pass").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
-        assert_eq!(
-            p.verify("s3cret pass", &h).unwrap(),
-            Verification {
-                matches: true,
-                needs_rehash: false
-            }
-        );
-        assert_eq!(
-            p.verify("s3cret pasS", &h).unwrap(),
-            Verification {
-                matches: false,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(p.verify("s3cret pass", &h).unwrap(), Verification { matches: true, needs_rehash: false });
+        assert_eq!(p.verify("s3cret pasS", &h).unwrap(), Verification { matches: false, needs_rehash: false });
     }
 
     #[test]
     fn other_parameters_need_a_rehash() {
-        let old = Passwords::new(HashParams {
-            memory_kib: 2048,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
+        let old = Passwords::new(HashParams { memory_kib: 2048, iterations: 1, parallelism: 1 }).unwrap();
         let h = old.hash("pw").unwrap();
-        assert_eq!(
-            fast().verify("pw", &h).unwrap(),
-            Verification {
-                matches: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!(fast().verify("pw", &h).unwrap(), Verification { matches: true, needs_rehash: true });
     }
 
     #[test]
     fn imported_bcrypt_and_pbkdf2_hashes_verify_and_need_a_rehash() {
         let b = bcrypt::hash("imported", 4).unwrap();
-        assert_eq!(
-            fast().verify("imported", &b).unwrap(),
-            Verification {
-                matches: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!(fast().verify("imported", &b).unwrap(), Verification { matches: true, needs_rehash: true });
         assert!(!fast().verify("wrong", &b).unwrap().matches);
         let k = pbkdf2::Pbkdf2::new(
             pbkdf2::Algorithm::Pbkdf2Sha256,
@@ -229,25 +168,13 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(k.starts_with("$pbkdf2-sha256$"), "{k}");
-        assert_eq!(
-            fast().verify("imported", &k).unwrap(),
-            Verification {
-                matches: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!(fast().verify("imported", &k).unwrap(), Verification { matches: true, needs_rehash: true });
         assert!(!fast().verify("wrong", &k).unwrap().matches);
     }
 
     #[test]
     fn garbage_hashes_are_an_error_not_a_match() {
-        assert!(matches!(
-            fast().verify("pw", "plaintext"),
-            Err(HashError::UnsupportedHash(_))
-        ));
-        assert!(matches!(
-            fast().verify("pw", "$md5$abc"),
-            Err(HashError::UnsupportedHash(_))
-        ));
+        assert!(matches!(fast().verify("pw", "plaintext"), Err(HashError::UnsupportedHash(_))));
+        assert!(matches!(fast().verify("pw", "$md5$abc"), Err(HashError::UnsupportedHash(_))));
     }
 }

@@ -66,19 +66,11 @@ pub struct FlowError {
 
 impl FlowError {
     pub fn new(code: ErrorCode) -> Self {
-        Self {
-            code,
-            pointer: None,
-            detail: None,
-        }
+        Self { code, pointer: None, detail: None }
     }
 
     pub fn at(code: ErrorCode, pointer: &'static str) -> Self {
-        Self {
-            code,
-            pointer: Some(pointer),
-            detail: None,
-        }
+        Self { code, pointer: Some(pointer), detail: None }
     }
 }
 
@@ -88,10 +80,7 @@ pub enum Outcome {
     /// 200; `None` means the flow is complete.
     Continue(Option<NextStep>),
     /// 400 with `meta.nextStep`: wrong input, try again.
-    Retry {
-        next: NextStep,
-        errors: Vec<FlowError>,
-    },
+    Retry { next: NextStep, errors: Vec<FlowError> },
     /// 400: the call does not fit the current step; the flow goes on unchanged.
     Unexpected,
     /// 403: the flow is over.

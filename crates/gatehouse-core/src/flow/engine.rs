@@ -91,20 +91,13 @@ pub async fn handle(
         let outcome = ctx.terminate(vec![FlowError::new(code)]);
         return Ok(ctx.finish(outcome));
     }
-    let step = flow
-        .steps
-        .get(ctx.state.step)
-        .ok_or(EngineError::Inconsistent("step index past the end"))?;
+    let step = flow.steps.get(ctx.state.step).ok_or(EngineError::Inconsistent("step index past the end"))?;
     let outcome = match (step, action) {
-        (PssStep::UserIdentification(_), Action::Identify { username }) => {
-            ctx.identify(&username).await?
-        }
+        (PssStep::UserIdentification(_), Action::Identify { username }) => ctx.identify(&username).await?,
         (PssStep::EmailIdentityVerification(cfg), Action::CheckEmailOtp { otp }) => {
             ctx.check_email_otp(cfg, &otp).await?
         }
-        (PssStep::EmailIdentityVerification(cfg), Action::ResendEmailOtp) => {
-            ctx.resend_email_otp(cfg).await?
-        }
+        (PssStep::EmailIdentityVerification(cfg), Action::ResendEmailOtp) => ctx.resend_email_otp(cfg).await?,
         (PssStep::SetPassword(cfg), Action::SetPassword { new_password }) => {
             ctx.set_password(cfg, new_password).await?
         }
@@ -134,12 +127,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn finish(self, outcome: Outcome) -> Turn {
-        Turn {
-            outcome,
-            state: self.state,
-            status: self.status,
-            effects: self.effects,
-        }
+        Turn { outcome, state: self.state, status: self.status, effects: self.effects }
     }
 
     /// Runs non-interactive steps from the current one on, stops at the first interactive step and
@@ -177,10 +165,7 @@ impl<'a> Ctx<'a> {
         if let Some(user_id) = self.user_id() {
             let method_ids: Vec<String> = self.state.methods_passed.iter().cloned().collect();
             if !method_ids.is_empty() {
-                self.effects.push(Effect::ResetCounters {
-                    user_id,
-                    method_ids,
-                });
+                self.effects.push(Effect::ResetCounters { user_id, method_ids });
             }
         }
         self.audit("flow.completed", "ok", serde_json::json!({}));
@@ -189,11 +174,7 @@ impl<'a> Ctx<'a> {
     pub(super) fn terminate(&mut self, errors: Vec<FlowError>) -> Outcome {
         self.status = SessionStatus::Terminated;
         let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
-        self.audit(
-            "flow.terminated",
-            "failed",
-            serde_json::json!({ "codes": codes }),
-        );
+        self.audit("flow.terminated", "failed", serde_json::json!({ "codes": codes }));
         Outcome::Terminated(errors)
     }
 
@@ -215,12 +196,10 @@ impl<'a> Ctx<'a> {
     /// After an identity verification step every call re-checks the restrictions and reports violations.
     pub(super) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
         let user = self.load_user().await?;
-        Ok(
-            match restrictions::evaluate(&self.flow.restrictions, user.as_ref(), self.now) {
-                Verdict::Allowed => None,
-                Verdict::Refused { code, .. } => Some(code),
-            },
-        )
+        Ok(match restrictions::evaluate(&self.flow.restrictions, user.as_ref(), self.now) {
+            Verdict::Allowed => None,
+            Verdict::Refused { code, .. } => Some(code),
+        })
     }
 
     pub(super) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {

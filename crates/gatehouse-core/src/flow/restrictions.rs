@@ -23,25 +23,16 @@ pub fn evaluate(restrictions: &Restrictions, user: Option<&User>, now: Millis) -
 
 fn password_reset(r: &PasswordResetRestrictions, user: Option<&User>, now: Millis) -> Verdict {
     let Some(user) = user else {
-        return Verdict::Refused {
-            code: ErrorCode::UserNotFound,
-            feedback: r.nonexistent_user_feedback,
-        };
+        return Verdict::Refused { code: ErrorCode::UserNotFound, feedback: r.nonexistent_user_feedback };
     };
     if !user.is_valid_at(now) {
-        return Verdict::Refused {
-            code: ErrorCode::UserInvalid,
-            feedback: r.invalid_user_feedback,
-        };
+        return Verdict::Refused { code: ErrorCode::UserInvalid, feedback: r.invalid_user_feedback };
     }
     if user.locked {
-        let password_lock = user.lock_reason.as_deref()
-            == Some(lock_reason::too_many_auth_attempts("PASSWORD").as_str());
+        let password_lock =
+            user.lock_reason.as_deref() == Some(lock_reason::too_many_auth_attempts("PASSWORD").as_str());
         if !(r.allow_locked_user && password_lock) {
-            return Verdict::Refused {
-                code: ErrorCode::UserLocked,
-                feedback: r.locked_user_feedback,
-            };
+            return Verdict::Refused { code: ErrorCode::UserLocked, feedback: r.locked_user_feedback };
         }
     }
     Verdict::Allowed
@@ -82,54 +73,27 @@ mod tests {
     #[test]
     fn defaults_refuse_silently_in_order() {
         let r = restrictions(|_| {});
-        assert_eq!(
-            evaluate(&r, None, 0),
-            Verdict::Refused {
-                code: ErrorCode::UserNotFound,
-                feedback: false
-            }
-        );
+        assert_eq!(evaluate(&r, None, 0), Verdict::Refused { code: ErrorCode::UserNotFound, feedback: false });
         let mut expired = user();
         expired.valid_until = Some(10);
         expired.locked = true;
         assert_eq!(
             evaluate(&r, Some(&expired), 20),
-            Verdict::Refused {
-                code: ErrorCode::UserInvalid,
-                feedback: false
-            }
+            Verdict::Refused { code: ErrorCode::UserInvalid, feedback: false }
         );
         let mut locked = user();
         locked.locked = true;
-        assert_eq!(
-            evaluate(&r, Some(&locked), 20),
-            Verdict::Refused {
-                code: ErrorCode::UserLocked,
-                feedback: false
-            }
-        );
+        assert_eq!(evaluate(&r, Some(&locked), 20), Verdict::Refused { code: ErrorCode::UserLocked, feedback: false });
         assert_eq!(evaluate(&r, Some(&user()), 20), Verdict::Allowed);
     }
 
     #[test]
     fn feedback_flags_are_independent() {
         let r = restrictions(|r| r.locked_user_feedback = true);
-        assert_eq!(
-            evaluate(&r, None, 0),
-            Verdict::Refused {
-                code: ErrorCode::UserNotFound,
-                feedback: false
-            }
-        );
+        assert_eq!(evaluate(&r, None, 0), Verdict::Refused { code: ErrorCode::UserNotFound, feedback: false });
         let mut locked = user();
         locked.locked = true;
-        assert_eq!(
-            evaluate(&r, Some(&locked), 0),
-            Verdict::Refused {
-                code: ErrorCode::UserLocked,
-                feedback: true
-            }
-        );
+        assert_eq!(evaluate(&r, Some(&locked), 0), Verdict::Refused { code: ErrorCode::UserLocked, feedback: true });
     }
 
     #[test]
@@ -140,21 +104,9 @@ mod tests {
         u.lock_reason = Some(lock_reason::too_many_auth_attempts("PASSWORD"));
         assert_eq!(evaluate(&r, Some(&u), 0), Verdict::Allowed);
         u.lock_reason = Some(lock_reason::INITIATED_BY_ADMIN.into());
-        assert_eq!(
-            evaluate(&r, Some(&u), 0),
-            Verdict::Refused {
-                code: ErrorCode::UserLocked,
-                feedback: false
-            }
-        );
+        assert_eq!(evaluate(&r, Some(&u), 0), Verdict::Refused { code: ErrorCode::UserLocked, feedback: false });
         u.lock_reason = Some(lock_reason::too_many_auth_attempts("EMAIL_OTP"));
-        assert_eq!(
-            evaluate(&r, Some(&u), 0),
-            Verdict::Refused {
-                code: ErrorCode::UserLocked,
-                feedback: false
-            }
-        );
+        assert_eq!(evaluate(&r, Some(&u), 0), Verdict::Refused { code: ErrorCode::UserLocked, feedback: false });
     }
 
     #[test]

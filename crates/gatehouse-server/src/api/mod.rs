@@ -11,9 +11,7 @@ use crate::extract::require_same_domain;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let rest = Router::new()
-        .merge(public_self_service::routes())
-        .layer(axum::middleware::from_fn(require_same_domain));
+    let rest = Router::new().merge(public_self_service::routes()).layer(axum::middleware::from_fn(require_same_domain));
     Router::new()
         .nest("/rest", rest)
         .route("/health/live", get(health::live))

@@ -21,11 +21,7 @@ impl FileOutbox {
 
 #[async_trait]
 impl Delivery for FileOutbox {
-    async fn deliver(
-        &self,
-        message: &OutboxMessage,
-        envelope: &Envelope,
-    ) -> Result<(), DeliveryError> {
+    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let mail = build_mail(&self.from, envelope)?;
         tokio::fs::create_dir_all(&self.dir)
             .await
@@ -37,9 +33,7 @@ impl Delivery for FileOutbox {
         tokio::fs::write(&tmp, mail.formatted())
             .await
             .map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
         tracing::info!(to = %mask_address(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: mail written");
         Ok(())
     }

@@ -20,22 +20,16 @@ pub struct Smtp {
 impl Smtp {
     pub fn new(config: &SmtpConfig, from: lettre::message::Mailbox) -> anyhow::Result<Self> {
         let builder = match config.tls {
-            SmtpTls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
-            }
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
         };
-        let mut builder = builder
-            .port(config.port)
-            .timeout(Some(Duration::from_secs(config.timeout_seconds)));
+        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_seconds)));
         if let Some(user) = &config.username {
             let password = match (&config.password, &config.password_file) {
                 (Some(p), _) => p.clone(),
                 (None, Some(file)) => std::fs::read_to_string(file)
-                    .map_err(|e| {
-                        anyhow::anyhow!("messaging.smtp.password_file {}: {e}", file.display())
-                    })?
+                    .map_err(|e| anyhow::anyhow!("messaging.smtp.password_file {}: {e}", file.display()))?
                     .trim_end()
                     .to_owned(),
                 (None, None) => String::new(),
@@ -52,11 +46,7 @@ impl Smtp {
 
 #[async_trait]
 impl Delivery for Smtp {
-    async fn deliver(
-        &self,
-        _message: &OutboxMessage,
-        envelope: &Envelope,
-    ) -> Result<(), DeliveryError> {
+    async fn deliver(&self, _message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let mail = build_mail(&self.from, envelope)?;
         match self.transport.send(mail).await {
             Ok(_) => {

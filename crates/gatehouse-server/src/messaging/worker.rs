@@ -21,11 +21,7 @@ pub enum DeliveryError {
 
 #[async_trait]
 pub trait Delivery: Send + Sync {
-    async fn deliver(
-        &self,
-        message: &OutboxMessage,
-        envelope: &Envelope,
-    ) -> Result<(), DeliveryError>;
+    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError>;
     fn describe(&self) -> String;
 }
 
@@ -35,11 +31,7 @@ const BATCH: i64 = 16;
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
 /// Delivers messages until `shutdown` turns true. Wakes on `state.outbox_ready` or every poll interval.
-pub async fn run_worker(
-    state: AppState,
-    delivery: Arc<dyn Delivery>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
     let mut last_purge = tokio::time::Instant::now();
     loop {
@@ -73,9 +65,7 @@ async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
     for c in claimed {
         let result = match outbox::open(&state.key, &c.message) {
             Ok(envelope) => delivery.deliver(&c.message, &envelope).await,
-            Err(e) => Err(DeliveryError::Permanent(format!(
-                "cannot open message: {e}"
-            ))),
+            Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
         };
         let now = state.clock.now_ms();
         let write = match result {
@@ -85,8 +75,7 @@ async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
                 state.store.mark_abandoned(&c.message.id, &why, now).await
             }
             Err(DeliveryError::Transient(why)) => {
-                let max_age = i64::try_from(state.config.messaging.max_age_seconds * 1000)
-                    .unwrap_or(i64::MAX);
+                let max_age = i64::try_from(state.config.messaging.max_age_seconds * 1000).unwrap_or(i64::MAX);
                 if now - c.message.created_at > max_age {
                     tracing::error!(id = %c.message.id, attempts = c.attempts, error = %why, "outbox: message too old, abandoned");
                     state.store.mark_abandoned(&c.message.id, &why, now).await
@@ -107,23 +96,15 @@ async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
 /// Exponential backoff: initial × 2^(attempts−1), capped.
 fn backoff_ms(config: &gatehouse_core::config::MessagingConfig, attempts: i64) -> Millis {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let delay = config
-        .retry_initial_delay_ms
-        .saturating_mul(1u64 << exponent)
-        .min(config.retry_max_delay_ms);
+    let delay = config.retry_initial_delay_ms.saturating_mul(1u64 << exponent).min(config.retry_max_delay_ms);
     i64::try_from(delay).unwrap_or(i64::MAX)
 }
 
 async fn purge_sessions(state: &AppState) {
     let now = state.clock.now_ms();
-    let idle =
-        i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
+    let idle = i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
     // Keep ended sessions an hour longer, so late calls still get a precise answer.
-    match state
-        .store
-        .purge_flow_sessions(now - 3_600_000, now - idle - 3_600_000)
-        .await
-    {
+    match state.store.purge_flow_sessions(now - 3_600_000, now - idle - 3_600_000).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "flow sessions purged"),
         Err(e) => tracing::warn!(error = %e, "cannot purge flow sessions"),
@@ -141,9 +122,6 @@ mod tests {
             retry_max_delay_ms: 1000,
             ..Default::default()
         };
-        assert_eq!(
-            [1, 2, 3, 4, 5, 60].map(|a| backoff_ms(&c, a)),
-            [100, 200, 400, 800, 1000, 1000]
-        );
+        assert_eq!([1, 2, 3, 4, 5, 60].map(|a| backoff_ms(&c, a)), [100, 200, 400, 800, 1000, 1000]);
     }
 }

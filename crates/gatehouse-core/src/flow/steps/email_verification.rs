@@ -13,10 +13,7 @@ const POINTER: &str = "/otp";
 impl Ctx<'_> {
     /// Entering the step sends the code at once. A user in stealth mode, or one without an address, gets a
     /// challenge nobody can answer and no message — from the outside both look the same.
-    pub(crate) async fn enter_email_otp(
-        &mut self,
-        cfg: &EmailVerificationStep,
-    ) -> Result<(), EngineError> {
+    pub(crate) async fn enter_email_otp(&mut self, cfg: &EmailVerificationStep) -> Result<(), EngineError> {
         let challenge = self.issue_email_otp(cfg, 0, 0).await?;
         self.state.scratch = Scratch::Otp(challenge);
         Ok(())
@@ -28,54 +25,23 @@ impl Ctx<'_> {
         failed: u32,
         resends: u32,
     ) -> Result<OtpChallenge, EngineError> {
-        let expires_at = self.now.saturating_add(
-            i64::try_from(cfg.otp.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
-        );
+        let expires_at =
+            self.now.saturating_add(i64::try_from(cfg.otp.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
         let user = self.load_user().await?;
-        let target = user.and_then(|u| {
-            u.context_item(&cfg.email_item)
-                .map(str::to_owned)
-                .map(|to| (u, to))
-        });
+        let target = user.and_then(|u| u.context_item(&cfg.email_item).map(str::to_owned).map(|to| (u, to)));
         let Some((user, to)) = target else {
             self.state.stealth = true;
-            let code_hash = self
-                .deps
-                .key
-                .hash_otp(self.session_id, &random_token(self.deps.random));
-            self.audit(
-                "otp.sent",
-                "stealth",
-                serde_json::json!({ "channel": "email" }),
-            );
-            return Ok(OtpChallenge {
-                code_hash,
-                expires_at,
-                failed,
-                resends,
-            });
+            let code_hash = self.deps.key.hash_otp(self.session_id, &random_token(self.deps.random));
+            self.audit("otp.sent", "stealth", serde_json::json!({ "channel": "email" }));
+            return Ok(OtpChallenge { code_hash, expires_at, failed, resends });
         };
         let alphabet: Vec<char> = cfg.otp.alphabet.chars().collect();
         let code = random_code(self.deps.random, &alphabet, cfg.otp.length);
         let code_hash = self.deps.key.hash_otp(self.session_id, &code);
         let minutes = cfg.otp.validity_seconds.div_ceil(60).to_string();
-        self.queue_mail(
-            &user,
-            &to,
-            "email-otp",
-            BTreeMap::from([("otp", code), ("minutes", minutes)]),
-        )?;
-        self.audit(
-            "otp.sent",
-            "ok",
-            serde_json::json!({ "channel": "email", "resend": resends }),
-        );
-        Ok(OtpChallenge {
-            code_hash,
-            expires_at,
-            failed,
-            resends,
-        })
+        self.queue_mail(&user, &to, "email-otp", BTreeMap::from([("otp", code), ("minutes", minutes)]))?;
+        self.audit("otp.sent", "ok", serde_json::json!({ "channel": "email", "resend": resends }));
+        Ok(OtpChallenge { code_hash, expires_at, failed, resends })
     }
 
     pub(crate) async fn check_email_otp(
@@ -84,9 +50,7 @@ impl Ctx<'_> {
         answer: &str,
     ) -> Result<Outcome, EngineError> {
         let Scratch::Otp(challenge) = self.state.scratch.clone() else {
-            return Err(EngineError::Inconsistent(
-                "email OTP step without a challenge",
-            ));
+            return Err(EngineError::Inconsistent("email OTP step without a challenge"));
         };
         if self.now >= challenge.expires_at {
             return Ok(Outcome::Retry {
@@ -100,54 +64,31 @@ impl Ctx<'_> {
         }
         let answer: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
         if self
-            .verify_factor(&cfg.method_id, |ctx| {
-                ctx.deps
-                    .key
-                    .verify_otp(ctx.session_id, &answer, &challenge.code_hash)
-            })
+            .verify_factor(&cfg.method_id, |ctx| ctx.deps.key.verify_otp(ctx.session_id, &answer, &challenge.code_hash))
             .await?
         {
             self.state.verified = true;
             self.state.methods_passed.insert(cfg.method_id.clone());
-            self.audit(
-                "otp.verified",
-                "ok",
-                serde_json::json!({ "channel": "email" }),
-            );
+            self.audit("otp.verified", "ok", serde_json::json!({ "channel": "email" }));
             return self.advance().await;
         }
         let failed = challenge.failed + 1;
-        self.state.scratch = Scratch::Otp(OtpChallenge {
-            failed,
-            ..challenge
-        });
+        self.state.scratch = Scratch::Otp(OtpChallenge { failed, ..challenge });
         self.audit(
             "otp.failed",
-            if self.state.stealth {
-                "stealth"
-            } else {
-                "wrong"
-            },
+            if self.state.stealth { "stealth" } else { "wrong" },
             serde_json::json!({ "attempt": failed }),
         );
         let error = FlowError::at(ErrorCode::EmailOtpWrong, POINTER);
         if failed >= cfg.max_failed_attempts {
             return Ok(self.terminate(vec![error]));
         }
-        Ok(Outcome::Retry {
-            next: NextStep::EmailOtpRequired,
-            errors: vec![error],
-        })
+        Ok(Outcome::Retry { next: NextStep::EmailOtpRequired, errors: vec![error] })
     }
 
-    pub(crate) async fn resend_email_otp(
-        &mut self,
-        cfg: &EmailVerificationStep,
-    ) -> Result<Outcome, EngineError> {
+    pub(crate) async fn resend_email_otp(&mut self, cfg: &EmailVerificationStep) -> Result<Outcome, EngineError> {
         let Scratch::Otp(challenge) = self.state.scratch.clone() else {
-            return Err(EngineError::Inconsistent(
-                "email OTP step without a challenge",
-            ));
+            return Err(EngineError::Inconsistent("email OTP step without a challenge"));
         };
         if challenge.resends >= cfg.max_resends {
             return Ok(Outcome::Retry {
@@ -156,9 +97,7 @@ impl Ctx<'_> {
             });
         }
         // The new code replaces the old one: only the latest code is ever accepted.
-        let fresh = self
-            .issue_email_otp(cfg, challenge.failed, challenge.resends + 1)
-            .await?;
+        let fresh = self.issue_email_otp(cfg, challenge.failed, challenge.resends + 1).await?;
         self.state.scratch = Scratch::Otp(fresh);
         Ok(Outcome::Continue(Some(NextStep::EmailOtpRequired)))
     }
@@ -176,39 +115,18 @@ impl Ctx<'_> {
             return Ok(false);
         };
         let max = self.deps.config.lockout.max_for(method_id);
-        let Some(count) = self
-            .deps
-            .store
-            .reserve_attempt(&user_id, method_id, max)
-            .await?
-        else {
-            self.audit(
-                "factor.refused",
-                "counter_exhausted",
-                serde_json::json!({ "method": method_id }),
-            );
+        let Some(count) = self.deps.store.reserve_attempt(&user_id, method_id, max).await? else {
+            self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
             return Ok(false);
         };
         if check(self) {
-            self.effects.push(Effect::ReleaseAttempt {
-                user_id,
-                method_id: method_id.to_owned(),
-            });
+            self.effects.push(Effect::ReleaseAttempt { user_id, method_id: method_id.to_owned() });
             return Ok(true);
         }
         if count > i64::from(max) {
             let reason = lock_reason::too_many_auth_attempts(method_id);
-            self.effects.push(Effect::Lock {
-                user_id,
-                reason: reason.clone(),
-                at: self.now,
-                replace: false,
-            });
-            self.audit(
-                "user.locked",
-                "ok",
-                serde_json::json!({ "reason": reason, "failed_attempts": count }),
-            );
+            self.effects.push(Effect::Lock { user_id, reason: reason.clone(), at: self.now, replace: false });
+            self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
         }
         Ok(false)
     }

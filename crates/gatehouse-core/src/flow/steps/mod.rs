@@ -18,10 +18,7 @@ impl Ctx<'_> {
     fn language_of(&self, user: &User) -> String {
         user.context_item("language")
             .filter(|l| messages::is_supported_language(l))
-            .map_or_else(
-                || self.deps.config.messaging.default_language.clone(),
-                str::to_owned,
-            )
+            .map_or_else(|| self.deps.config.messaging.default_language.clone(), str::to_owned)
     }
 
     /// Renders `template` for `user` and queues it to `to` with this call's other effects.
@@ -34,14 +31,7 @@ impl Ctx<'_> {
     ) -> Result<(), EngineError> {
         vars.insert("username", user.username.clone());
         let rendered = messages::render(template, &self.language_of(user), &vars)?;
-        let message = outbox::seal_email(
-            self.deps.key,
-            self.deps.random,
-            self.now,
-            to,
-            template,
-            rendered,
-        );
+        let message = outbox::seal_email(self.deps.key, self.deps.random, self.now, to, template, rendered);
         self.effects.push(Effect::Enqueue(message));
         Ok(())
     }

@@ -15,9 +15,7 @@ impl Ctx<'_> {
             (true, Some(user)) => user,
             // Configuration validation puts a verification step first, and stealth flows never get here.
             _ => {
-                return Err(EngineError::Inconsistent(
-                    "set-password reached without a verified user",
-                ));
+                return Err(EngineError::Inconsistent("set-password reached without a verified user"));
             }
         };
         let policy = &self.deps.config.password_policy;
@@ -28,21 +26,12 @@ impl Ctx<'_> {
         if violations.is_empty()
             && policy.reject_same_as_old
             && let Some(old) = user.password_hash.clone()
-            && self
-                .deps
-                .hasher
-                .verify(new_password.clone(), old)
-                .await?
-                .matches
+            && self.deps.hasher.verify(new_password.clone(), old).await?.matches
         {
             violations.push(detail::SAME_AS_OLD);
         }
         if !violations.is_empty() {
-            self.audit(
-                "password.rejected",
-                "policy",
-                serde_json::json!({ "violations": violations }),
-            );
+            self.audit("password.rejected", "policy", serde_json::json!({ "violations": violations }));
             let errors = violations
                 .into_iter()
                 .map(|d| FlowError {
@@ -51,22 +40,13 @@ impl Ctx<'_> {
                     detail: Some(d),
                 })
                 .collect();
-            return Ok(Outcome::Retry {
-                next: NextStep::NewPasswordRequired,
-                errors,
-            });
+            return Ok(Outcome::Retry { next: NextStep::NewPasswordRequired, errors });
         }
         let password_hash = self.deps.hasher.hash(new_password).await?;
-        self.effects.push(Effect::SetPassword {
-            user_id: user.id.clone(),
-            password_hash,
-            at: self.now,
-        });
+        self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
         // Failures against the old password say nothing about the new one.
-        self.effects.push(Effect::ResetCounters {
-            user_id: user.id.clone(),
-            method_ids: vec![cfg.password_method_id.clone()],
-        });
+        self.effects
+            .push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![cfg.password_method_id.clone()] });
         self.audit("password.changed", "ok", serde_json::json!({}));
         self.advance().await
     }

@@ -14,31 +14,18 @@ impl Ctx<'_> {
         let user_id = user.as_ref().map(|u| u.id.clone());
         self.state.subject = Some(Subject { login, user_id });
         match verdict {
-            Verdict::Refused {
-                code,
-                feedback: true,
-            } => {
+            Verdict::Refused { code, feedback: true } => {
                 self.audit(
                     "flow.identified",
                     "refused",
                     serde_json::json!({ "code": code.as_str(), "feedback": true }),
                 );
                 self.state.subject = None;
-                Ok(Outcome::Retry {
-                    next: NextStep::UsernameRequired,
-                    errors: vec![FlowError::new(code)],
-                })
+                Ok(Outcome::Retry { next: NextStep::UsernameRequired, errors: vec![FlowError::new(code)] })
             }
-            Verdict::Refused {
-                code,
-                feedback: false,
-            } => {
+            Verdict::Refused { code, feedback: false } => {
                 self.state.stealth = true;
-                self.audit(
-                    "flow.identified",
-                    "stealth",
-                    serde_json::json!({ "code": code.as_str() }),
-                );
+                self.audit("flow.identified", "stealth", serde_json::json!({ "code": code.as_str() }));
                 self.advance().await
             }
             Verdict::Allowed => {

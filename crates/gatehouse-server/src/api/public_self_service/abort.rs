@@ -21,24 +21,15 @@ pub async fn handler(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let done = with_cookie(
-        StatusCode::NO_CONTENT.into_response(),
-        &flow_cookie(None, secure),
-    );
+    let done = with_cookie(StatusCode::NO_CONTENT.into_response(), &flow_cookie(None, secure));
     let Some(token) = cookie(&headers, FLOW_COOKIE) else {
         return Ok(done);
     };
     let now = state.clock.now_ms();
     let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
-    match state
-        .store
-        .acquire_flow_session(&token_hash, now, now + LEASE_MS)
-        .await?
-    {
+    match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await? {
         Acquired::NotFound => Ok(done),
-        Acquired::Busy => Err(ApiError::flow(
-            gatehouse_core::flow::ErrorCode::ConcurrentAccess,
-        )),
+        Acquired::Busy => Err(ApiError::flow(gatehouse_core::flow::ErrorCode::ConcurrentAccess)),
         Acquired::Session(session) => {
             let audit = AuditEvent {
                 id: random_id(state.random.as_ref()),
@@ -53,11 +44,8 @@ pub async fn handler(
                 outcome: "ok".into(),
                 details: serde_json::json!({}),
             };
-            let status = if session.status == SessionStatus::Active {
-                SessionStatus::Terminated
-            } else {
-                session.status
-            };
+            let status =
+                if session.status == SessionStatus::Active { SessionStatus::Terminated } else { session.status };
             let update = FlowSessionUpdate {
                 id: session.id.clone(),
                 version: session.version,
@@ -65,10 +53,7 @@ pub async fn handler(
                 status,
                 last_seen_at: now,
             };
-            state
-                .store
-                .commit_flow_session(&update, &[Effect::Audit(audit)])
-                .await?;
+            state.store.commit_flow_session(&update, &[Effect::Audit(audit)]).await?;
             Ok(done)
         }
     }

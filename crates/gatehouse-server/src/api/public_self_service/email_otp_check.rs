@@ -24,16 +24,7 @@ pub async fn handler(
     JsonBody(body): JsonBody<OtpCheckRequest>,
 ) -> Result<Response, ApiError> {
     if body.otp.chars().count() > 64 {
-        return Err(ApiError::InvalidRequest {
-            title: "otp is too long".into(),
-            pointer: Some("/otp".into()),
-        });
+        return Err(ApiError::InvalidRequest { title: "otp is too long".into(), pointer: Some("/otp".into()) });
     }
-    super::run(
-        &state,
-        &headers,
-        ip,
-        Action::CheckEmailOtp { otp: body.otp },
-    )
-    .await
+    super::run(&state, &headers, ip, Action::CheckEmailOtp { otp: body.otp }).await
 }

@@ -30,13 +30,5 @@ pub async fn handler(
             pointer: Some("/username".into()),
         });
     }
-    super::run(
-        &state,
-        &headers,
-        ip,
-        Action::Identify {
-            username: body.username,
-        },
-    )
-    .await
+    super::run(&state, &headers, ip, Action::Identify { username: body.username }).await
 }

@@ -29,32 +29,18 @@ const TOKEN_PURPOSE: &str = "flow-session";
 pub fn routes() -> Router<AppState> {
     let base = "/public/self-service";
     let mut r = Router::new()
-        .route(
-            &format!("{base}/flows/{{flow_id}}/select"),
-            post(select::handler),
-        )
+        .route(&format!("{base}/flows/{{flow_id}}/select"), post(select::handler))
         .route(&format!("{base}/flow"), delete(abort::handler));
     // The product documents some paths with a trailing slash and some without; accept both spellings.
     for (path, handler) in [
         ("username/identify", post(identify::handler)),
-        (
-            "verification/email/otp/check",
-            post(email_otp_check::handler),
-        ),
-        (
-            "verification/email/otp/resend",
-            post(email_otp_resend::handler),
-        ),
+        ("verification/email/otp/check", post(email_otp_check::handler)),
+        ("verification/email/otp/resend", post(email_otp_resend::handler)),
         ("password/set", post(password_set::handler)),
     ] {
-        r = r
-            .route(&format!("{base}/{path}"), handler.clone())
-            .route(&format!("{base}/{path}/"), handler);
+        r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }
-    r.route(
-        &format!("{base}/flows/{{flow_id}}/select/"),
-        post(select::handler),
-    )
+    r.route(&format!("{base}/flows/{{flow_id}}/select/"), post(select::handler))
 }
 
 /// Runs one call on the flow session named by the request's cookie. The work runs in its own task so that
@@ -80,22 +66,14 @@ async fn run_call(
     let token = cookie(headers, FLOW_COOKIE).ok_or(ApiError::flow(ErrorCode::UnexpectedCall))?;
     let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
     let now = state.clock.now_ms();
-    let session = match state
-        .store
-        .acquire_flow_session(&token_hash, now, now + LEASE_MS)
-        .await?
-    {
+    let session = match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await? {
         Acquired::Session(s) => s,
         Acquired::Busy => return Err(ApiError::flow(ErrorCode::ConcurrentAccess)),
         Acquired::NotFound => return Err(ApiError::flow(ErrorCode::UnexpectedCall)),
     };
     let secure = wants_secure_cookie(&state.config.server, headers);
     let release = |e: ApiError| async {
-        if let Err(release_error) = state
-            .store
-            .release_flow_session(&session.id, session.version)
-            .await
-        {
+        if let Err(release_error) = state.store.release_flow_session(&session.id, session.version).await {
             tracing::warn!(error = %release_error, "could not release flow session");
         }
         Err::<Response, ApiError>(e)
@@ -103,47 +81,18 @@ async fn run_call(
     if session.status != SessionStatus::Active || session.kind != FlowKind::PublicSelfService {
         return release(ApiError::flow(ErrorCode::UnexpectedCall)).await;
     }
-    let idle_ms =
-        i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
+    let idle_ms = i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
     let flow_config = state.config.public_self_service.flow(&session.flow_id);
     let flow_state = serde_json::from_value::<FlowState>(session.state.clone());
     let (Some(flow_config), Ok(flow_state)) = (flow_config, flow_state) else {
         // The flow was removed from the configuration (or changed shape) while this session ran.
-        return end_session(
-            state,
-            &session.id,
-            session.version,
-            now,
-            ErrorCode::FlowSessionExpired,
-            secure,
-        )
-        .await;
+        return end_session(state, &session.id, session.version, now, ErrorCode::FlowSessionExpired, secure).await;
     };
-    if now >= session.expires_at
-        || now - session.last_seen_at > idle_ms
-        || flow_state.step > flow_config.steps.len()
-    {
-        return end_session(
-            state,
-            &session.id,
-            session.version,
-            now,
-            ErrorCode::FlowSessionExpired,
-            secure,
-        )
-        .await;
+    if now >= session.expires_at || now - session.last_seen_at > idle_ms || flow_state.step > flow_config.steps.len() {
+        return end_session(state, &session.id, session.version, now, ErrorCode::FlowSessionExpired, secure).await;
     }
     let deps = state.flow_deps();
-    let turn = match flow::handle(
-        &deps,
-        flow_config,
-        &session.id,
-        ip.as_deref(),
-        flow_state,
-        action,
-    )
-    .await
-    {
+    let turn = match flow::handle(&deps, flow_config, &session.id, ip.as_deref(), flow_state, action).await {
         Ok(turn) => turn,
         Err(e) => return release(e.into()).await,
     };
@@ -154,11 +103,7 @@ async fn run_call(
         status: turn.status,
         last_seen_at: now,
     };
-    if !state
-        .store
-        .commit_flow_session(&update, &turn.effects)
-        .await?
-    {
+    if !state.store.commit_flow_session(&update, &turn.effects).await? {
         return Err(ApiError::flow(ErrorCode::ConcurrentAccess));
     }
     if turn.effects.iter().any(|e| matches!(e, Effect::Enqueue(_))) {
@@ -184,15 +129,8 @@ async fn end_session(
         last_seen_at: now,
     };
     state.store.commit_flow_session(&update, &[]).await?;
-    let error = ApiError::Flow {
-        status: StatusCode::FORBIDDEN,
-        next: None,
-        errors: vec![FlowError::new(code)],
-    };
-    Ok(with_cookie(
-        error.into_response(),
-        &flow_cookie(None, secure),
-    ))
+    let error = ApiError::Flow { status: StatusCode::FORBIDDEN, next: None, errors: vec![FlowError::new(code)] };
+    Ok(with_cookie(error.into_response(), &flow_cookie(None, secure)))
 }
 
 fn with_cookie(mut response: Response, cookie: &str) -> Response {
@@ -214,32 +152,17 @@ pub(crate) fn respond(
     let data_type = FlowKind::PublicSelfService.document_type();
     let response = match outcome {
         Outcome::Continue(next) => {
-            let doc = documents::session(
-                state.clock.now_ms(),
-                data_type,
-                id,
-                next.map(|n| (ATTR, n.as_str())),
-            );
+            let doc = documents::session(state.clock.now_ms(), data_type, id, next.map(|n| (ATTR, n.as_str())));
             (StatusCode::OK, axum::Json(doc)).into_response()
         }
-        Outcome::Retry { next, errors } => ApiError::Flow {
-            status: StatusCode::BAD_REQUEST,
-            next: Some((ATTR, next)),
-            errors,
+        Outcome::Retry { next, errors } => {
+            ApiError::Flow { status: StatusCode::BAD_REQUEST, next: Some((ATTR, next)), errors }.into_response()
         }
-        .into_response(),
         Outcome::Unexpected => ApiError::flow(ErrorCode::UnexpectedCall).into_response(),
-        Outcome::Terminated(errors) => ApiError::Flow {
-            status: StatusCode::FORBIDDEN,
-            next: None,
-            errors,
+        Outcome::Terminated(errors) => {
+            ApiError::Flow { status: StatusCode::FORBIDDEN, next: None, errors }.into_response()
         }
-        .into_response(),
     };
     // A finished flow's cookie is useless: drop it.
-    Ok(if status == SessionStatus::Active {
-        response
-    } else {
-        with_cookie(response, &flow_cookie(None, secure))
-    })
+    Ok(if status == SessionStatus::Active { response } else { with_cookie(response, &flow_cookie(None, secure)) })
 }

@@ -24,13 +24,5 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PasswordSetRequest>,
 ) -> Result<Response, ApiError> {
-    super::run(
-        &state,
-        &headers,
-        ip,
-        Action::SetPassword {
-            new_password: body.new_password,
-        },
-    )
-    .await
+    super::run(&state, &headers, ip, Action::SetPassword { new_password: body.new_password }).await
 }

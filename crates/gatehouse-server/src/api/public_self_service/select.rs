@@ -27,18 +27,14 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(_): JsonBody<SelectRequest>,
 ) -> Result<Response, ApiError> {
-    let flow_config = state
-        .config
-        .public_self_service
-        .flow(&flow_id)
-        .ok_or_else(|| ApiError::FlowNotFound(flow_id.clone()))?;
+    let flow_config =
+        state.config.public_self_service.flow(&flow_id).ok_or_else(|| ApiError::FlowNotFound(flow_id.clone()))?;
     let token = random_token(state.random.as_ref());
     let id = random_decimal_id(state.random.as_ref());
     let deps = state.flow_deps();
     let turn = flow::start(&deps, flow_config, &id, ip.as_deref()).await?;
     let now = state.clock.now_ms();
-    let lifetime =
-        i64::try_from(state.config.flow_sessions.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
+    let lifetime = i64::try_from(state.config.flow_sessions.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
     let session = NewFlowSession {
         id: id.clone(),
         token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
@@ -48,10 +44,7 @@ pub async fn handler(
         created_at: now,
         expires_at: now.saturating_add(lifetime),
     };
-    state
-        .store
-        .create_flow_session(&session, &turn.effects)
-        .await?;
+    state.store.create_flow_session(&session, &turn.effects).await?;
     if turn.effects.iter().any(|e| matches!(e, Effect::Enqueue(_))) {
         state.outbox_ready.notify_one();
     }
