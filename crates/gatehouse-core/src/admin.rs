@@ -178,6 +178,7 @@ impl UserAdmin<'_> {
             locked: false,
             lock_reason: None,
             locked_at: None,
+            temp_locked_until: None,
             failed_attempts: BTreeMap::new(),
             unlock_count: 0,
             auth_method: None,

@@ -59,6 +59,23 @@ const TEMPLATES: &[Template] = &[
     },
 ];
 
+/// SMS texts: no subject, short.
+const SMS_TEMPLATES: &[(&str, &str, &str)] = &[
+    ("mtan-otp", "en", "Your Gatehouse login code: {otp} (valid {minutes} min). Never share it."),
+    ("mtan-otp", "de", "Ihr Gatehouse-Anmeldecode: {otp} ({minutes} Min. gültig). Geben Sie ihn nie weiter."),
+];
+
+/// Renders an SMS text in `lang`, falling back to English.
+pub fn render_sms(name: &str, lang: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
+    let text = SMS_TEMPLATES
+        .iter()
+        .find(|(n, l, _)| *n == name && *l == lang)
+        .or_else(|| SMS_TEMPLATES.iter().find(|(n, l, _)| *n == name && *l == "en"))
+        .map(|(_, _, t)| *t)
+        .ok_or_else(|| TemplateError::UnknownTemplate(name.to_owned()))?;
+    fill(name, text, vars)
+}
+
 pub const LANGUAGES: &[&str] = &["en", "de"];
 
 pub fn is_supported_language(lang: &str) -> bool {

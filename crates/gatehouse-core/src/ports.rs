@@ -104,6 +104,17 @@ pub enum Effect {
         valid_until: Option<Millis>,
         at: Millis,
     },
+    /// Temporary locking: `None` lifts it.
+    SetTemporaryLock { user_id: String, until: Option<Millis> },
+    ResetUnlockCount { user_id: String },
+    /// Sets (or with `None` removes) one context data item.
+    SetContextItem { user_id: String, key: String, value: Option<String>, at: Millis },
+    CreateAuthSession(NewAuthSession),
+    EndAuthSession { id: String, at: Millis },
+    /// Starts a TOTP enrollment (replacing any credential), unconfirmed until a first valid code.
+    SetTotp { user_id: String, sealed_secret: String, at: Millis },
+    ConfirmTotp { user_id: String },
+    DeleteTotp { user_id: String },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
 }
@@ -117,6 +128,36 @@ pub struct FlowSessionUpdate {
     pub state: serde_json::Value,
     pub status: crate::flow::session::SessionStatus,
     pub last_seen_at: Millis,
+}
+
+/// An authenticated session as created at the end of an authentication flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuthSession {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    /// Authentication method ids used, in order.
+    pub factors: Vec<String>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub factors: Vec<String>,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    pub sealed_secret: String,
+    pub confirmed: bool,
+    pub last_step: i64,
+    pub created_at: Millis,
 }
 
 pub enum Acquired {
@@ -171,4 +212,20 @@ pub trait Store: Send + Sync {
     async fn pending_outbox(&self) -> Result<i64, StoreError>;
 
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The live session for a cookie, touched: `None` if unknown, ended, expired or idle since before `idle_before`.
+    async fn touch_auth_session(&self, token_hash: &str, now: Millis, idle_before: Millis)
+    -> Result<Option<AuthSessionRecord>, StoreError>;
+
+    async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError>;
+    /// Accepts time step `step` for the user's confirmed TOTP credential only if it is later than every step
+    /// accepted before (atomically), so a code works once.
+    async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// Stores a new admin API token; `false` if the name is taken.
+    async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError>;
+    /// The name of the token with this hash, marking it used.
+    async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError>;
+    async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError>;
+    async fn list_admin_tokens(&self) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError>;
 }

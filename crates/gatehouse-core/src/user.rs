@@ -22,6 +22,8 @@ pub struct User {
     pub locked: bool,
     pub lock_reason: Option<String>,
     pub locked_at: Option<Millis>,
+    /// Temporary locking: no password is checked before this time.
+    pub temp_locked_until: Option<Millis>,
     /// Failed-attempt counters keyed by authentication method id.
     pub failed_attempts: BTreeMap<String, i64>,
     pub unlock_count: i64,
@@ -62,6 +64,7 @@ pub struct NewUser {
 pub mod lock_reason {
     pub const PREFIX_TOO_MANY_AUTH_ATTS: &str = "LockReason.TooManyAuthAtts.";
     pub const INITIATED_BY_ADMIN: &str = "LockReason.InitiatedByAdmin";
+    pub const MAX_WRONG_OLD_PASSWORD: &str = "LockReason.MaxWrongOldPassword";
 
     pub fn too_many_auth_attempts(method_id: &str) -> String {
         format!("{PREFIX_TOO_MANY_AUTH_ATTS}{method_id}")

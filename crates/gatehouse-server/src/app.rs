@@ -75,6 +75,7 @@ impl MakeRequestId for RandomRequestId {
 /// Connects to the database (migrating it), binds the listener and starts serving.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     let StartOptions { config, clock, random } = options;
+    crate::install_crypto_provider();
     let url = config.database_url();
     let store = gatehouse_store::open(&OpenOptions {
         url: url.clone(),
@@ -120,7 +121,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        "gatehouse listening on http://{addr}, database {}, messages to {}, {} hashing workers",
+        "gatehouse listening on http://{addr}, database {}, {}, {} hashing workers",
         redact_url(&url),
         delivery.describe(),
         state.hasher.worker_count()

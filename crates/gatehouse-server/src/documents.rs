@@ -14,9 +14,8 @@ fn meta(now: Millis) -> Map<String, Value> {
     m
 }
 
-/// A flow session document; `next` is `(attribute name, code)`, absent once the flow is done.
-pub fn session(now: Millis, data_type: &str, id: &str, next: Option<(&str, &str)>) -> Value {
-    let mut attributes = Map::new();
+/// A flow session document with `attributes`; `next` is `(attribute name, code)`, absent once the flow is done.
+pub fn session(now: Millis, data_type: &str, id: &str, next: Option<(&str, &str)>, mut attributes: Map<String, Value>) -> Value {
     if let Some((name, code)) = next {
         attributes.insert(name.into(), json!(code));
     }
@@ -24,10 +23,13 @@ pub fn session(now: Millis, data_type: &str, id: &str, next: Option<(&str, &str)
 }
 
 /// Errors of a flow call; the next step, when a retry is possible, moves into `meta`.
-pub fn flow_errors(now: Millis, next: Option<(&str, &str)>, errors: &[FlowError]) -> Value {
+pub fn flow_errors(now: Millis, next: Option<(&str, &str)>, lock_expiry: Option<Millis>, errors: &[FlowError]) -> Value {
     let mut m = meta(now);
     if let Some((name, code)) = next {
         m.insert(name.into(), json!(code));
+    }
+    if let Some(until) = lock_expiry {
+        m.insert("temporaryLockExpiry".into(), json!(format_timestamp(until)));
     }
     let errors: Vec<Value> = errors
         .iter()
@@ -55,4 +57,9 @@ pub fn request_error(now: Millis, code: &str, title: &str, pointer: Option<&str>
         obj.insert("source".into(), json!({ "pointer": p }));
     }
     json!({ "meta": meta(now), "errors": [obj] })
+}
+
+/// A resource document (`data` with a type, an id and attributes).
+pub fn resource(now: Millis, data_type: &str, id: &str, attributes: Value) -> Value {
+    json!({ "meta": meta(now), "data": { "type": data_type, "id": id, "attributes": attributes } })
 }

@@ -13,7 +13,7 @@ use crate::documents;
 pub enum ApiError {
     /// A flow outcome that is an error: 400 with a retry, 403 when the flow ended.
     #[error("flow error")]
-    Flow { status: StatusCode, next: Option<(&'static str, NextStep)>, errors: Vec<FlowError> },
+    Flow { status: StatusCode, next: Option<(&'static str, NextStep)>, errors: Vec<FlowError>, lock_expiry: Option<i64> },
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("invalid request: {title}")]
@@ -28,6 +28,11 @@ pub enum ApiError {
     FlowNotFound(String),
     #[error("no such resource")]
     NotFound,
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// An endpoint-specific refusal with its own code.
+    #[error("{code}: {title}")]
+    Rejected { status: StatusCode, code: &'static str, title: String, pointer: Option<&'static str> },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("password hashing overloaded")]
@@ -44,7 +49,7 @@ impl ApiError {
             ErrorCode::FlowSessionExpired => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self::Flow { status, next: None, errors: vec![FlowError::new(code)] }
+        Self::Flow { status, next: None, errors: vec![FlowError::new(code)], lock_expiry: None }
     }
 
     fn status(&self) -> StatusCode {
@@ -55,6 +60,8 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CsrfHeaderMissing => StatusCode::FORBIDDEN,
             Self::FlowNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            Self::Rejected { status, .. } => *status,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,6 +81,8 @@ impl ApiError {
             }
             Self::FlowNotFound(id) => ("FLOW_NOT_FOUND", format!("there is no flow `{id}`")),
             Self::NotFound => ("NOT_FOUND", "no such resource".into()),
+            Self::NotAuthenticated => ("NOT_AUTHENTICATED", "this call needs an authenticated session".into()),
+            Self::Rejected { code, title, .. } => (code, title.clone()),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", "this method is not allowed here".into()),
             Self::Overloaded => ("SERVICE_OVERLOADED", "the server is busy, retry shortly".into()),
             Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", "the service is temporarily unavailable".into()),
@@ -111,12 +120,19 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = match &self {
-            Self::Flow { next, errors, .. } => {
-                documents::flow_errors(now, next.as_ref().map(|(attr, step)| (*attr, step.as_str())), errors)
-            }
+            Self::Flow { next, errors, lock_expiry, .. } => documents::flow_errors(
+                now,
+                next.as_ref().map(|(attr, step)| (*attr, step.as_str())),
+                *lock_expiry,
+                errors,
+            ),
             Self::InvalidRequest { pointer, .. } => {
                 let (code, title) = self.code_and_title();
                 documents::request_error(now, code, &title, pointer.as_deref())
+            }
+            Self::Rejected { pointer, .. } => {
+                let (code, title) = self.code_and_title();
+                documents::request_error(now, code, &title, *pointer)
             }
             _ => {
                 let (code, title) = self.code_and_title();

@@ -75,8 +75,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-pub const FLOW_COOKIE: &str = "gatehouse_flow";
-
 /// The value of cookie `name`, if the request has it.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -99,14 +97,14 @@ pub fn wants_secure_cookie(config: &gatehouse_core::config::ServerConfig, header
                 .is_some_and(|p| p.eq_ignore_ascii_case("https")))
 }
 
-/// `Set-Cookie` value for the flow cookie; `None` clears it.
-pub fn flow_cookie(token: Option<&str>, secure: bool) -> String {
-    let mut c = cookie::Cookie::build((FLOW_COOKIE, token.unwrap_or("").to_owned()))
+/// `Set-Cookie` value for cookie `name`; `None` clears it. Always HttpOnly and SameSite=Strict.
+pub fn set_cookie(name: &'static str, value: Option<&str>, secure: bool) -> String {
+    let mut c = cookie::Cookie::build((name, value.unwrap_or("").to_owned()))
         .path("/")
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .secure(secure);
-    if token.is_none() {
+    if value.is_none() {
         c = c.max_age(cookie::time::Duration::ZERO);
     }
     c.build().to_string()

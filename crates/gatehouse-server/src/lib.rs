@@ -15,3 +15,9 @@ pub use app::{RunningServer, StartOptions, start};
 pub use hashing::HashPool;
 pub use secrets::load_server_key;
 pub use state::AppState;
+
+/// Selects rustls' ring provider for every TLS client in the process (SMTP, SMS gateway). Idempotent.
+pub fn install_crypto_provider() {
+    // Only fails when a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -4,22 +4,22 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Migrations are embedded per backend; they are applied on start and by `gatehouse migrate`.
+macro_rules! migrations {
+    ($backend:literal: $($version:literal $name:literal),+ $(,)?) => {
+        vec![$(Migration::new(
+            $version,
+            Cow::Borrowed($name),
+            MigrationType::Simple,
+            include_str!(concat!("../migrations/", $backend, "/", stringify!($version), "_", $name, ".sql")).into_sql_str(),
+            false,
+        )),+]
+    };
+}
+
 pub(crate) fn sqlite() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(migrations!("sqlite": 0001 "init", 0002 "authentication"))
 }
 
 pub(crate) fn postgres() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(migrations!("postgres": 0001 "init", 0002 "authentication"))
 }

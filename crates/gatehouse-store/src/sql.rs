@@ -7,7 +7,8 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::{
-    Acquired, Channel, ClaimedMessage, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError,
+    Acquired, AuthSessionRecord, Channel, ClaimedMessage, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError,
+    TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, normalize_login};
 use sqlx::Row as _;
@@ -25,7 +26,7 @@ pub(crate) struct PgStore {
 macro_rules! select_users {
     ($tail:literal) => {
         concat!(
-            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, ",
+            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
             "unlock_count, auth_method, password_changed_at, created_at, updated_at FROM users ",
             $tail
         )
@@ -56,6 +57,7 @@ macro_rules! store_impl {
                     locked: row.try_get("locked")?,
                     lock_reason: row.try_get("lock_reason")?,
                     locked_at: row.try_get("locked_at")?,
+                    temp_locked_until: row.try_get("temp_locked_until")?,
                     failed_attempts: BTreeMap::new(),
                     unlock_count: row.try_get("unlock_count")?,
                     auth_method: row.try_get("auth_method")?,
@@ -170,6 +172,86 @@ macro_rules! store_impl {
                                 .bind(at)
                                 .execute(&mut *conn)
                                 .await?;
+                        }
+                        Effect::SetTemporaryLock { user_id, until } => {
+                            sqlx::query("UPDATE users SET temp_locked_until = $2 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(until)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::ResetUnlockCount { user_id } => {
+                            sqlx::query("UPDATE users SET unlock_count = 0 WHERE id = $1 AND unlock_count <> 0")
+                                .bind(user_id)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::SetContextItem { user_id, key, value, at } => {
+                            // Read-modify-write of one JSON document: serialise writers on the row first.
+                            sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                            let row = sqlx::query("SELECT context_data FROM users WHERE id = $1")
+                                .bind(user_id)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                            if let Some(row) = row {
+                                let text: String = row.try_get("context_data")?;
+                                let mut context = json_map(&text).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+                                match value {
+                                    Some(v) => context.insert(key.clone(), v.clone()),
+                                    None => context.remove(key),
+                                };
+                                sqlx::query("UPDATE users SET context_data = $2 WHERE id = $1")
+                                    .bind(user_id)
+                                    .bind(to_json(&context))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                        Effect::CreateAuthSession(s) => {
+                            sqlx::query(
+                                "INSERT INTO auth_sessions (id, token_hash, user_id, factors, created_at, last_seen_at, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                            )
+                            .bind(&s.id)
+                            .bind(&s.token_hash)
+                            .bind(&s.user_id)
+                            .bind(to_json(&s.factors))
+                            .bind(s.created_at)
+                            .bind(s.expires_at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Effect::EndAuthSession { id, at } => {
+                            sqlx::query("UPDATE auth_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+                                .bind(id)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::SetTotp { user_id, sealed_secret, at } => {
+                            sqlx::query(
+                                "INSERT INTO totp_credentials (user_id, sealed_secret, confirmed, last_step, created_at) \
+                                 VALUES ($1, $2, FALSE, 0, $3) ON CONFLICT (user_id) DO UPDATE \
+                                 SET sealed_secret = $2, confirmed = FALSE, last_step = 0, created_at = $3",
+                            )
+                            .bind(user_id)
+                            .bind(sealed_secret)
+                            .bind(at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Effect::ConfirmTotp { user_id } => {
+                            sqlx::query("UPDATE totp_credentials SET confirmed = TRUE WHERE user_id = $1")
+                                .bind(user_id)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::DeleteTotp { user_id } => {
+                            sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
                         }
                         Effect::Enqueue(m) => {
                             sqlx::query(
@@ -287,7 +369,7 @@ macro_rules! store_impl {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 sqlx::query(
                     "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'active', 0, $6, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $6, $7)",
                 )
                 .bind(&s.id)
                 .bind(&s.token_hash)
@@ -296,6 +378,7 @@ macro_rules! store_impl {
                 .bind(s.state.to_string())
                 .bind(s.created_at)
                 .bind(s.expires_at)
+                .bind(s.status.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -460,6 +543,112 @@ macro_rules! store_impl {
                     .await
                     .map_err(db_error)?;
                 row.try_get::<i64, _>("n").map_err(db_error)
+            }
+
+            async fn touch_auth_session(
+                &self,
+                token_hash: &str,
+                now: Millis,
+                idle_before: Millis,
+            ) -> Result<Option<AuthSessionRecord>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE auth_sessions SET last_seen_at = $2 \
+                     WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at >= $3 \
+                     RETURNING id, user_id, factors, created_at, last_seen_at, expires_at",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .bind(idle_before)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let factors: String = row.try_get("factors").map_err(db_error)?;
+                Ok(Some(AuthSessionRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    user_id: row.try_get("user_id").map_err(db_error)?,
+                    factors: json_list(&factors)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    last_seen_at: row.try_get("last_seen_at").map_err(db_error)?,
+                    expires_at: row.try_get("expires_at").map_err(db_error)?,
+                }))
+            }
+
+            async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT sealed_secret, confirmed, last_step, created_at FROM totp_credentials WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(|r| {
+                    Ok(TotpCredential {
+                        sealed_secret: r.try_get("sealed_secret").map_err(db_error)?,
+                        confirmed: r.try_get("confirmed").map_err(db_error)?,
+                        last_step: r.try_get("last_step").map_err(db_error)?,
+                        created_at: r.try_get("created_at").map_err(db_error)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+                sqlx::query("UPDATE totp_credentials SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
+                    .bind(user_id)
+                    .bind(step)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected() == 1)
+                    .map_err(db_error)
+            }
+
+            async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(name)
+                .bind(token_hash)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING name")
+                    .bind(token_hash)
+                    .bind(at)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| r.try_get::<String, _>("name")).transpose().map_err(db_error)
+            }
+
+            async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError> {
+                sqlx::query("DELETE FROM admin_tokens WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected() == 1)
+                    .map_err(db_error)
+            }
+
+            async fn list_admin_tokens(&self) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
+                let rows = sqlx::query("SELECT name, created_at, last_used_at FROM admin_tokens ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("name").map_err(db_error)?,
+                            r.try_get("created_at").map_err(db_error)?,
+                            r.try_get("last_used_at").map_err(db_error)?,
+                        ))
+                    })
+                    .collect()
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {

@@ -222,6 +222,7 @@ async fn serve_runs_on_embedded_defaults() {
         .unwrap();
     let mut server = ServerProcess(child);
     let base = format!("http://127.0.0.1:{port}");
+    gatehouse_server::install_crypto_provider();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while http.get(format!("{base}/health/ready")).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {

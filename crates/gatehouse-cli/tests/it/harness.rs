@@ -233,6 +233,7 @@ impl Resp {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        gatehouse_server::install_crypto_provider();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         Self { http, base: base.to_owned(), cookie: None }
     }

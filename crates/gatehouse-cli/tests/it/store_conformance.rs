@@ -145,6 +145,7 @@ async fn flow_sessions(backend: Backend) {
         kind: FlowKind::PublicSelfService,
         flow_id: "password-reset".into(),
         state: serde_json::json!({ "step": 0 }),
+        status: SessionStatus::Active,
         created_at: 100,
         expires_at: 10_000,
     };

@@ -156,6 +156,7 @@ pub struct MessagingConfig {
     /// Messages still undelivered after this long are given up (and logged).
     pub max_age_seconds: u64,
     pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
 }
 
 impl Default for MessagingConfig {
@@ -170,7 +171,35 @@ impl Default for MessagingConfig {
             retry_max_delay_ms: 300_000,
             max_age_seconds: 48 * 3600,
             smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsTransport {
+    /// `OUTBOX_DIR/*.sms.json` files with `to` and `text`.
+    File,
+    /// POST `{"to", "text"}` as JSON to `url`.
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    pub transport: SmsTransport,
+    /// The gateway endpoint (transport = "http").
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer …`.
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self { transport: SmsTransport::File, url: None, bearer_token: None, bearer_token_file: None, timeout_seconds: 10 }
     }
 }
 

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use super::{Config, OtpConfig, PssStep, SmtpTls, Transport};
+use super::{Config, OtpConfig, PssStep, SmsTransport, SmtpTls, Transport};
 
 type Invalid = (String, String);
 
@@ -146,6 +146,23 @@ impl Config {
         }
         if m.poll_interval_ms == 0 {
             return fail("messaging.poll_interval_ms", "must be at least 1");
+        }
+        let sms = &m.sms;
+        if sms.bearer_token.is_some() && sms.bearer_token_file.is_some() {
+            return fail("messaging.sms.bearer_token", "set either bearer_token or bearer_token_file, not both");
+        }
+        if sms.transport == SmsTransport::Http {
+            let url = sms.url.as_deref().unwrap_or("");
+            let loopback_http = url.strip_prefix("http://").is_some_and(|rest| {
+                let host = rest.split(['/', ':']).next().unwrap_or("");
+                is_loopback_host(host)
+            });
+            if !(url.starts_with("https://") || loopback_http) {
+                return fail("messaging.sms.url", "must be an https:// URL (plain http only towards loopback)");
+            }
+            if sms.timeout_seconds == 0 || sms.timeout_seconds > 120 {
+                return fail("messaging.sms.timeout_seconds", "must be between 1 and 120");
+            }
         }
         if m.transport == Transport::Smtp {
             let s = &m.smtp;

@@ -2,6 +2,7 @@
 
 mod key;
 mod passwords;
+pub mod totp;
 
 pub use key::{KeyError, ServerKey};
 pub use passwords::{HashError, HashParams, PasswordHashing, Passwords, Verification};

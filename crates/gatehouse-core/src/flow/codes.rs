@@ -8,6 +8,10 @@ pub enum NextStep {
     UsernameRequired,
     EmailOtpRequired,
     NewPasswordRequired,
+    PasswordRequired,
+    OtpRequired,
+    MtanOtpRequired,
+    SelectionRequired,
 }
 
 impl NextStep {
@@ -16,6 +20,10 @@ impl NextStep {
             Self::UsernameRequired => "USERNAME_REQUIRED",
             Self::EmailOtpRequired => "EMAIL_OTP_REQUIRED",
             Self::NewPasswordRequired => "NEW_PASSWORD_REQUIRED",
+            Self::PasswordRequired => "PASSWORD_REQUIRED",
+            Self::OtpRequired => "OTP_REQUIRED",
+            Self::MtanOtpRequired => "MTAN_OTP_REQUIRED",
+            Self::SelectionRequired => "SELECTION_REQUIRED",
         }
     }
 }
@@ -35,6 +43,14 @@ pub enum ErrorCode {
     EmailOtpExpired,
     ResendLimitReached,
     PasswordPolicyViolated,
+    UsernamePasswordWrong,
+    UserTemporarilyLocked,
+    AuthenticationFailed,
+    OtpWrong,
+    MtanOtpWrong,
+    MtanOtpExpired,
+    SecondFactorMissing,
+    OptionNotAvailable,
 }
 
 impl ErrorCode {
@@ -50,6 +66,14 @@ impl ErrorCode {
             Self::EmailOtpExpired => "EMAIL_OTP_EXPIRED",
             Self::ResendLimitReached => "RESEND_LIMIT_REACHED",
             Self::PasswordPolicyViolated => "PASSWORD_POLICY_VIOLATED",
+            Self::UsernamePasswordWrong => "USERNAME_PASSWORD_WRONG",
+            Self::UserTemporarilyLocked => "USER_TEMPORARILY_LOCKED",
+            Self::AuthenticationFailed => "AUTHENTICATION_FAILED",
+            Self::OtpWrong => "OTP_WRONG",
+            Self::MtanOtpWrong => "MTAN_OTP_WRONG",
+            Self::MtanOtpExpired => "MTAN_OTP_EXPIRED",
+            Self::SecondFactorMissing => "SECOND_FACTOR_MISSING",
+            Self::OptionNotAvailable => "OPTION_NOT_AVAILABLE",
         }
     }
 }

@@ -2,8 +2,10 @@
 //! non-interactive steps run as soon as they are reached, and everything a call changes is returned as effects
 //! that the store writes in one transaction with the session.
 
+pub mod auth;
 pub mod codes;
 mod engine;
+pub mod factor;
 pub mod restrictions;
 pub mod session;
 mod steps;

@@ -55,6 +55,7 @@ mod tests {
             locked: false,
             lock_reason: None,
             locked_at: None,
+            temp_locked_until: None,
             failed_attempts: Default::default(),
             unlock_count: 0,
             auth_method: None,

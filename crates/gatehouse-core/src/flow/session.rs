@@ -10,23 +10,38 @@ use crate::clock::Millis;
 #[serde(rename_all = "snake_case")]
 pub enum FlowKind {
     PublicSelfService,
+    Authentication,
 }
 
 impl FlowKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PublicSelfService => "public_self_service",
+            Self::Authentication => "authentication",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "public_self_service").then_some(Self::PublicSelfService)
+        match s {
+            "public_self_service" => Some(Self::PublicSelfService),
+            "authentication" => Some(Self::Authentication),
+            _ => None,
+        }
+    }
+
+    /// The attribute that names the next step: authentication flows say `nextAuthStep`.
+    pub fn next_step_attribute(self) -> &'static str {
+        match self {
+            Self::PublicSelfService => "nextStep",
+            Self::Authentication => "nextAuthStep",
+        }
     }
 
     /// `data.type` of the documents of this kind of flow.
     pub fn document_type(self) -> &'static str {
         match self {
             Self::PublicSelfService => "public-self-service.session",
+            Self::Authentication => "authentication.session",
         }
     }
 }
@@ -67,6 +82,7 @@ pub struct NewFlowSession {
     pub kind: FlowKind,
     pub flow_id: String,
     pub state: serde_json::Value,
+    pub status: SessionStatus,
     pub created_at: Millis,
     pub expires_at: Millis,
 }

@@ -1,6 +1,9 @@
-//! REST routes. One file per endpoint; the flow calls share [`public_self_service::run`].
+//! REST routes. One file per endpoint; flow calls share [`flow_session`].
 
+mod flow_session;
+pub mod authentication;
 pub mod health;
+pub mod protected;
 pub mod public_self_service;
 
 use axum::Router;
@@ -11,7 +14,11 @@ use crate::extract::require_same_domain;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let rest = Router::new().merge(public_self_service::routes()).layer(axum::middleware::from_fn(require_same_domain));
+    let rest = Router::new()
+        .merge(public_self_service::routes())
+        .merge(authentication::routes())
+        .merge(protected::routes())
+        .layer(axum::middleware::from_fn(require_same_domain));
     Router::new()
         .nest("/rest", rest)
         .route("/health/live", get(health::live))

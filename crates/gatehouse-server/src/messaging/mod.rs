@@ -2,6 +2,7 @@
 //! configured transport and retries with exponential backoff. Delivered messages lose their content.
 
 mod file;
+mod sms;
 mod smtp;
 mod worker;
 
@@ -10,16 +11,43 @@ pub use worker::{Delivery, DeliveryError, run_worker};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse_core::config::{Config, Transport};
+use gatehouse_core::config::{Config, SmsTransport, Transport};
+use gatehouse_core::outbox::Envelope;
+use gatehouse_core::ports::{Channel, OutboxMessage};
 
-/// Builds the transport the configuration asks for.
+/// Builds the transports the configuration asks for: one for mail, one for SMS.
 pub fn delivery_from_config(config: &Config) -> anyhow::Result<Arc<dyn Delivery>> {
     let from: lettre::message::Mailbox =
         config.messaging.from.parse().map_err(|e| anyhow::anyhow!("messaging.from: {e}"))?;
-    Ok(match config.messaging.transport {
-        Transport::File => Arc::new(file::FileOutbox::new(outbox_dir(config), from)),
-        Transport::Smtp => Arc::new(smtp::Smtp::new(&config.messaging.smtp, from)?),
-    })
+    let email: Box<dyn Delivery> = match config.messaging.transport {
+        Transport::File => Box::new(file::FileOutbox::new(outbox_dir(config), from)),
+        Transport::Smtp => Box::new(smtp::Smtp::new(&config.messaging.smtp, from)?),
+    };
+    let sms: Box<dyn Delivery> = match config.messaging.sms.transport {
+        SmsTransport::File => Box::new(sms::FileSms::new(outbox_dir(config))),
+        SmsTransport::Http => Box::new(sms::HttpSms::new(&config.messaging.sms)?),
+    };
+    Ok(Arc::new(ByChannel { email, sms }))
+}
+
+/// Hands each message to the transport of its channel.
+struct ByChannel {
+    email: Box<dyn Delivery>,
+    sms: Box<dyn Delivery>,
+}
+
+#[async_trait::async_trait]
+impl Delivery for ByChannel {
+    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
+        match message.channel {
+            Channel::Email => self.email.deliver(message, envelope).await,
+            Channel::Sms => self.sms.deliver(message, envelope).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("mail to {}, SMS to {}", self.email.describe(), self.sms.describe())
+    }
 }
 
 /// `messaging.outbox_dir`, or `DATA_DIR/outbox`.

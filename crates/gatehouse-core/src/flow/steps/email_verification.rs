@@ -4,7 +4,7 @@ use crate::config::EmailVerificationStep;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
 use crate::flow::session::{OtpChallenge, Scratch};
-use crate::ports::Effect;
+use crate::flow::factor::{Counted, counted_check};
 use crate::random::{random_code, random_token};
 use crate::user::lock_reason;
 
@@ -102,32 +102,34 @@ impl Ctx<'_> {
         Ok(Outcome::Continue(Some(NextStep::EmailOtpRequired)))
     }
 
-    /// Checks one answer to a factor of the identified user. The attempt is counted on the user's counter for
-    /// `method_id` *before* the answer is looked at, atomically in the store, so parallel requests can never get
-    /// more guesses than the lockout allows; a right answer gives the attempt back. In stealth mode, or once the
-    /// counter is used up, the answer is not looked at and is wrong.
-    pub(crate) async fn verify_factor(
-        &mut self,
-        method_id: &str,
-        check: impl FnOnce(&Self) -> bool,
-    ) -> Result<bool, EngineError> {
+    /// Checks one answer of the identified user under the lockout. In stealth mode, or once the counter is
+    /// used up, the answer is not looked at and is wrong.
+    pub(crate) async fn verify_factor(&mut self, method_id: &str, check: impl FnOnce(&Self) -> bool) -> Result<bool, EngineError> {
         let Some(user_id) = self.user_id() else {
             return Ok(false);
         };
         let max = self.deps.config.lockout.max_for(method_id);
-        let Some(count) = self.deps.store.reserve_attempt(&user_id, method_id, max).await? else {
-            self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
-            return Ok(false);
-        };
-        if check(self) {
-            self.effects.push(Effect::ReleaseAttempt { user_id, method_id: method_id.to_owned() });
-            return Ok(true);
+        let mut effects = Vec::new();
+        let ctx: &Self = self;
+        let counted =
+            counted_check(ctx.deps.store, max, &user_id, method_id, &lock_reason::too_many_auth_attempts(method_id), ctx.now, &mut effects, async {
+                Ok(check(ctx))
+            })
+                .await?;
+        self.effects.extend(effects);
+        match counted {
+            Counted::Right => Ok(true),
+            Counted::Exhausted => {
+                self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
+                Ok(false)
+            }
+            Counted::Wrong { count, locked } => {
+                if locked {
+                    let reason = lock_reason::too_many_auth_attempts(method_id);
+                    self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
+                }
+                Ok(false)
+            }
         }
-        if count > i64::from(max) {
-            let reason = lock_reason::too_many_auth_attempts(method_id);
-            self.effects.push(Effect::Lock { user_id, reason: reason.clone(), at: self.now, replace: false });
-            self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
-        }
-        Ok(false)
     }
 }

@@ -9,9 +9,10 @@ use gatehouse_core::flow::session::SessionStatus;
 use gatehouse_core::ports::{Acquired, Effect, FlowSessionUpdate};
 use gatehouse_core::random::random_id;
 
-use super::{LEASE_MS, TOKEN_PURPOSE, with_cookie};
+use super::KIND;
+use crate::api::flow_session::{LEASE_MS, TOKEN_PURPOSE, cookie_name, with_cookie};
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, FLOW_COOKIE, cookie, flow_cookie, wants_secure_cookie};
+use crate::extract::{ClientIp, cookie, set_cookie, wants_secure_cookie};
 use crate::state::AppState;
 
 #[tracing::instrument(name = "pss.abort", skip_all)]
@@ -21,8 +22,8 @@ pub async fn handler(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let done = with_cookie(StatusCode::NO_CONTENT.into_response(), &flow_cookie(None, secure));
-    let Some(token) = cookie(&headers, FLOW_COOKIE) else {
+    let done = with_cookie(StatusCode::NO_CONTENT.into_response(), &set_cookie(cookie_name(KIND), None, secure));
+    let Some(token) = cookie(&headers, cookie_name(KIND)) else {
         return Ok(done);
     };
     let now = state.clock.now_ms();

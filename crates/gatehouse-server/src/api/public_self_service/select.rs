@@ -3,15 +3,15 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::session::{FlowKind, NewFlowSession};
+use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::flow::{self};
-use gatehouse_core::ports::Effect;
 use gatehouse_core::random::{random_decimal_id, random_token};
 use serde::Deserialize;
 
-use super::{TOKEN_PURPOSE, respond, with_cookie};
+use super::KIND;
+use crate::api::flow_session::{TOKEN_PURPOSE, cookie_name, notify_outbox, respond, with_cookie};
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, JsonBody, flow_cookie, wants_secure_cookie};
+use crate::extract::{ClientIp, JsonBody, set_cookie, wants_secure_cookie};
 use crate::state::AppState;
 
 /// The call takes no input; an empty body or `{}` is accepted.
@@ -38,17 +38,16 @@ pub async fn handler(
     let session = NewFlowSession {
         id: id.clone(),
         token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
-        kind: FlowKind::PublicSelfService,
+        kind: KIND,
         flow_id,
         state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
+        status: turn.status,
         created_at: now,
         expires_at: now.saturating_add(lifetime),
     };
     state.store.create_flow_session(&session, &turn.effects).await?;
-    if turn.effects.iter().any(|e| matches!(e, Effect::Enqueue(_))) {
-        state.outbox_ready.notify_one();
-    }
+    notify_outbox(&state, &turn.effects);
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let response = respond(&state, &id, turn.outcome, turn.status, secure)?;
-    Ok(with_cookie(response, &flow_cookie(Some(&token), secure)))
+    let response = respond(&state, KIND, &id, turn.outcome, turn.status, secure, None, Default::default());
+    Ok(with_cookie(response, &set_cookie(cookie_name(KIND), Some(&token), secure)))
 }

@@ -1,0 +1,200 @@
+//! The authentication flow of the default application: password, then the user's second factor (TOTP or SMS
+//! code, with a selection when the user has both). A successful flow ends in an authenticated session.
+
+mod password;
+mod second_factor;
+
+pub use second_factor::TOTP_SEAL_CONTEXT;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::clock::Millis;
+use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
+use crate::flow::engine::{EngineError, FlowDeps};
+use crate::flow::session::{OtpChallenge, SessionStatus};
+use crate::ports::{Effect, NewAuthSession};
+use crate::random::{random_id, random_token};
+
+/// Second factors, named as the product names its selection options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Factor {
+    /// TOTP from an authenticator app.
+    OathOtp,
+    /// A code by SMS.
+    Mtan,
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OathOtp => "OATH_OTP",
+            Self::Mtan => "MTAN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "OATH_OTP" => Some(Self::OathOtp),
+            "MTAN" => Some(Self::Mtan),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    #[default]
+    Password,
+    Selection,
+    Totp,
+    Mtan,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthState {
+    pub stage: Stage,
+    pub login: Option<String>,
+    pub user_id: Option<String>,
+    /// Authentication method ids passed so far, in order.
+    pub passed: Vec<String>,
+    pub options: Vec<Factor>,
+    pub mtan: Option<OtpChallenge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthAction {
+    CheckPassword { username: String, password: String },
+    CheckTotp { otp: String },
+    CheckMtan { otp: String },
+    ResendMtan,
+    RetrieveOptions,
+    SelectOption { id: String },
+}
+
+#[derive(Debug)]
+pub struct AuthTurn {
+    pub outcome: Outcome,
+    pub state: AuthState,
+    pub status: SessionStatus,
+    pub effects: Vec<Effect>,
+    /// The cookie value of the new authenticated session, once the flow succeeded.
+    pub session_token: Option<String>,
+    /// `temporaryLockExpiry` for the answer's `meta`.
+    pub temporary_lock_expiry: Option<Millis>,
+    /// Selection options for `selection/options/retrieve`.
+    pub options: Option<Vec<Factor>>,
+}
+
+pub(crate) struct AuthCtx<'a> {
+    pub deps: &'a FlowDeps<'a>,
+    pub session_id: &'a str,
+    pub ip: Option<&'a str>,
+    pub now: Millis,
+    pub state: AuthState,
+    pub status: SessionStatus,
+    pub effects: Vec<Effect>,
+    pub session_token: Option<String>,
+    pub temporary_lock_expiry: Option<Millis>,
+    pub options: Option<Vec<Factor>>,
+}
+
+/// Handles one call of an authentication flow.
+pub async fn handle(
+    deps: &FlowDeps<'_>,
+    session_id: &str,
+    ip: Option<&str>,
+    state: AuthState,
+    action: AuthAction,
+) -> Result<AuthTurn, EngineError> {
+    let mut ctx = AuthCtx {
+        deps,
+        session_id,
+        ip,
+        now: deps.clock.now_ms(),
+        state,
+        status: SessionStatus::Active,
+        effects: Vec::new(),
+        session_token: None,
+        temporary_lock_expiry: None,
+        options: None,
+    };
+    let outcome = match (ctx.state.stage, action) {
+        (Stage::Password, AuthAction::CheckPassword { username, password }) => {
+            ctx.check_password(&username, password).await?
+        }
+        (Stage::Selection, AuthAction::RetrieveOptions) => {
+            ctx.options = Some(ctx.state.options.clone());
+            Outcome::Continue(Some(NextStep::SelectionRequired))
+        }
+        (Stage::Selection, AuthAction::SelectOption { id }) => ctx.select(&id).await?,
+        (Stage::Totp, AuthAction::CheckTotp { otp }) => ctx.check_totp(&otp).await?,
+        (Stage::Mtan, AuthAction::CheckMtan { otp }) => ctx.check_mtan(&otp).await?,
+        (Stage::Mtan, AuthAction::ResendMtan) => ctx.resend_mtan().await?,
+        _ => Outcome::Unexpected,
+    };
+    Ok(AuthTurn {
+        outcome,
+        state: ctx.state,
+        status: ctx.status,
+        effects: ctx.effects,
+        session_token: ctx.session_token,
+        temporary_lock_expiry: ctx.temporary_lock_expiry,
+        options: ctx.options,
+    })
+}
+
+/// The keyed-hash purpose of authenticated session cookies.
+pub const SESSION_TOKEN_PURPOSE: &str = "auth-session";
+
+impl AuthCtx<'_> {
+    pub(crate) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
+        let login = self.state.login.clone();
+        self.effects.push(Effect::Audit(AuditEvent {
+            id: random_id(self.deps.random),
+            at: self.now,
+            event: event.to_owned(),
+            actor: login.as_ref().map_or_else(|| "anonymous".to_owned(), |l| format!("user:{l}")),
+            user_id: self.state.user_id.clone(),
+            username: login,
+            flow_id: Some("authentication".into()),
+            session_id: Some(self.session_id.to_owned()),
+            ip: self.ip.map(str::to_owned),
+            outcome: outcome.to_owned(),
+            details,
+        }));
+    }
+
+    pub(crate) fn terminate(&mut self, code: ErrorCode) -> Outcome {
+        self.status = SessionStatus::Terminated;
+        self.audit("flow.terminated", "failed", serde_json::json!({ "codes": [code.as_str()] }));
+        Outcome::Terminated(vec![FlowError::new(code)])
+    }
+
+    /// The user is authenticated: counters of the factors used reset, temporary lock and unlock count cleared,
+    /// and a new session (with a new cookie) created.
+    pub(crate) fn complete(&mut self) -> Outcome {
+        let Some(user_id) = self.state.user_id.clone() else {
+            return self.terminate(ErrorCode::AuthenticationFailed);
+        };
+        self.status = SessionStatus::Completed;
+        self.effects.push(Effect::ResetCounters { user_id: user_id.clone(), method_ids: self.state.passed.clone() });
+        self.effects.push(Effect::SetTemporaryLock { user_id: user_id.clone(), until: None });
+        self.effects.push(Effect::ResetUnlockCount { user_id: user_id.clone() });
+        let token = random_token(self.deps.random);
+        let lifetime = i64::try_from(self.deps.config.authentication.session.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
+        self.effects.push(Effect::CreateAuthSession(NewAuthSession {
+            id: random_id(self.deps.random),
+            token_hash: self.deps.key.hash_secret(SESSION_TOKEN_PURPOSE, &token),
+            user_id,
+            factors: self.state.passed.clone(),
+            created_at: self.now,
+            expires_at: self.now.saturating_add(lifetime),
+        }));
+        self.session_token = Some(token);
+        self.audit("login.succeeded", "ok", serde_json::json!({ "factors": self.state.passed }));
+        Outcome::Continue(None)
+    }
+}

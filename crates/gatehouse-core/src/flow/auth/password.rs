@@ -1,0 +1,129 @@
+use super::AuthCtx;
+use crate::crypto::HashError;
+use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
+use crate::flow::engine::EngineError;
+use crate::flow::factor::{Counted, counted_check};
+use crate::ports::Effect;
+use crate::user::{User, lock_reason, normalize_login};
+
+/// Why a password check failed; in enumeration-protection mode all of them look the same.
+enum Failure {
+    UnknownUser,
+    Invalid,
+    Locked,
+    TemporarilyLocked(i64),
+    Wrong(Option<i64>),
+}
+
+impl AuthCtx<'_> {
+    pub(crate) async fn check_password(&mut self, username: &str, password: String) -> Result<Outcome, EngineError> {
+        let login = normalize_login(username);
+        self.state.login = Some(login.clone());
+        let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
+            // The same work as for a real user, so time tells nothing.
+            self.deps.hasher.verify_dummy(password).await?;
+            return Ok(self.password_failed(Failure::UnknownUser));
+        };
+        self.state.user_id = Some(user.id.clone());
+        if !user.is_valid_at(self.now) {
+            self.deps.hasher.verify_dummy(password).await?;
+            return Ok(self.password_failed(Failure::Invalid));
+        }
+        if user.locked {
+            self.deps.hasher.verify_dummy(password).await?;
+            return Ok(self.password_failed(Failure::Locked));
+        }
+        if let Some(until) = user.temp_locked_until.filter(|&u| u > self.now) {
+            // Neither checked nor counted while the temporary lock lasts.
+            return Ok(self.password_failed(Failure::TemporarilyLocked(until)));
+        }
+        let method = self.deps.config.authentication.password_method_id.clone();
+        let max = self.deps.config.lockout.max_for(&method);
+        let mut effects = Vec::new();
+        let mut rehash = None;
+        let counted = {
+            let (hasher, stored) = (self.deps.hasher, user.password_hash.clone());
+            let check = async {
+                let Some(stored) = stored else {
+                    hasher.verify_dummy(password).await?;
+                    return Ok(false);
+                };
+                match hasher.verify(password.clone(), stored).await {
+                    Ok(v) => {
+                        if v.matches && v.needs_rehash {
+                            rehash = Some(password);
+                        }
+                        Ok(v.matches)
+                    }
+                    Err(HashError::UnsupportedHash(why)) => {
+                        tracing::error!(user_id = %user.id, error = %why, "stored password hash cannot be verified");
+                        Ok(false)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            };
+            counted_check(self.deps.store, max, &user.id, &method, &lock_reason::too_many_auth_attempts(&method), self.now, &mut effects, check)
+                .await?
+        };
+        self.effects.extend(effects);
+        match counted {
+            Counted::Right => {
+                if let Some(password) = rehash {
+                    self.upgrade_hash(&user, password).await?;
+                }
+                self.state.passed.push(method);
+                self.audit("login.password", "ok", serde_json::json!({}));
+                self.after_password(&user).await
+            }
+            Counted::Exhausted => Ok(self.password_failed(Failure::Locked)),
+            Counted::Wrong { count, locked } => {
+                if locked {
+                    let reason = lock_reason::too_many_auth_attempts(&method);
+                    self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
+                    return Ok(self.password_failed(Failure::Locked));
+                }
+                let delay = self.deps.config.authentication.temporary_locking.delay_ms(count);
+                let until = (delay > 0).then(|| self.now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)));
+                if until.is_some() {
+                    self.effects.push(Effect::SetTemporaryLock { user_id: user.id.clone(), until });
+                }
+                Ok(self.password_failed(Failure::Wrong(until)))
+            }
+        }
+    }
+
+    /// Stores a hash with the current scheme and parameters for a password that verified against an old one.
+    async fn upgrade_hash(&mut self, user: &User, password: String) -> Result<(), EngineError> {
+        let password_hash = self.deps.hasher.hash(password).await?;
+        self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
+        self.audit("password.rehashed", "ok", serde_json::json!({}));
+        Ok(())
+    }
+
+    fn password_failed(&mut self, failure: Failure) -> Outcome {
+        let (code, outcome) = match failure {
+            Failure::UnknownUser => (ErrorCode::UsernamePasswordWrong, "unknown_user"),
+            Failure::Invalid => (ErrorCode::UserInvalid, "invalid_user"),
+            Failure::Locked => (ErrorCode::UserLocked, "locked"),
+            Failure::TemporarilyLocked(_) => (ErrorCode::UserTemporarilyLocked, "temporarily_locked"),
+            Failure::Wrong(_) => (ErrorCode::UsernamePasswordWrong, "wrong_password"),
+        };
+        self.audit("login.failed", outcome, serde_json::json!({ "method": "PASSWORD" }));
+        if self.deps.config.authentication.enumeration_protection {
+            return self.terminate(ErrorCode::AuthenticationFailed);
+        }
+        match failure {
+            Failure::UnknownUser | Failure::Wrong(_) => {
+                if let Failure::Wrong(until) = failure {
+                    self.temporary_lock_expiry = until;
+                }
+                Outcome::Retry { next: NextStep::PasswordRequired, errors: vec![FlowError::new(code)] }
+            }
+            Failure::TemporarilyLocked(until) => {
+                self.temporary_lock_expiry = Some(until);
+                self.terminate(code)
+            }
+            Failure::Invalid | Failure::Locked => self.terminate(code),
+        }
+    }
+}

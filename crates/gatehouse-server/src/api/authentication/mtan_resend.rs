@@ -1,0 +1,26 @@
+//! `POST /rest/public/authentication/mtan/otp/resend/` — a new SMS code; the old one stops working.
+//! Gatehouse's own path (the product documents none), named after the check call.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gatehouse_core::flow::auth::AuthAction;
+use serde::Deserialize;
+
+use crate::errors::ApiError;
+use crate::extract::{ClientIp, JsonBody};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {}
+
+#[tracing::instrument(name = "auth.mtan_resend", skip_all)]
+pub async fn handler(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(_): JsonBody<ResendRequest>,
+) -> Result<Response, ApiError> {
+    super::run(&state, &headers, ip, AuthAction::ResendMtan, false).await
+}

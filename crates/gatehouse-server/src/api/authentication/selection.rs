@@ -1,0 +1,38 @@
+//! Factor selection for users with several second factors:
+//! `POST /rest/public/authentication/selection/options/retrieve` lists the option ids (`OATH_OTP`, `MTAN`) in
+//! `attributes.options`; `POST …/selection/options/{id}/select` continues with that factor.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gatehouse_core::flow::auth::AuthAction;
+use serde::Deserialize;
+
+use crate::errors::ApiError;
+use crate::extract::{ClientIp, JsonBody};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+#[tracing::instrument(name = "auth.selection_retrieve", skip_all)]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(_): JsonBody<EmptyRequest>,
+) -> Result<Response, ApiError> {
+    super::run(&state, &headers, ip, AuthAction::RetrieveOptions, false).await
+}
+
+#[tracing::instrument(name = "auth.selection_select", skip_all, fields(option = %option_id))]
+pub async fn select(
+    State(state): State<AppState>,
+    Path(option_id): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(_): JsonBody<EmptyRequest>,
+) -> Result<Response, ApiError> {
+    super::run(&state, &headers, ip, AuthAction::SelectOption { id: option_id }, false).await
+}

@@ -1,0 +1,81 @@
+//! Calls that need an authenticated session (`/rest/protected/…`); without one they answer 401.
+
+mod password_change;
+mod phone;
+mod session;
+mod totp;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use gatehouse_core::flow::auth::SESSION_TOKEN_PURPOSE;
+use gatehouse_core::ports::AuthSessionRecord;
+use gatehouse_core::user::User;
+
+use super::authentication::SESSION_COOKIE;
+use crate::errors::ApiError;
+use crate::extract::cookie;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let base = "/protected";
+    let mut r = Router::new()
+        .route(&format!("{base}/session"), get(session::show).delete(session::logout))
+        .route(&format!("{base}/self-service/totp"), delete(totp::remove));
+    for (path, handler) in [
+        ("self-service/totp/enroll", post(totp::enroll)),
+        ("self-service/totp/confirm", post(totp::confirm)),
+        ("self-service/phone", post(phone::set)),
+        ("self-service/password/change", post(password_change::handler)),
+    ] {
+        r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
+    }
+    r
+}
+
+/// The authenticated user of a request (extracting it touches the session).
+pub struct Authenticated {
+    pub session: AuthSessionRecord,
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::NotAuthenticated)?;
+        let now = state.clock.now_ms();
+        let idle = i64::try_from(state.config.authentication.session.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
+        let hash = state.key.hash_secret(SESSION_TOKEN_PURPOSE, &token);
+        let session = state.store.touch_auth_session(&hash, now, now - idle).await?.ok_or(ApiError::NotAuthenticated)?;
+        let user = state.store.get_user(&session.user_id).await?.ok_or(ApiError::NotAuthenticated)?;
+        // A lock ends every session of the user.
+        if user.locked {
+            return Err(ApiError::NotAuthenticated);
+        }
+        Ok(Self { session, user })
+    }
+}
+
+/// An audit event of an authenticated user's own action.
+pub(crate) fn audit(
+    state: &AppState,
+    auth: &Authenticated,
+    event: &str,
+    details: serde_json::Value,
+) -> gatehouse_core::audit::AuditEvent {
+    gatehouse_core::audit::AuditEvent {
+        id: gatehouse_core::random::random_id(state.random.as_ref()),
+        at: state.clock.now_ms(),
+        event: event.to_owned(),
+        actor: format!("user:{}", auth.user.username),
+        user_id: Some(auth.user.id.clone()),
+        username: Some(auth.user.username.clone()),
+        flow_id: None,
+        session_id: Some(auth.session.id.clone()),
+        ip: None,
+        outcome: "ok".into(),
+        details,
+    }
+}

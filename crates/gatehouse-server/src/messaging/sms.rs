@@ -1,0 +1,99 @@
+//! SMS delivery: into the file outbox (`*.sms.json` with `to` and `text`), or to an HTTP gateway that takes
+//! the same JSON.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_core::config::SmsConfig;
+use gatehouse_core::outbox::Envelope;
+use gatehouse_core::ports::OutboxMessage;
+
+use super::{Delivery, DeliveryError};
+
+fn mask_phone(phone: &str) -> String {
+    let keep: String = phone.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("***{keep}")
+}
+
+pub struct FileSms {
+    dir: PathBuf,
+}
+
+impl FileSms {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+#[async_trait]
+impl Delivery for FileSms {
+    async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
+        let body = serde_json::json!({ "to": envelope.to, "text": envelope.body });
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
+        let name = format!("{}-{}.sms.json", message.created_at, message.id);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let path = self.dir.join(&name);
+        tokio::fs::write(&tmp, body.to_string()).await.map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
+        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        tracing::info!(to = %mask_phone(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: SMS written");
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("file outbox {}", self.dir.display())
+    }
+}
+
+pub struct HttpSms {
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl HttpSms {
+    pub fn new(config: &SmsConfig) -> anyhow::Result<Self> {
+        let url = config.url.clone().ok_or_else(|| anyhow::anyhow!("messaging.sms.url is required"))?;
+        let token = match (&config.bearer_token, &config.bearer_token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("messaging.sms.bearer_token_file {}: {e}", f.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_seconds))
+            .build()
+            .map_err(|e| anyhow::anyhow!("SMS gateway client: {e}"))?;
+        Ok(Self { client, url, token })
+    }
+}
+
+#[async_trait]
+impl Delivery for HttpSms {
+    async fn deliver(&self, _message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
+        let mut request = self.client.post(&self.url).json(&serde_json::json!({ "to": envelope.to, "text": envelope.body }));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| DeliveryError::Transient(format!("SMS gateway: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            tracing::info!(to = %mask_phone(&envelope.to), template = %envelope.template, "outbox: SMS handed to the gateway");
+            return Ok(());
+        }
+        let why = format!("SMS gateway answered {status}");
+        // Client errors other than rate limiting and timeouts will not go away by retrying.
+        if status.is_client_error() && status.as_u16() != 429 && status.as_u16() != 408 {
+            return Err(DeliveryError::Permanent(why));
+        }
+        Err(DeliveryError::Transient(why))
+    }
+
+    fn describe(&self) -> String {
+        format!("SMS gateway {}", self.url)
+    }
+}
