@@ -12,9 +12,6 @@ async fn raw(c: &mut Client, method: reqwest::Method, path: &str, headers: &[(&s
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    if let Some(cookie) = &c.cookie {
-        req = req.header("cookie", format!("gatehouse_flow={cookie}"));
-    }
     c.send(req).await
 }
 

@@ -190,7 +190,10 @@ impl TestServer {
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    /// The public self-service flow cookie (`gatehouse_flow`).
     pub cookie: Option<String>,
+    /// Every other cookie (authentication flow, authenticated session).
+    pub jar: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +212,10 @@ impl Resp {
 
     pub fn next_step(&self) -> Option<&str> {
         self.body["data"]["attributes"]["nextStep"].as_str().or_else(|| self.body["meta"]["nextStep"].as_str())
+    }
+
+    pub fn next_auth_step(&self) -> Option<&str> {
+        self.body["data"]["attributes"]["nextAuthStep"].as_str().or_else(|| self.body["meta"]["nextAuthStep"].as_str())
     }
 
     pub fn error_codes(&self) -> Vec<String> {
@@ -233,9 +240,16 @@ impl Resp {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        gatehouse_server::install_crypto_provider();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Self { http, base: base.to_owned(), cookie: None }
+        // Building a client loads the system's root certificates: share one per thread (threads are never
+        // shared between the runtimes of two tests, so no pooled connection outlives its runtime).
+        thread_local! {
+            static HTTP: reqwest::Client = {
+                gatehouse_server::install_crypto_provider();
+                reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+            };
+        }
+        let http = HTTP.with(Clone::clone);
+        Self { http, base: base.to_owned(), cookie: None, jar: Default::default() }
     }
 
     /// The same client (same flow cookie) against another server.
@@ -249,24 +263,48 @@ impl Client {
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("x-same-domain", "1");
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", format!("gatehouse_flow={c}"));
-        }
         if let Some(b) = body {
             req = req.body(b.to_string());
         }
         self.send(req).await
     }
 
-    pub async fn send(&mut self, req: reqwest::RequestBuilder) -> Resp {
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    pub async fn delete(&mut self, path: &str) -> Resp {
+        let req = self.http.delete(format!("{}{path}", self.base)).header("x-same-domain", "1");
+        self.send(req).await
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let mut all: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(c) = &self.cookie {
+            all.push(format!("gatehouse_flow={c}"));
+        }
+        (!all.is_empty()).then(|| all.join("; "))
+    }
+
+    pub async fn send(&mut self, mut req: reqwest::RequestBuilder) -> Resp {
+        if let Some(cookies) = self.cookie_header() {
+            req = req.header("cookie", cookies);
+        }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         for sc in headers.get_all("set-cookie") {
             let sc = sc.to_str().unwrap();
-            if let Some(v) = sc.strip_prefix("gatehouse_flow=") {
-                let v = v.split(';').next().unwrap_or("");
-                self.cookie = if v.is_empty() { None } else { Some(v.to_owned()) };
+            let Some((name, rest)) = sc.split_once('=') else { continue };
+            let v = rest.split(';').next().unwrap_or("");
+            let v = if v.is_empty() { None } else { Some(v.to_owned()) };
+            if name == "gatehouse_flow" {
+                self.cookie = v;
+            } else if let Some(v) = v {
+                self.jar.insert(name.to_owned(), v);
+            } else {
+                self.jar.remove(name);
             }
         }
         let text = res.text().await.unwrap();
@@ -291,6 +329,14 @@ impl Client {
 
     pub async fn resend(&mut self) -> Resp {
         self.post("/rest/public/self-service/verification/email/otp/resend/", None).await
+    }
+
+    pub async fn login(&mut self, username: &str, password: &str) -> Resp {
+        self.post(
+            "/rest/public/authentication/password/check/",
+            Some(serde_json::json!({ "username": username, "password": password })),
+        )
+        .await
     }
 
     pub async fn set_password(&mut self, password: &str) -> Resp {

@@ -7,6 +7,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod login;
 mod concurrency;
 mod password_policy;
 mod reset_flow;
