@@ -11,6 +11,7 @@ mod login;
 mod concurrency;
 mod password_policy;
 mod reset_flow;
+mod second_factor;
 mod restart;
 mod smtp;
 mod stealth;
