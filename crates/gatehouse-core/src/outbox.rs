@@ -43,10 +43,23 @@ pub fn seal_email(
 }
 
 /// An SMS: the envelope's `body` is the text, `subject` stays empty.
-pub fn seal_sms(key: &ServerKey, random: &dyn Random, now: Millis, to: &str, template: &str, text: &str) -> OutboxMessage {
-    let envelope = Envelope { to: to.to_owned(), subject: String::new(), body: text.to_owned(), template: template.to_owned() };
+pub fn seal_sms(
+    key: &ServerKey,
+    random: &dyn Random,
+    now: Millis,
+    to: &str,
+    template: &str,
+    text: &str,
+) -> OutboxMessage {
+    let envelope =
+        Envelope { to: to.to_owned(), subject: String::new(), body: text.to_owned(), template: template.to_owned() };
     let plain = serde_json::to_vec(&envelope).unwrap_or_default();
-    OutboxMessage { id: random_id(random), channel: Channel::Sms, sealed: key.seal(random, SEAL_CONTEXT, &plain), created_at: now }
+    OutboxMessage {
+        id: random_id(random),
+        channel: Channel::Sms,
+        sealed: key.seal(random, SEAL_CONTEXT, &plain),
+        created_at: now,
+    }
 }
 
 pub fn open(key: &ServerKey, message: &OutboxMessage) -> Result<Envelope, KeyError> {

@@ -105,16 +105,37 @@ pub enum Effect {
         at: Millis,
     },
     /// Temporary locking: `None` lifts it.
-    SetTemporaryLock { user_id: String, until: Option<Millis> },
-    ResetUnlockCount { user_id: String },
+    SetTemporaryLock {
+        user_id: String,
+        until: Option<Millis>,
+    },
+    ResetUnlockCount {
+        user_id: String,
+    },
     /// Sets (or with `None` removes) one context data item.
-    SetContextItem { user_id: String, key: String, value: Option<String>, at: Millis },
+    SetContextItem {
+        user_id: String,
+        key: String,
+        value: Option<String>,
+        at: Millis,
+    },
     CreateAuthSession(NewAuthSession),
-    EndAuthSession { id: String, at: Millis },
+    EndAuthSession {
+        id: String,
+        at: Millis,
+    },
     /// Starts a TOTP enrollment (replacing any credential), unconfirmed until a first valid code.
-    SetTotp { user_id: String, sealed_secret: String, at: Millis },
-    ConfirmTotp { user_id: String },
-    DeleteTotp { user_id: String },
+    SetTotp {
+        user_id: String,
+        sealed_secret: String,
+        at: Millis,
+    },
+    ConfirmTotp {
+        user_id: String,
+    },
+    DeleteTotp {
+        user_id: String,
+    },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
 }
@@ -214,8 +235,12 @@ pub trait Store: Send + Sync {
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The live session for a cookie, touched: `None` if unknown, ended, expired or idle since before `idle_before`.
-    async fn touch_auth_session(&self, token_hash: &str, now: Millis, idle_before: Millis)
-    -> Result<Option<AuthSessionRecord>, StoreError>;
+    async fn touch_auth_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        idle_before: Millis,
+    ) -> Result<Option<AuthSessionRecord>, StoreError>;
 
     async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError>;
     /// Accepts time step `step` for the user's confirmed TOTP credential only if it is later than every step

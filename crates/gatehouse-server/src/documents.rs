@@ -15,7 +15,13 @@ fn meta(now: Millis) -> Map<String, Value> {
 }
 
 /// A flow session document with `attributes`; `next` is `(attribute name, code)`, absent once the flow is done.
-pub fn session(now: Millis, data_type: &str, id: &str, next: Option<(&str, &str)>, mut attributes: Map<String, Value>) -> Value {
+pub fn session(
+    now: Millis,
+    data_type: &str,
+    id: &str,
+    next: Option<(&str, &str)>,
+    mut attributes: Map<String, Value>,
+) -> Value {
     if let Some((name, code)) = next {
         attributes.insert(name.into(), json!(code));
     }
@@ -23,7 +29,12 @@ pub fn session(now: Millis, data_type: &str, id: &str, next: Option<(&str, &str)
 }
 
 /// Errors of a flow call; the next step, when a retry is possible, moves into `meta`.
-pub fn flow_errors(now: Millis, next: Option<(&str, &str)>, lock_expiry: Option<Millis>, errors: &[FlowError]) -> Value {
+pub fn flow_errors(
+    now: Millis,
+    next: Option<(&str, &str)>,
+    lock_expiry: Option<Millis>,
+    errors: &[FlowError],
+) -> Value {
     let mut m = meta(now);
     if let Some((name, code)) = next {
         m.insert(name.into(), json!(code));

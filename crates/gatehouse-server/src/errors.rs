@@ -13,7 +13,12 @@ use crate::documents;
 pub enum ApiError {
     /// A flow outcome that is an error: 400 with a retry, 403 when the flow ended.
     #[error("flow error")]
-    Flow { status: StatusCode, next: Option<(&'static str, NextStep)>, errors: Vec<FlowError>, lock_expiry: Option<i64> },
+    Flow {
+        status: StatusCode,
+        next: Option<(&'static str, NextStep)>,
+        errors: Vec<FlowError>,
+        lock_expiry: Option<i64>,
+    },
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("invalid request: {title}")]

@@ -3,23 +3,24 @@ use std::borrow::Cow;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-/// Migrations are embedded per backend; they are applied on start and by `gatehouse migrate`.
+/// Migrations are embedded per backend (`migrations/<backend>/<NNNN>_<name>.sql`); they are applied on start
+/// and by `gatehouse migrate`.
 macro_rules! migrations {
-    ($backend:literal: $($version:literal $name:literal),+ $(,)?) => {
+    ($backend:literal: $($version:literal $file:literal $name:literal),+ $(,)?) => {
         vec![$(Migration::new(
             $version,
             Cow::Borrowed($name),
             MigrationType::Simple,
-            include_str!(concat!("../migrations/", $backend, "/", stringify!($version), "_", $name, ".sql")).into_sql_str(),
+            include_str!(concat!("../migrations/", $backend, "/", $file, "_", $name, ".sql")).into_sql_str(),
             false,
         )),+]
     };
 }
 
 pub(crate) fn sqlite() -> Migrator {
-    Migrator::with_migrations(migrations!("sqlite": 0001 "init", 0002 "authentication"))
+    Migrator::with_migrations(migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication"))
 }
 
 pub(crate) fn postgres() -> Migrator {
-    Migrator::with_migrations(migrations!("postgres": 0001 "init", 0002 "authentication"))
+    Migrator::with_migrations(migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication"))
 }

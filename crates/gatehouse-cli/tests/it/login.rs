@@ -32,7 +32,10 @@ async fn password_login_session_and_logout(backend: Backend) {
     env.add_user("ann", Some("ann@example.com"), Some(PW)).await;
     let store = env.store().await;
     let id = env.user("ann").await.id;
-    store.apply(&[Effect::SetContextItem { user_id: id.clone(), key: "alias-test".into(), value: None, at: 0 }]).await.unwrap();
+    store
+        .apply(&[Effect::SetContextItem { user_id: id.clone(), key: "alias-test".into(), value: None, at: 0 }])
+        .await
+        .unwrap();
 
     let mut c = server.client();
     assert_eq!(session(&mut c).await.expect(401).error_codes(), vec!["NOT_AUTHENTICATED"]);
@@ -184,7 +187,12 @@ async fn enumeration_protection_answers_identically(backend: Backend) {
     let locked = env.add_user("fay", None, Some(PW)).await;
     env.store()
         .await
-        .apply(&[Effect::Lock { user_id: locked.id, reason: "LockReason.InitiatedByAdmin".into(), at: 0, replace: true }])
+        .apply(&[Effect::Lock {
+            user_id: locked.id,
+            reason: "LockReason.InitiatedByAdmin".into(),
+            at: 0,
+            replace: true,
+        }])
         .await
         .unwrap();
 

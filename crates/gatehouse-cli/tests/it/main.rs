@@ -7,12 +7,12 @@ mod harness;
 
 mod bad_input;
 mod cli;
-mod login;
 mod concurrency;
+mod login;
 mod password_policy;
 mod reset_flow;
-mod second_factor;
 mod restart;
+mod second_factor;
 mod smtp;
 mod stealth;
 mod store_conformance;

@@ -60,7 +60,8 @@ async fn totp_enrollment_login_and_replay(backend: Backend) {
     let server = env.start(env.config()).await;
     env.add_user("hana", None, Some(PW)).await;
     let mut c = logged_in(&server, "hana").await;
-    let wrong = c.post("/rest/protected/self-service/totp/confirm/", Some(serde_json::json!({ "otp": "123456" }))).await;
+    let wrong =
+        c.post("/rest/protected/self-service/totp/confirm/", Some(serde_json::json!({ "otp": "123456" }))).await;
     assert_eq!(wrong.error_codes(), vec!["NO_PENDING_ENROLLMENT"]);
     let secret = enroll_totp(&env, &mut c).await;
     // The secret is sealed at rest.
@@ -162,7 +163,10 @@ async fn sms_code(env: &TestEnv, to: &str, n: usize) -> String {
 }
 
 fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap_or_else(|| panic!("no code in {text}")).to_owned()
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_owned()
 }
 
 async fn add_phone_user(env: &TestEnv, name: &str, phone: &str) {
@@ -205,9 +209,12 @@ async fn sms_code_login_with_resend(backend: Backend) {
     env.cleanup().await;
 }
 
+/// What the stub gateway received: the Authorization header and the JSON body of each request.
+type Received = Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+
 /// A stand-in SMS gateway on loopback: records what it receives, refuses the first request with 503.
-async fn gateway_stub() -> (String, Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>) {
-    let seen: Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>> = Arc::default();
+async fn gateway_stub() -> (String, Received) {
+    let seen: Received = Arc::default();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (seen2, calls2) = (seen.clone(), calls.clone());
     let app = axum::Router::new().route(
@@ -291,7 +298,9 @@ async fn factor_selection_and_protected_calls(backend: Backend) {
     }
     let r = s.post("/rest/protected/self-service/phone/", Some(serde_json::json!({ "phone": "12" }))).await;
     assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]));
-    s.post("/rest/protected/self-service/phone/", Some(serde_json::json!({ "phone": "+41 79 000 00 04" }))).await.expect(200);
+    s.post("/rest/protected/self-service/phone/", Some(serde_json::json!({ "phone": "+41 79 000 00 04" })))
+        .await
+        .expect(200);
     assert_eq!(env.user("lea").await.context.get("phone").map(String::as_str), Some("+41790000004"));
 
     // Change password: policy, then success; the new password logs in.
@@ -303,7 +312,8 @@ async fn factor_selection_and_protected_calls(backend: Backend) {
 
     // Wrong old passwords count; past the maximum (3) the user is locked and the session ends.
     for _ in 0..3 {
-        let r = s.post("/rest/protected/self-service/password/change/", Some(change("nope", "Other-Harbor-Gull-59"))).await;
+        let r =
+            s.post("/rest/protected/self-service/password/change/", Some(change("nope", "Other-Harbor-Gull-59"))).await;
         assert_eq!((r.status, r.error_codes()), (400, vec!["OLD_PASSWORD_WRONG".to_owned()]));
     }
     let r = s.post("/rest/protected/self-service/password/change/", Some(change("nope", "Other-Harbor-Gull-59"))).await;

@@ -199,7 +199,13 @@ pub struct SmsConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self { transport: SmsTransport::File, url: None, bearer_token: None, bearer_token_file: None, timeout_seconds: 10 }
+        Self {
+            transport: SmsTransport::File,
+            url: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            timeout_seconds: 10,
+        }
     }
 }
 

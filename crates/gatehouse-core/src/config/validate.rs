@@ -128,7 +128,10 @@ impl Config {
         }
         check_otp("authentication.mtan.otp", &a.mtan.otp)?;
         if a.session.idle_timeout_seconds == 0 || a.session.idle_timeout_seconds > a.session.max_lifetime_seconds {
-            return fail("authentication.session.idle_timeout_seconds", "must be at least 1 and not above max_lifetime_seconds");
+            return fail(
+                "authentication.session.idle_timeout_seconds",
+                "must be at least 1 and not above max_lifetime_seconds",
+            );
         }
         Ok(())
     }

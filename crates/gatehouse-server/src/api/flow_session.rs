@@ -91,7 +91,12 @@ pub(crate) async fn end(state: &AppState, held: &Held, code: ErrorCode) -> Respo
     if let Err(e) = state.store.commit_flow_session(&update, &[]).await {
         return ApiError::from(e).into_response();
     }
-    let error = ApiError::Flow { status: StatusCode::FORBIDDEN, next: None, errors: vec![FlowError::new(code)], lock_expiry: None };
+    let error = ApiError::Flow {
+        status: StatusCode::FORBIDDEN,
+        next: None,
+        errors: vec![FlowError::new(code)],
+        lock_expiry: None,
+    };
     with_cookie(error.into_response(), &set_cookie(cookie_name(held.record.kind), None, held.secure))
 }
 
@@ -131,27 +136,38 @@ pub(crate) fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
+/// Everything besides the outcome that shapes a flow call's answer.
+pub(crate) struct Reply<'a> {
+    pub kind: FlowKind,
+    /// The flow session's public id (`data.id`).
+    pub id: &'a str,
+    pub status: SessionStatus,
+    pub secure: bool,
+    /// `meta.temporaryLockExpiry`.
+    pub lock_expiry: Option<Millis>,
+    /// Extra `data.attributes`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
 /// Encodes an outcome: 200 with the next step (none = done), 400 to retry, 403 when the flow ended. A finished
 /// flow's cookie is cleared.
-pub(crate) fn respond(
-    state: &AppState,
-    kind: FlowKind,
-    id: &str,
-    outcome: Outcome,
-    status: SessionStatus,
-    secure: bool,
-    lock_expiry: Option<Millis>,
-    extra: serde_json::Map<String, serde_json::Value>,
-) -> Response {
+pub(crate) fn respond(state: &AppState, reply: Reply<'_>, outcome: Outcome) -> Response {
+    let Reply { kind, id, status, secure, lock_expiry, extra } = reply;
     let attr = kind.next_step_attribute();
     let response = match outcome {
         Outcome::Continue(next) => {
-            let doc =
-                documents::session(state.clock.now_ms(), kind.document_type(), id, next.map(|n| (attr, n.as_str())), extra);
+            let doc = documents::session(
+                state.clock.now_ms(),
+                kind.document_type(),
+                id,
+                next.map(|n| (attr, n.as_str())),
+                extra,
+            );
             (StatusCode::OK, axum::Json(doc)).into_response()
         }
         Outcome::Retry { next, errors } => {
-            ApiError::Flow { status: StatusCode::BAD_REQUEST, next: Some((attr, next)), errors, lock_expiry }.into_response()
+            ApiError::Flow { status: StatusCode::BAD_REQUEST, next: Some((attr, next)), errors, lock_expiry }
+                .into_response()
         }
         Outcome::Unexpected => ApiError::flow(ErrorCode::UnexpectedCall).into_response(),
         Outcome::Terminated(errors) => {

@@ -1,7 +1,7 @@
 //! REST routes. One file per endpoint; flow calls share [`flow_session`].
 
-mod flow_session;
 pub mod authentication;
+mod flow_session;
 pub mod health;
 pub mod protected;
 pub mod public_self_service;

@@ -30,11 +30,15 @@ impl FileSms {
 impl Delivery for FileSms {
     async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let body = serde_json::json!({ "to": envelope.to, "text": envelope.body });
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
         let name = format!("{}-{}.sms.json", message.created_at, message.id);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(&name);
-        tokio::fs::write(&tmp, body.to_string()).await.map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
+        tokio::fs::write(&tmp, body.to_string())
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
         tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
         tracing::info!(to = %mask_phone(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: SMS written");
         Ok(())
@@ -75,7 +79,8 @@ impl HttpSms {
 #[async_trait]
 impl Delivery for HttpSms {
     async fn deliver(&self, _message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
-        let mut request = self.client.post(&self.url).json(&serde_json::json!({ "to": envelope.to, "text": envelope.body }));
+        let mut request =
+            self.client.post(&self.url).json(&serde_json::json!({ "to": envelope.to, "text": envelope.body }));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -184,7 +184,8 @@ impl AuthCtx<'_> {
         self.effects.push(Effect::SetTemporaryLock { user_id: user_id.clone(), until: None });
         self.effects.push(Effect::ResetUnlockCount { user_id: user_id.clone() });
         let token = random_token(self.deps.random);
-        let lifetime = i64::try_from(self.deps.config.authentication.session.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
+        let lifetime =
+            i64::try_from(self.deps.config.authentication.session.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
         self.effects.push(Effect::CreateAuthSession(NewAuthSession {
             id: random_id(self.deps.random),
             token_hash: self.deps.key.hash_secret(SESSION_TOKEN_PURPOSE, &token),

@@ -2,7 +2,7 @@ use super::AuthCtx;
 use crate::crypto::HashError;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::EngineError;
-use crate::flow::factor::{Counted, counted_check};
+use crate::flow::factor::{Attempt, Counted, counted_check};
 use crate::ports::Effect;
 use crate::user::{User, lock_reason, normalize_login};
 
@@ -62,8 +62,9 @@ impl AuthCtx<'_> {
                     Err(e) => Err(e.into()),
                 }
             };
-            counted_check(self.deps.store, max, &user.id, &method, &lock_reason::too_many_auth_attempts(&method), self.now, &mut effects, check)
-                .await?
+            let reason = lock_reason::too_many_auth_attempts(&method);
+            let attempt = Attempt { user_id: &user.id, method_id: &method, max, lock_reason: &reason, now: self.now };
+            counted_check(self.deps.store, attempt, &mut effects, check).await?
         };
         self.effects.extend(effects);
         match counted {

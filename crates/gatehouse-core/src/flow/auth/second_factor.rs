@@ -4,7 +4,7 @@ use super::{AuthCtx, Factor, Stage};
 use crate::crypto::totp;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::EngineError;
-use crate::flow::factor::{Counted, counted_check};
+use crate::flow::factor::{Attempt, Counted, counted_check};
 use crate::flow::session::OtpChallenge;
 use crate::messages;
 use crate::outbox;
@@ -36,7 +36,9 @@ impl AuthCtx<'_> {
     pub(crate) async fn after_password(&mut self, user: &User) -> Result<Outcome, EngineError> {
         let factors = self.factors_of(user).await?;
         match factors.as_slice() {
-            [] if self.deps.config.authentication.require_second_factor => Ok(self.terminate(ErrorCode::SecondFactorMissing)),
+            [] if self.deps.config.authentication.require_second_factor => {
+                Ok(self.terminate(ErrorCode::SecondFactorMissing))
+            }
             [] => Ok(self.complete()),
             [only] => self.enter(*only, user).await,
             _ => {
@@ -89,7 +91,8 @@ impl AuthCtx<'_> {
             .unwrap_or(&self.deps.config.messaging.default_language)
             .to_owned();
         let minutes = cfg.otp.validity_seconds.div_ceil(60).to_string();
-        let text = messages::render_sms("mtan-otp", &lang, &BTreeMap::from([("otp", code.clone()), ("minutes", minutes)]))?;
+        let text =
+            messages::render_sms("mtan-otp", &lang, &BTreeMap::from([("otp", code.clone()), ("minutes", minutes)]))?;
         let message = outbox::seal_sms(self.deps.key, self.deps.random, self.now, phone, "mtan-otp", &text);
         self.effects.push(crate::ports::Effect::Enqueue(message));
         let validity = i64::try_from(cfg.otp.validity_seconds * 1000).unwrap_or(i64::MAX);
@@ -129,7 +132,9 @@ impl AuthCtx<'_> {
             }
         };
         let mut effects = Vec::new();
-        let counted = counted_check(store, max, &user.id, &method, &lock_reason::too_many_auth_attempts(&method), now, &mut effects, check).await?;
+        let reason = lock_reason::too_many_auth_attempts(&method);
+        let attempt = Attempt { user_id: &user.id, method_id: &method, max, lock_reason: &reason, now };
+        let counted = counted_check(store, attempt, &mut effects, check).await?;
         self.effects.extend(effects);
         match counted {
             Counted::Right => {
@@ -140,7 +145,10 @@ impl AuthCtx<'_> {
             Counted::Wrong { count, locked: true } => Ok(self.locked_out(&method, count)),
             Counted::Wrong { .. } => {
                 self.audit("login.failed", "wrong_otp", serde_json::json!({ "method": method }));
-                Ok(Outcome::Retry { next: NextStep::OtpRequired, errors: vec![FlowError::at(ErrorCode::OtpWrong, "/otp")] })
+                Ok(Outcome::Retry {
+                    next: NextStep::OtpRequired,
+                    errors: vec![FlowError::at(ErrorCode::OtpWrong, "/otp")],
+                })
             }
         }
     }
@@ -160,17 +168,10 @@ impl AuthCtx<'_> {
         let (key, session_id) = (self.deps.key, self.session_id);
         let check = async { Ok(key.verify_otp(session_id, &answer, &challenge.code_hash)) };
         let mut effects = Vec::new();
-        let counted = counted_check(
-            self.deps.store,
-            max,
-            &user.id,
-            &cfg.method_id,
-            &lock_reason::too_many_auth_attempts(&cfg.method_id),
-            self.now,
-            &mut effects,
-            check,
-        )
-        .await?;
+        let reason = lock_reason::too_many_auth_attempts(&cfg.method_id);
+        let attempt =
+            Attempt { user_id: &user.id, method_id: &cfg.method_id, max, lock_reason: &reason, now: self.now };
+        let counted = counted_check(self.deps.store, attempt, &mut effects, check).await?;
         self.effects.extend(effects);
         match counted {
             Counted::Right => {

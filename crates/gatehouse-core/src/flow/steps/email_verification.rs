@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use crate::config::EmailVerificationStep;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
+use crate::flow::factor::{Attempt, Counted, counted_check};
 use crate::flow::session::{OtpChallenge, Scratch};
-use crate::flow::factor::{Counted, counted_check};
 use crate::random::{random_code, random_token};
 use crate::user::lock_reason;
 
@@ -104,18 +104,20 @@ impl Ctx<'_> {
 
     /// Checks one answer of the identified user under the lockout. In stealth mode, or once the counter is
     /// used up, the answer is not looked at and is wrong.
-    pub(crate) async fn verify_factor(&mut self, method_id: &str, check: impl FnOnce(&Self) -> bool) -> Result<bool, EngineError> {
+    pub(crate) async fn verify_factor(
+        &mut self,
+        method_id: &str,
+        check: impl FnOnce(&Self) -> bool,
+    ) -> Result<bool, EngineError> {
         let Some(user_id) = self.user_id() else {
             return Ok(false);
         };
         let max = self.deps.config.lockout.max_for(method_id);
         let mut effects = Vec::new();
         let ctx: &Self = self;
-        let counted =
-            counted_check(ctx.deps.store, max, &user_id, method_id, &lock_reason::too_many_auth_attempts(method_id), ctx.now, &mut effects, async {
-                Ok(check(ctx))
-            })
-                .await?;
+        let reason = lock_reason::too_many_auth_attempts(method_id);
+        let attempt = Attempt { user_id: &user_id, method_id, max, lock_reason: &reason, now: ctx.now };
+        let counted = counted_check(ctx.deps.store, attempt, &mut effects, async { Ok(check(ctx)) }).await?;
         self.effects.extend(effects);
         match counted {
             Counted::Right => Ok(true),

@@ -18,7 +18,7 @@ use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
 use gatehouse_core::flow::{ErrorCode, Outcome};
 use gatehouse_core::random::{random_id, random_token};
 
-use super::flow_session::{self, Held, TOKEN_PURPOSE, cookie_name, with_cookie};
+use super::flow_session::{self, Held, Reply, TOKEN_PURPOSE, cookie_name, with_cookie};
 use crate::errors::ApiError;
 use crate::extract::{set_cookie, wants_secure_cookie};
 use crate::state::AppState;
@@ -82,7 +82,12 @@ pub(crate) async fn run(
 }
 
 /// A password check without a running flow: the flow starts here, with its own new cookie.
-async fn start_flow(state: &AppState, headers: &HeaderMap, ip: Option<String>, action: AuthAction) -> Result<Response, ApiError> {
+async fn start_flow(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    action: AuthAction,
+) -> Result<Response, ApiError> {
     let token = random_token(state.random.as_ref());
     let id = random_id(state.random.as_ref());
     let deps = state.flow_deps();
@@ -128,8 +133,8 @@ fn finish(state: &AppState, id: &str, turn: auth::AuthTurn, secure: bool) -> Res
         extra.insert("options".into(), serde_json::json!(ids));
     }
     let done = matches!(turn.outcome, Outcome::Continue(None));
-    let response =
-        flow_session::respond(state, KIND, id, turn.outcome, turn.status, secure, turn.temporary_lock_expiry, extra);
+    let reply = Reply { kind: KIND, id, status: turn.status, secure, lock_expiry: turn.temporary_lock_expiry, extra };
+    let response = flow_session::respond(state, reply, turn.outcome);
     match turn.session_token {
         Some(token) if done => with_cookie(response, &set_cookie(SESSION_COOKIE, Some(&token), secure)),
         _ => response,

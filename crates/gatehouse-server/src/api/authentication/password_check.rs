@@ -26,10 +26,16 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     let length = body.username.trim().chars().count();
     if length == 0 || length > 256 {
-        return Err(ApiError::InvalidRequest { title: "username must be 1–256 characters".into(), pointer: Some("/username".into()) });
+        return Err(ApiError::InvalidRequest {
+            title: "username must be 1–256 characters".into(),
+            pointer: Some("/username".into()),
+        });
     }
     if body.password.len() > 4096 {
-        return Err(ApiError::InvalidRequest { title: "password is too long".into(), pointer: Some("/password".into()) });
+        return Err(ApiError::InvalidRequest {
+            title: "password is too long".into(),
+            pointer: Some("/password".into()),
+        });
     }
     let action = AuthAction::CheckPassword { username: body.username, password: body.password };
     super::run(&state, &headers, ip, action, true).await

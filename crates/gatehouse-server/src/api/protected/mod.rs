@@ -48,7 +48,8 @@ impl FromRequestParts<AppState> for Authenticated {
         let now = state.clock.now_ms();
         let idle = i64::try_from(state.config.authentication.session.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
         let hash = state.key.hash_secret(SESSION_TOKEN_PURPOSE, &token);
-        let session = state.store.touch_auth_session(&hash, now, now - idle).await?.ok_or(ApiError::NotAuthenticated)?;
+        let session =
+            state.store.touch_auth_session(&hash, now, now - idle).await?.ok_or(ApiError::NotAuthenticated)?;
         let user = state.store.get_user(&session.user_id).await?.ok_or(ApiError::NotAuthenticated)?;
         // A lock ends every session of the user.
         if user.locked {

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use gatehouse_core::crypto::{HashError, PasswordHashing as _};
-use gatehouse_core::flow::factor::{Counted, counted_check};
+use gatehouse_core::flow::factor::{Attempt, Counted, counted_check};
 use gatehouse_core::password_policy::{self, detail};
 use gatehouse_core::ports::Effect;
 use gatehouse_core::user::lock_reason;
@@ -44,7 +44,10 @@ pub async fn handler(
     JsonBody(body): JsonBody<ChangeRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if body.old_password.len() > 4096 {
-        return Err(ApiError::InvalidRequest { title: "oldPassword is too long".into(), pointer: Some("/oldPassword".into()) });
+        return Err(ApiError::InvalidRequest {
+            title: "oldPassword is too long".into(),
+            pointer: Some("/oldPassword".into()),
+        });
     }
     let user = &auth.user;
     let now = state.clock.now_ms();
@@ -63,28 +66,35 @@ pub async fn handler(
             None => Ok(false),
         }
     };
-    let counted = counted_check(
-        state.store.as_ref(),
-        max,
-        &user.id,
-        METHOD,
-        lock_reason::MAX_WRONG_OLD_PASSWORD,
-        now,
-        &mut effects,
-        check,
-    )
-    .await?;
+    let attempt =
+        Attempt { user_id: &user.id, method_id: METHOD, max, lock_reason: lock_reason::MAX_WRONG_OLD_PASSWORD, now };
+    let counted = counted_check(state.store.as_ref(), attempt, &mut effects, check).await?;
     match counted {
         Counted::Right => {}
         Counted::Exhausted | Counted::Wrong { locked: true, .. } => {
-            let audit = super::audit(&state, &auth, "user.locked", serde_json::json!({ "reason": lock_reason::MAX_WRONG_OLD_PASSWORD }));
+            let audit = super::audit(
+                &state,
+                &auth,
+                "user.locked",
+                serde_json::json!({ "reason": lock_reason::MAX_WRONG_OLD_PASSWORD }),
+            );
             effects.push(Effect::EndAuthSession { id: auth.session.id.clone(), at: now });
             effects.push(Effect::Audit(audit));
             state.store.apply(&effects).await?;
-            return Err(ApiError::Rejected { status: StatusCode::FORBIDDEN, code: "USER_LOCKED", title: "the account is locked".into(), pointer: None });
+            return Err(ApiError::Rejected {
+                status: StatusCode::FORBIDDEN,
+                code: "USER_LOCKED",
+                title: "the account is locked".into(),
+                pointer: None,
+            });
         }
         Counted::Wrong { .. } => {
-            let audit = super::audit(&state, &auth, "password.change_failed", serde_json::json!({ "reason": "wrong_old_password" }));
+            let audit = super::audit(
+                &state,
+                &auth,
+                "password.change_failed",
+                serde_json::json!({ "reason": "wrong_old_password" }),
+            );
             effects.push(Effect::Audit(audit));
             state.store.apply(&effects).await?;
             return Err(ApiError::Rejected {
@@ -97,8 +107,12 @@ pub async fn handler(
     }
     let mut inputs: Vec<&str> = vec![user.username.as_str()];
     inputs.extend(user.context.values().map(String::as_str));
-    let mut violations = password_policy::check(&state.config.password_policy, &body.new_password, &user.username, &inputs);
-    if violations.is_empty() && state.config.password_policy.reject_same_as_old && body.new_password == body.old_password {
+    let mut violations =
+        password_policy::check(&state.config.password_policy, &body.new_password, &user.username, &inputs);
+    if violations.is_empty()
+        && state.config.password_policy.reject_same_as_old
+        && body.new_password == body.old_password
+    {
         violations.push(detail::SAME_AS_OLD);
     }
     if !violations.is_empty() {

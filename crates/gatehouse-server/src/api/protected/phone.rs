@@ -26,12 +26,16 @@ pub async fn set(
     JsonBody(body): JsonBody<PhoneRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let phone = match body.phone {
-        Some(p) => Some(validate_phone(&p).map_err(|e| ApiError::InvalidRequest { title: e.to_string(), pointer: Some("/phone".into()) })?),
+        Some(p) => Some(
+            validate_phone(&p)
+                .map_err(|e| ApiError::InvalidRequest { title: e.to_string(), pointer: Some("/phone".into()) })?,
+        ),
         None => None,
     };
     let now = state.clock.now_ms();
     let audit = super::audit(&state, &auth, "phone.changed", serde_json::json!({ "removed": phone.is_none() }));
-    let effect = Effect::SetContextItem { user_id: auth.user.id.clone(), key: "phone".into(), value: phone.clone(), at: now };
+    let effect =
+        Effect::SetContextItem { user_id: auth.user.id.clone(), key: "phone".into(), value: phone.clone(), at: now };
     state.store.apply(&[effect, Effect::Audit(audit)]).await?;
     Ok(Json(documents::resource(now, "my.phone", &auth.user.id, serde_json::json!({ "phone": phone }))))
 }

@@ -34,7 +34,11 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Json<se
 }
 
 #[tracing::instrument(name = "protected.logout", skip_all)]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, auth: Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     let now = state.clock.now_ms();
     let audit = super::audit(&state, &auth, "logout", serde_json::json!({}));
     state.store.apply(&[Effect::EndAuthSession { id: auth.session.id.clone(), at: now }, Effect::Audit(audit)]).await?;

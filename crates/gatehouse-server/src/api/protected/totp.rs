@@ -54,7 +54,10 @@ pub async fn enroll(
     let now = state.clock.now_ms();
     let sealed_secret = state.key.seal(state.random.as_ref(), TOTP_SEAL_CONTEXT, &secret);
     let audit = super::audit(&state, &auth, "totp.enrollment_started", serde_json::json!({}));
-    state.store.apply(&[Effect::SetTotp { user_id: auth.user.id.clone(), sealed_secret, at: now }, Effect::Audit(audit)]).await?;
+    state
+        .store
+        .apply(&[Effect::SetTotp { user_id: auth.user.id.clone(), sealed_secret, at: now }, Effect::Audit(audit)])
+        .await?;
     let expires = now + i64::try_from(cfg.enrollment_timeout_seconds * 1000).unwrap_or(i64::MAX);
     Ok(Json(documents::resource(
         now,

@@ -15,7 +15,7 @@ use axum::routing::{delete, post};
 use gatehouse_core::flow::session::{FlowKind, FlowState};
 use gatehouse_core::flow::{self, Action, ErrorCode};
 
-use super::flow_session::{self, Held};
+use super::flow_session::{self, Held, Reply};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -40,7 +40,12 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Runs one call on the public self-service flow named by the request's cookie.
-pub(crate) async fn run(state: &AppState, headers: &HeaderMap, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
+pub(crate) async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    action: Action,
+) -> Result<Response, ApiError> {
     let (state, headers) = (state.clone(), headers.clone());
     flow_session::detached(async move {
         let held = match flow_session::acquire(&state, &headers, KIND).await {
@@ -73,5 +78,13 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
     let turn = flow::handle(&deps, flow_config, &held.record.id, ip.as_deref(), flow_state, action).await?;
     let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
     flow_session::commit(state, held, new_state, turn.status, &turn.effects).await?;
-    Ok(flow_session::respond(state, KIND, &held.record.id, turn.outcome, turn.status, held.secure, None, Default::default()))
+    let reply = Reply {
+        kind: KIND,
+        id: &held.record.id,
+        status: turn.status,
+        secure: held.secure,
+        lock_expiry: None,
+        extra: Default::default(),
+    };
+    Ok(flow_session::respond(state, reply, turn.outcome))
 }

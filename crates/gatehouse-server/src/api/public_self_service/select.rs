@@ -9,7 +9,7 @@ use gatehouse_core::random::{random_decimal_id, random_token};
 use serde::Deserialize;
 
 use super::KIND;
-use crate::api::flow_session::{TOKEN_PURPOSE, cookie_name, notify_outbox, respond, with_cookie};
+use crate::api::flow_session::{Reply, TOKEN_PURPOSE, cookie_name, notify_outbox, respond, with_cookie};
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, set_cookie, wants_secure_cookie};
 use crate::state::AppState;
@@ -48,6 +48,8 @@ pub async fn handler(
     state.store.create_flow_session(&session, &turn.effects).await?;
     notify_outbox(&state, &turn.effects);
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let response = respond(&state, KIND, &id, turn.outcome, turn.status, secure, None, Default::default());
+    let reply =
+        Reply { kind: KIND, id: &id, status: turn.status, secure, lock_expiry: None, extra: Default::default() };
+    let response = respond(&state, reply, turn.outcome);
     Ok(with_cookie(response, &set_cookie(cookie_name(KIND), Some(&token), secure)))
 }
