@@ -48,6 +48,9 @@ enum Command {
     /// User administration (works while the server runs).
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Admin API access.
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             Command::Migrate => commands::migrate(&overrides).await,
             Command::Config(c) => commands::config::run(&overrides, c),
             Command::User(c) => commands::user::run(&overrides, c).await,
+            Command::Admin(c) => commands::admin::run(&overrides, c).await,
         }
     });
     match result {

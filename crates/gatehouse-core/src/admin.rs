@@ -114,6 +114,27 @@ impl UserAdmin<'_> {
         Ok(self.store.list_users().await?)
     }
 
+    /// Users whose username, an alias or a context value contains `text` (case-insensitive).
+    pub async fn search(&self, text: &str) -> Result<Vec<User>, AdminError> {
+        let needle = text.trim().to_lowercase();
+        let mut users = self.store.list_users().await?;
+        users.retain(|u| {
+            u.username.contains(&needle)
+                || u.aliases.iter().any(|a| a.contains(&needle))
+                || u.context.values().any(|v| v.to_lowercase().contains(&needle))
+        });
+        Ok(users)
+    }
+
+    /// Resets one failed-attempt counter (without unlocking).
+    pub async fn reset_counter(&self, login: &str, method_id: &str) -> Result<User, AdminError> {
+        let user = self.find(login).await?;
+        let audit = self.event("counter.reset", &user, "ok", serde_json::json!({ "method": method_id }));
+        let effect = Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![method_id.to_owned()] };
+        self.store.apply(&[effect, Effect::Audit(audit)]).await?;
+        self.find(login).await
+    }
+
     pub async fn add(&self, req: AddUser) -> Result<User, AdminError> {
         let username = validate_username(&req.username)?;
         let mut context = req.context;

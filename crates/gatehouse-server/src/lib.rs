@@ -11,6 +11,7 @@ pub mod messaging;
 mod secrets;
 mod state;
 
+pub use api::admin::ADMIN_TOKEN_PURPOSE;
 pub use app::{RunningServer, StartOptions, start};
 pub use hashing::HashPool;
 pub use secrets::load_server_key;

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod admin_api;
 mod bad_input;
 mod cli;
 mod concurrency;

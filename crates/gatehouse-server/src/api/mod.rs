@@ -1,5 +1,6 @@
 //! REST routes. One file per endpoint; flow calls share [`flow_session`].
 
+pub mod admin;
 pub mod authentication;
 mod flow_session;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_self_service::routes())
         .merge(authentication::routes())
         .merge(protected::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn(require_same_domain));
     Router::new()
         .nest("/rest", rest)

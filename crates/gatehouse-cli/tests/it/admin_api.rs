@@ -1,0 +1,114 @@
+//! The admin API with a token made by `gatehouse admin token create`.
+
+use std::process::Command;
+
+use crate::harness::{Backend, Client, TestEnv};
+use crate::on_both_backends;
+
+on_both_backends!(helpdesk_sees_why_and_unlocks);
+
+const PW: &str = "Old-Cobalt-Lantern-1";
+
+fn create_token(env: &TestEnv, name: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.args(["admin", "token", "create", name])
+        .env_remove("GATEHOUSE_CONFIG")
+        .env("GATEHOUSE_DATABASE_URL", &env.db_url)
+        .env("GATEHOUSE_DATA_DIR", env.dir.path())
+        .env("GATEHOUSE_SERVER__SECRET_KEY", &env.key);
+    if let Some(schema) = &env.schema {
+        cmd.env("GATEHOUSE_STORAGE__SCHEMA", schema);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn admin(
+    c: &mut Client,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> crate::harness::Resp {
+    let mut req = c
+        .http
+        .request(method, format!("{}{path}", c.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-same-domain", "1")
+        .header("content-type", "application/json");
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    c.send(req).await
+}
+
+async fn helpdesk_sees_why_and_unlocks(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("mia", Some("mia@example.com"), Some(PW)).await;
+    env.add_user("ned", Some("ned@example.com"), Some(PW)).await;
+    let token = create_token(&env, "helpdesk");
+    assert!(token.starts_with("gha_"));
+    let mut c = server.client();
+    use reqwest::Method as M;
+
+    assert_eq!(c.get("/rest/admin/users").await.status, 401);
+    assert_eq!(admin(&mut c, M::GET, "/rest/admin/users", "gha_forged", None).await.status, 401);
+
+    let r = admin(&mut c, M::GET, "/rest/admin/users", &token, None).await;
+    r.expect(200);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
+    let r = admin(&mut c, M::GET, "/rest/admin/users?search=MIA@EXAMPLE", &token, None).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    let r = admin(&mut c, M::GET, "/rest/admin/users?colour=blue", &token, None).await;
+    assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]));
+
+    // Wrong passwords lock mia; the helpdesk sees why.
+    for _ in 0..6 {
+        server.client().login("mia", "nope").await;
+    }
+    let r = admin(&mut c, M::GET, "/rest/admin/users/mia", &token, None).await;
+    let a = &r.body["data"]["attributes"];
+    assert_eq!(a["locked"], true);
+    assert_eq!(a["lockReason"], "LockReason.TooManyAuthAtts.PASSWORD");
+    assert_eq!(a["failedAttempts"]["PASSWORD"], 6);
+    assert_eq!(a["unlockCount"], 0);
+    assert!(a.get("passwordHash").is_none() && !r.body.to_string().contains("argon2"));
+
+    let r = admin(&mut c, M::POST, "/rest/admin/users/mia/unlock", &token, None).await;
+    r.expect(200);
+    assert_eq!(
+        (r.body["data"]["attributes"]["locked"].as_bool(), r.body["data"]["attributes"]["failedAttempts"].clone()),
+        (Some(false), serde_json::json!({}))
+    );
+    server.client().login("mia", PW).await.expect(200);
+
+    // Lock with a reason, reset one counter, delete.
+    let r =
+        admin(&mut c, M::POST, "/rest/admin/users/ned/lock", &token, Some(serde_json::json!({ "reason": 7 }))).await;
+    assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]));
+    let r = admin(
+        &mut c,
+        M::POST,
+        "/rest/admin/users/ned/lock",
+        &token,
+        Some(serde_json::json!({ "reason": "LockReason.FraudReportedByUser" })),
+    )
+    .await;
+    assert_eq!(r.body["data"]["attributes"]["lockReason"], "LockReason.FraudReportedByUser");
+    assert_eq!(server.client().login("ned", PW).await.error_codes(), vec!["USER_LOCKED"]);
+    server.client().login("mia", "nope").await;
+    let r = admin(&mut c, M::DELETE, "/rest/admin/users/mia/counters/PASSWORD", &token, None).await;
+    assert_eq!(r.body["data"]["attributes"]["failedAttempts"], serde_json::json!({}));
+    assert_eq!(admin(&mut c, M::DELETE, "/rest/admin/users/ned", &token, None).await.status, 204);
+    let r = admin(&mut c, M::GET, "/rest/admin/users/ned", &token, None).await;
+    assert_eq!((r.status, r.error_codes()), (404, vec!["USER_NOT_FOUND".to_owned()]));
+
+    let audit = env.store().await.list_audit(500).await.unwrap();
+    for event in ["user.unlocked", "user.locked", "counter.reset", "user.deleted"] {
+        assert!(audit.iter().any(|e| e.event == event && e.actor == "admin:token:helpdesk"), "{event}");
+    }
+    server.stop().await;
+    env.cleanup().await;
+}

@@ -1,0 +1,124 @@
+//! The admin API (`/rest/admin/…`) for helpdesks and provisioning: bearer tokens made with
+//! `gatehouse admin token create NAME`, stored as keyed hashes. It runs the same service as `gatehouse user …`,
+//! and every action is an audit event naming the token.
+
+mod users;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use gatehouse_core::admin::{AdminError, UserAdmin};
+use gatehouse_core::clock::format_timestamp;
+use gatehouse_core::user::User;
+
+use crate::errors::ApiError;
+use crate::state::AppState;
+
+/// Keyed-hash purpose of admin tokens.
+pub const ADMIN_TOKEN_PURPOSE: &str = "admin-token";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(users::list))
+        .route("/admin/users/{username}", get(users::show).delete(users::remove))
+        .route("/admin/users/{username}/lock", post(users::lock))
+        .route("/admin/users/{username}/unlock", post(users::unlock))
+        .route("/admin/users/{username}/counters/{method_id}", delete(users::reset_counter))
+}
+
+/// A request authenticated by an admin token.
+pub struct AdminToken {
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for AdminToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header =
+            parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::NotAuthenticated)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::NotAuthenticated)?;
+        let hash = state.key.hash_secret(ADMIN_TOKEN_PURPOSE, token);
+        let name = state.store.use_admin_token(&hash, state.clock.now_ms()).await?.ok_or(ApiError::NotAuthenticated)?;
+        Ok(Self { name })
+    }
+}
+
+impl AdminToken {
+    pub fn service<'a>(&self, state: &'a AppState) -> UserAdmin<'a> {
+        UserAdmin {
+            store: state.store.as_ref(),
+            hasher: &state.hasher,
+            policy: &state.config.password_policy,
+            clock: state.clock.as_ref(),
+            random: state.random.as_ref(),
+            actor: format!("admin:token:{}", self.name),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound(name) => ApiError::Rejected {
+                status: axum::http::StatusCode::NOT_FOUND,
+                code: "USER_NOT_FOUND",
+                title: format!("no user `{name}`"),
+                pointer: None,
+            },
+            AdminError::Invalid { field, message } => {
+                ApiError::InvalidRequest { title: message, pointer: Some(format!("/{field}")) }
+            }
+            AdminError::Policy(v) => ApiError::Rejected {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "PASSWORD_POLICY_VIOLATED",
+                title: v.join(", "),
+                pointer: None,
+            },
+            AdminError::Store(s) => s.into(),
+            AdminError::Hashing(gatehouse_core::crypto::HashError::Overloaded) => ApiError::Overloaded,
+            AdminError::Hashing(h) => ApiError::Internal(h.to_string()),
+        }
+    }
+}
+
+/// A user as the admin API shows it: lock state and reason, counters, unlock count, factors; never a secret.
+pub(crate) fn user_view(user: &User, totp: Option<bool>) -> serde_json::Value {
+    let time = |t: Option<i64>| t.map(format_timestamp);
+    let mut factors = Vec::new();
+    if totp == Some(true) {
+        factors.push("OATH_OTP");
+    }
+    if user.context_item("phone").is_some() {
+        factors.push("MTAN");
+    }
+    serde_json::json!({
+        "type": "user",
+        "id": user.id,
+        "attributes": {
+            "username": user.username,
+            "aliases": user.aliases,
+            "roles": user.roles,
+            "context": user.context,
+            "locked": user.locked,
+            "lockReason": user.lock_reason,
+            "lockedAt": time(user.locked_at),
+            "temporaryLockExpiry": time(user.temp_locked_until),
+            "failedAttempts": user.failed_attempts,
+            "unlockCount": user.unlock_count,
+            "authMethod": user.auth_method,
+            "factors": factors,
+            "hasPassword": user.has_password(),
+            "passwordChangedAt": time(user.password_changed_at),
+            "validFrom": time(user.valid_from),
+            "validUntil": time(user.valid_until),
+            "createdAt": format_timestamp(user.created_at),
+        }
+    })
+}
