@@ -171,3 +171,54 @@ async fn expired_sessions_end_the_flow(backend: Backend) {
     server.stop().await;
     env.cleanup().await;
 }
+
+on_both_backends!(authentication_endpoints_refuse_bad_input);
+
+async fn authentication_endpoints_refuse_bad_input(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("olga", None, Some("Old-Cobalt-Lantern-1")).await;
+    let json = [("content-type", "application/json"), ("x-same-domain", "1")];
+    let post = reqwest::Method::POST;
+    let mut c = server.client();
+    let pw = "/rest/public/authentication/password/check/";
+    let cases: Vec<(Resp, u16, &str)> = vec![
+        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\"").await, 400, "INVALID_JSON"),
+        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\"}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\", \"password\": 1}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"\", \"password\": \"x\"}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), pw, &json, &format!("{{\"username\": \"olga\", \"password\": \"{}\"}}", "x".repeat(5000))).await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), pw, &[("x-same-domain", "1")], "{}").await, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (raw(&mut c, post.clone(), pw, &[("content-type", "application/json")], "{}").await, 403, "CSRF_HEADER_MISSING"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": 1}").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": \"1\"}").await, 400, "UNEXPECTED_CALL"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/check", &json, "{\"otp\": \"1\"}").await, 400, "UNEXPECTED_CALL"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/resend/", &json, "").await, 400, "UNEXPECTED_CALL"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/retrieve", &json, "[]").await, 400, "INVALID_REQUEST"),
+        (raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/MTAN/select", &json, "").await, 400, "UNEXPECTED_CALL"),
+        (raw(&mut c, reqwest::Method::GET, pw, &json, "").await, 405, "METHOD_NOT_ALLOWED"),
+        (raw(&mut c, reqwest::Method::GET, "/rest/protected/session", &[], "").await, 401, "NOT_AUTHENTICATED"),
+        (raw(&mut c, reqwest::Method::DELETE, "/rest/protected/session", &[("x-same-domain", "1")], "").await, 401, "NOT_AUTHENTICATED"),
+    ];
+    for (r, status, code) in &cases {
+        assert_json_error(r, *status, code);
+    }
+    // Nothing was counted, and the user logs in.
+    assert!(env.user("olga").await.failed_attempts.is_empty());
+    let mut c = server.client();
+    c.login("olga", "Old-Cobalt-Lantern-1").await.expect(200);
+    // A logged-in user's bad input on protected calls: 4xx, nothing changed.
+    for (path, body, status, code) in [
+        ("/rest/protected/self-service/phone/", "{\"phone\": 41}", 400, "INVALID_REQUEST"),
+        ("/rest/protected/self-service/password/change/", "{\"oldPassword\": \"x\"}", 400, "INVALID_REQUEST"),
+        ("/rest/protected/self-service/totp/confirm/", "{\"otp\": \"123456\"}", 400, "NO_PENDING_ENROLLMENT"),
+        ("/rest/protected/self-service/totp/enroll/", "{\"x\": 1}", 400, "INVALID_REQUEST"),
+    ] {
+        let r = raw(&mut c, post.clone(), path, &json, body).await;
+        assert_json_error(&r, status, code);
+    }
+    let user = env.user("olga").await;
+    assert!(user.failed_attempts.is_empty() && user.context.get("phone").is_none());
+    server.stop().await;
+    env.cleanup().await;
+}
