@@ -51,6 +51,14 @@ enum Command {
     /// Admin API access.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
+    /// A command-line Gatehouse authenticator (push approvals, offline codes).
+    Authenticator {
+        /// Where the authenticator keeps its keys.
+        #[arg(long, env = "GATEHOUSE_AUTHENTICATOR_STORE", default_value = "gatehouse-authenticator.json")]
+        store: PathBuf,
+        #[command(subcommand)]
+        command: commands::authenticator::AuthenticatorCommand,
+    },
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
             Command::Config(c) => commands::config::run(&overrides, c),
             Command::User(c) => commands::user::run(&overrides, c).await,
             Command::Admin(c) => commands::admin::run(&overrides, c).await,
+            Command::Authenticator { store, command } => commands::authenticator::run(store, command).await,
         }
     });
     match result {

@@ -87,6 +87,11 @@ pub fn validate_phone(phone: &str) -> Result<String, AdminError> {
 }
 
 impl UserAdmin<'_> {
+    /// An audit event by this administrator about `user`.
+    pub fn audit_event(&self, event: &str, user: &User, details: serde_json::Value) -> AuditEvent {
+        self.event(event, user, "ok", details)
+    }
+
     fn event(&self, event: &str, user: &User, outcome: &str, details: serde_json::Value) -> AuditEvent {
         AuditEvent {
             id: random_id(self.random),

@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod audit;
+pub mod authenticator;
+pub mod authenticator_service;
 pub mod clock;
 pub mod config;
 pub mod crypto;

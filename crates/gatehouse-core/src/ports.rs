@@ -136,6 +136,28 @@ pub enum Effect {
     DeleteTotp {
         user_id: String,
     },
+    /// A one-time activation code for the authenticator (its keyed hash).
+    CreateActivation {
+        code_hash: String,
+        user_id: String,
+        at: Millis,
+        expires_at: Millis,
+    },
+    CreateApproval(Approval),
+    /// Withdraws a request that is still pending.
+    CancelApproval {
+        id: String,
+        at: Millis,
+    },
+    RenameDevice {
+        id: String,
+        user_id: String,
+        display_name: String,
+    },
+    DeleteDevice {
+        id: String,
+        user_id: String,
+    },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
 }
@@ -179,6 +201,72 @@ pub struct TotpCredential {
     pub confirmed: bool,
     pub last_step: i64,
     pub created_at: Millis,
+}
+
+/// A registered authenticator device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    pub id: String,
+    pub user_id: String,
+    pub public_key: String,
+    #[serde(skip)]
+    pub sealed_offline: String,
+    pub display_name: String,
+    pub created_at: Millis,
+    pub last_seen_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// The flow ended another way (offline code, abort): nothing to decide any more.
+    Cancelled,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "denied" => Some(Self::Denied),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A push approval request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub id: String,
+    pub user_id: String,
+    /// `login`, `password-reset`, `unlock`.
+    pub kind: String,
+    /// What the device shows: IP, time, flow.
+    pub context: serde_json::Value,
+    /// The number the browser shows.
+    pub number: u32,
+    /// The numbers the device offers (the right one among decoys).
+    pub choices: Vec<u32>,
+    /// Unique value that signatures cover, so a decision cannot be replayed for another request.
+    pub nonce: String,
+    pub status: ApprovalStatus,
+    pub device_id: Option<String>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub decided_at: Option<Millis>,
 }
 
 pub enum Acquired {
@@ -253,4 +341,21 @@ pub trait Store: Send + Sync {
     async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError>;
     async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError>;
     async fn list_admin_tokens(&self) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError>;
+
+    /// Uses an activation code (once, before it expires) and registers `device` for its user, atomically.
+    /// Returns the user's id, or `None` if the code is unknown, used or expired.
+    async fn activate_device(
+        &self,
+        code_hash: &str,
+        now: Millis,
+        device: &Device,
+    ) -> Result<Option<String>, StoreError>;
+    async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, StoreError>;
+    async fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError>;
+    async fn touch_device(&self, id: &str, now: Millis) -> Result<(), StoreError>;
+    async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError>;
+    /// Undecided, unexpired requests of a user.
+    async fn pending_approvals(&self, user_id: &str, now: Millis) -> Result<Vec<Approval>, StoreError>;
+    /// Records a device's decision, only while the request is pending and unexpired; `false` otherwise.
+    async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError>;
 }

@@ -18,9 +18,13 @@ macro_rules! migrations {
 }
 
 pub(crate) fn sqlite() -> Migrator {
-    Migrator::with_migrations(migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication"))
+    Migrator::with_migrations(
+        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator"),
+    )
 }
 
 pub(crate) fn postgres() -> Migrator {
-    Migrator::with_migrations(migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication"))
+    Migrator::with_migrations(
+        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator"),
+    )
 }

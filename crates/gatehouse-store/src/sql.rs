@@ -7,8 +7,8 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::{
-    Acquired, AuthSessionRecord, Channel, ClaimedMessage, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError,
-    TotpCredential,
+    Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, FlowSessionUpdate,
+    OutboxMessage, Store, StoreError, TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, normalize_login};
 use sqlx::Row as _;
@@ -64,6 +64,39 @@ macro_rules! store_impl {
                     password_changed_at: row.try_get("password_changed_at")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn device_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Device, sqlx::Error> {
+                Ok(Device {
+                    id: row.try_get("id")?,
+                    user_id: row.try_get("user_id")?,
+                    public_key: row.try_get("public_key")?,
+                    sealed_offline: row.try_get("sealed_offline")?,
+                    display_name: row.try_get("display_name")?,
+                    created_at: row.try_get("created_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                })
+            }
+
+            fn approval_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Approval, StoreError> {
+                let context: String = row.try_get("context").map_err(db_error)?;
+                let choices: String = row.try_get("choices").map_err(db_error)?;
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let number: i64 = row.try_get("number").map_err(db_error)?;
+                Ok(Approval {
+                    id: row.try_get("id").map_err(db_error)?,
+                    user_id: row.try_get("user_id").map_err(db_error)?,
+                    kind: row.try_get("kind").map_err(db_error)?,
+                    context: serde_json::from_str(&context).unwrap_or(serde_json::Value::Null),
+                    number: u32::try_from(number).unwrap_or(0),
+                    choices: serde_json::from_str(&choices).map_err(|e| StoreError::Other(format!("corrupt choices: {e}")))?,
+                    nonce: row.try_get("nonce").map_err(db_error)?,
+                    status: ApprovalStatus::parse(&status).ok_or_else(|| StoreError::Other(format!("unknown status `{status}`")))?,
+                    device_id: row.try_get("device_id").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    expires_at: row.try_get("expires_at").map_err(db_error)?,
+                    decided_at: row.try_get("decided_at").map_err(db_error)?,
                 })
             }
 
@@ -252,6 +285,54 @@ macro_rules! store_impl {
                         }
                         Effect::DeleteTotp { user_id } => {
                             sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+                        }
+                        Effect::CreateActivation { code_hash, user_id, at, expires_at } => {
+                            sqlx::query("INSERT INTO activations (code_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                                .bind(code_hash)
+                                .bind(user_id)
+                                .bind(at)
+                                .bind(expires_at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::CreateApproval(a) => {
+                            sqlx::query(
+                                "INSERT INTO approvals (id, user_id, kind, context, number, choices, nonce, status, created_at, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)",
+                            )
+                            .bind(&a.id)
+                            .bind(&a.user_id)
+                            .bind(&a.kind)
+                            .bind(a.context.to_string())
+                            .bind(i64::from(a.number))
+                            .bind(to_json(&a.choices))
+                            .bind(&a.nonce)
+                            .bind(a.created_at)
+                            .bind(a.expires_at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Effect::CancelApproval { id, at } => {
+                            sqlx::query("UPDATE approvals SET status = 'cancelled', decided_at = $2 WHERE id = $1 AND status = 'pending'")
+                                .bind(id)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::RenameDevice { id, user_id, display_name } => {
+                            sqlx::query("UPDATE devices SET display_name = $3 WHERE id = $1 AND user_id = $2")
+                                .bind(id)
+                                .bind(user_id)
+                                .bind(display_name)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::DeleteDevice { id, user_id } => {
+                            sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
+                                .bind(id)
+                                .bind(user_id)
+                                .execute(&mut *conn)
+                                .await?;
                         }
                         Effect::Enqueue(m) => {
                             sqlx::query(
@@ -649,6 +730,108 @@ macro_rules! store_impl {
                         ))
                     })
                     .collect()
+            }
+
+            async fn activate_device(&self, code_hash: &str, now: Millis, device: &Device) -> Result<Option<String>, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let row = sqlx::query(
+                    "UPDATE activations SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+                )
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let user_id: String = row.try_get("user_id").map_err(db_error)?;
+                sqlx::query(
+                    "INSERT INTO devices (id, user_id, public_key, sealed_offline, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&device.id)
+                .bind(&user_id)
+                .bind(&device.public_key)
+                .bind(&device.sealed_offline)
+                .bind(&device.display_name)
+                .bind(device.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(user_id))
+            }
+
+            async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, public_key, sealed_offline, display_name, created_at, last_seen_at FROM devices \
+                     WHERE user_id = $1 ORDER BY created_at, id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter().map(|r| Self::device_from_row(r).map_err(db_error)).collect()
+            }
+
+            async fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, user_id, public_key, sealed_offline, display_name, created_at, last_seen_at FROM devices WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(|r| Self::device_from_row(&r).map_err(db_error)).transpose()
+            }
+
+            async fn touch_device(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+                sqlx::query("UPDATE devices SET last_seen_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_error)
+            }
+
+            async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, user_id, kind, context, number, choices, nonce, status, device_id, created_at, expires_at, decided_at \
+                     FROM approvals WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(|r| Self::approval_from_row(&r)).transpose()
+            }
+
+            async fn pending_approvals(&self, user_id: &str, now: Millis) -> Result<Vec<Approval>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, kind, context, number, choices, nonce, status, device_id, created_at, expires_at, decided_at \
+                     FROM approvals WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter().map(Self::approval_from_row).collect()
+            }
+
+            async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError> {
+                let status = if approve { "approved" } else { "denied" };
+                sqlx::query(
+                    "UPDATE approvals SET status = $3, device_id = $2, decided_at = $4 \
+                     WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+                )
+                .bind(id)
+                .bind(device_id)
+                .bind(status)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map(|r| r.rows_affected() == 1)
+                .map_err(db_error)
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {

@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod authenticator;
 pub mod config;
 pub mod serve;
 pub mod user;

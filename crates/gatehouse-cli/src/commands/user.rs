@@ -60,6 +60,8 @@ pub enum UserCommand {
     },
     /// Delete a user.
     Delete { username: String },
+    /// Start an authenticator activation: prints the activation URI (for a QR code) and the typed code.
+    ActivateAuthenticator { username: String },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -172,6 +174,29 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
         UserCommand::Delete { username } => {
             admin.delete(&username).await?;
             println!("deleted {username}");
+        }
+        UserCommand::ActivateAuthenticator { username } => {
+            let user = admin.find(&username).await?;
+            let (key, _) = gatehouse_server::load_server_key(&config, &SystemRandom)?;
+            let audit = admin.audit_event("device.activation_started", &user, serde_json::json!({ "by": "cli" }));
+            let now = gatehouse_core::clock::Clock::now_ms(&SystemClock);
+            let a = gatehouse_core::authenticator_service::start_activation(
+                store.as_ref(),
+                &key,
+                &SystemRandom,
+                &config.authenticator,
+                &user,
+                now,
+                audit,
+            )
+            .await?;
+            println!("{}", a.activation_uri);
+            let c = &a.activation_code;
+            println!("{}-{}-{}-{}", &c[..4], &c[4..8], &c[8..12], &c[12..]);
+            eprintln!(
+                "valid until {} (gatehouse authenticator enroll URI, or the code with --server)",
+                format_timestamp(a.expires_at)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -185,20 +185,71 @@ async fn authentication_endpoints_refuse_bad_input(backend: Backend) {
     let cases: Vec<(Resp, u16, &str)> = vec![
         (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\"").await, 400, "INVALID_JSON"),
         (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\"}").await, 400, "INVALID_REQUEST"),
-        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\", \"password\": 1}").await, 400, "INVALID_REQUEST"),
-        (raw(&mut c, post.clone(), pw, &json, "{\"username\": \"\", \"password\": \"x\"}").await, 400, "INVALID_REQUEST"),
-        (raw(&mut c, post.clone(), pw, &json, &format!("{{\"username\": \"olga\", \"password\": \"{}\"}}", "x".repeat(5000))).await, 400, "INVALID_REQUEST"),
+        (
+            raw(&mut c, post.clone(), pw, &json, "{\"username\": \"olga\", \"password\": 1}").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(&mut c, post.clone(), pw, &json, "{\"username\": \"\", \"password\": \"x\"}").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                pw,
+                &json,
+                &format!("{{\"username\": \"olga\", \"password\": \"{}\"}}", "x".repeat(5000)),
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
         (raw(&mut c, post.clone(), pw, &[("x-same-domain", "1")], "{}").await, 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (raw(&mut c, post.clone(), pw, &[("content-type", "application/json")], "{}").await, 403, "CSRF_HEADER_MISSING"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": 1}").await, 400, "INVALID_REQUEST"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": \"1\"}").await, 400, "UNEXPECTED_CALL"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/check", &json, "{\"otp\": \"1\"}").await, 400, "UNEXPECTED_CALL"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/resend/", &json, "").await, 400, "UNEXPECTED_CALL"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/retrieve", &json, "[]").await, 400, "INVALID_REQUEST"),
-        (raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/MTAN/select", &json, "").await, 400, "UNEXPECTED_CALL"),
+        (
+            raw(&mut c, post.clone(), pw, &[("content-type", "application/json")], "{}").await,
+            403,
+            "CSRF_HEADER_MISSING",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": 1}").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/otp/check/", &json, "{\"otp\": \"1\"}").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/check", &json, "{\"otp\": \"1\"}").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/mtan/otp/resend/", &json, "").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/retrieve", &json, "[]").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/selection/options/MTAN/select", &json, "").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
         (raw(&mut c, reqwest::Method::GET, pw, &json, "").await, 405, "METHOD_NOT_ALLOWED"),
         (raw(&mut c, reqwest::Method::GET, "/rest/protected/session", &[], "").await, 401, "NOT_AUTHENTICATED"),
-        (raw(&mut c, reqwest::Method::DELETE, "/rest/protected/session", &[("x-same-domain", "1")], "").await, 401, "NOT_AUTHENTICATED"),
+        (
+            raw(&mut c, reqwest::Method::DELETE, "/rest/protected/session", &[("x-same-domain", "1")], "").await,
+            401,
+            "NOT_AUTHENTICATED",
+        ),
     ];
     for (r, status, code) in &cases {
         assert_json_error(r, *status, code);
@@ -218,7 +269,7 @@ async fn authentication_endpoints_refuse_bad_input(backend: Backend) {
         assert_json_error(&r, status, code);
     }
     let user = env.user("olga").await;
-    assert!(user.failed_attempts.is_empty() && user.context.get("phone").is_none());
+    assert!(user.failed_attempts.is_empty() && !user.context.contains_key("phone"));
     server.stop().await;
     env.cleanup().await;
 }

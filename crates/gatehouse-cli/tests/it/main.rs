@@ -6,6 +6,7 @@
 mod harness;
 
 mod admin_api;
+mod authenticator;
 mod bad_input;
 mod cli;
 mod concurrency;

@@ -102,8 +102,10 @@ async fn totp_enrollment_login_and_replay(backend: Backend) {
 
 async fn parallel_totp_guesses_lock_exactly(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let node_a = env.start(env.config()).await;
-    let node_b = env.start(env.config()).await;
+    let mut config = env.config();
+    config.hashing.queue_capacity = 1000;
+    let node_a = env.start(config.clone()).await;
+    let node_b = env.start(config).await;
     env.add_user("ivo", None, Some(PW)).await;
     let mut c = logged_in(&node_a, "ivo").await;
     let secret = enroll_totp(&env, &mut c).await;

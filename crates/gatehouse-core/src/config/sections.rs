@@ -15,6 +15,7 @@ pub struct Config {
     pub messaging: MessagingConfig,
     pub flow_sessions: FlowSessionConfig,
     pub authentication: AuthenticationConfig,
+    pub authenticator: AuthenticatorConfig,
     pub public_self_service: PublicSelfServiceConfig,
 }
 
@@ -538,6 +539,34 @@ impl Default for MtanConfig {
             otp: OtpConfig { length: 6, alphabet: "0123456789".into(), validity_seconds: 300 },
             max_wrong_checks: 2,
             max_resends: 2,
+        }
+    }
+}
+
+/// The Gatehouse authenticator (push approval with number matching, offline QR codes).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthenticatorConfig {
+    /// The URL devices reach this server at (put into activation URIs).
+    pub public_url: String,
+    /// How long an activation code (and its QR code) is valid.
+    pub activation_timeout_seconds: u64,
+    /// How long a push approval request waits for a decision.
+    pub approval_timeout_seconds: u64,
+    /// How long one status poll (browser) or pending-requests poll (device) waits for news.
+    pub poll_wait_seconds: u64,
+    /// Failed-attempt counter of denials and wrong offline codes.
+    pub method_id: String,
+}
+
+impl Default for AuthenticatorConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            activation_timeout_seconds: 300,
+            approval_timeout_seconds: 120,
+            poll_wait_seconds: 20,
+            method_id: "APP_2FA".into(),
         }
     }
 }

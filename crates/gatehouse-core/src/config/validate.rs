@@ -93,6 +93,17 @@ impl Config {
             return fail("flow_sessions.idle_timeout_seconds", "must be at least 1 and not above max_lifetime_seconds");
         }
         self.validate_authentication()?;
+        let a = &self.authenticator;
+        if !(a.public_url.starts_with("http://") || a.public_url.starts_with("https://")) {
+            return fail("authenticator.public_url", "must be an http:// or https:// URL");
+        }
+        if a.activation_timeout_seconds == 0 || a.approval_timeout_seconds == 0 {
+            return fail("authenticator.activation_timeout_seconds", "timeouts must be at least 1 second");
+        }
+        if a.poll_wait_seconds > 55 {
+            return fail("authenticator.poll_wait_seconds", "must be at most 55 (clients time out at about 60 s)");
+        }
+        check_method_id("authenticator.method_id", &a.method_id)?;
         self.validate_flows()
     }
 

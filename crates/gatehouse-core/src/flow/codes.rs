@@ -12,6 +12,7 @@ pub enum NextStep {
     OtpRequired,
     MtanOtpRequired,
     SelectionRequired,
+    App2faPollingOrOfflineRequired,
 }
 
 impl NextStep {
@@ -24,6 +25,7 @@ impl NextStep {
             Self::OtpRequired => "OTP_REQUIRED",
             Self::MtanOtpRequired => "MTAN_OTP_REQUIRED",
             Self::SelectionRequired => "SELECTION_REQUIRED",
+            Self::App2faPollingOrOfflineRequired => "APP_2FA_POLLING_OR_OFFLINE_REQUIRED",
         }
     }
 }
@@ -51,6 +53,9 @@ pub enum ErrorCode {
     MtanOtpExpired,
     SecondFactorMissing,
     OptionNotAvailable,
+    App2faDenied,
+    App2faExpired,
+    App2faCodeWrong,
 }
 
 impl ErrorCode {
@@ -74,6 +79,9 @@ impl ErrorCode {
             Self::MtanOtpExpired => "MTAN_OTP_EXPIRED",
             Self::SecondFactorMissing => "SECOND_FACTOR_MISSING",
             Self::OptionNotAvailable => "OPTION_NOT_AVAILABLE",
+            Self::App2faDenied => "APP_2FA_DENIED",
+            Self::App2faExpired => "APP_2FA_EXPIRED",
+            Self::App2faCodeWrong => "APP_2FA_CODE_WRONG",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod authentication;
+pub mod device;
 mod flow_session;
 pub mod health;
 pub mod protected;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .merge(authentication::routes())
         .merge(protected::routes())
         .merge(admin::routes())
+        .merge(device::routes())
         .layer(axum::middleware::from_fn(require_same_domain));
     Router::new()
         .nest("/rest", rest)

@@ -1,9 +1,11 @@
 //! The authentication flow of the default application: password, then the user's second factor (TOTP or SMS
 //! code, with a selection when the user has both). A successful flow ends in an authenticated session.
 
+mod app;
 mod password;
 mod second_factor;
 
+pub use app::OFFLINE_KEY_CONTEXT;
 pub use second_factor::TOTP_SEAL_CONTEXT;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ pub enum Factor {
     OathOtp,
     /// A code by SMS.
     Mtan,
+    /// The Gatehouse authenticator: push approval or offline QR code.
+    App2fa,
 }
 
 impl Factor {
@@ -31,6 +35,7 @@ impl Factor {
         match self {
             Self::OathOtp => "OATH_OTP",
             Self::Mtan => "MTAN",
+            Self::App2fa => "APP_2FA",
         }
     }
 
@@ -38,6 +43,7 @@ impl Factor {
         match s {
             "OATH_OTP" => Some(Self::OathOtp),
             "MTAN" => Some(Self::Mtan),
+            "APP_2FA" => Some(Self::App2fa),
             _ => None,
         }
     }
@@ -51,6 +57,7 @@ pub enum Stage {
     Selection,
     Totp,
     Mtan,
+    App,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +69,17 @@ pub struct AuthState {
     pub passed: Vec<String>,
     pub options: Vec<Factor>,
     pub mtan: Option<OtpChallenge>,
+    pub app: Option<AppChallenge>,
+}
+
+/// The authenticator request of this flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppChallenge {
+    pub approval_id: String,
+    /// The number the browser shows for number matching.
+    pub number: u32,
+    /// The offline challenge, once the client asked for one.
+    pub offline: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +90,9 @@ pub enum AuthAction {
     ResendMtan,
     RetrieveOptions,
     SelectOption { id: String },
+    PollApp,
+    OfflineChallenge,
+    OfflineCheck { otp: String },
 }
 
 #[derive(Debug)]
@@ -84,8 +105,8 @@ pub struct AuthTurn {
     pub session_token: Option<String>,
     /// `temporaryLockExpiry` for the answer's `meta`.
     pub temporary_lock_expiry: Option<Millis>,
-    /// Selection options for `selection/options/retrieve`.
-    pub options: Option<Vec<Factor>>,
+    /// Extra `data.attributes` (selection options, the number to match, an offline challenge).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 pub(crate) struct AuthCtx<'a> {
@@ -98,7 +119,7 @@ pub(crate) struct AuthCtx<'a> {
     pub effects: Vec<Effect>,
     pub session_token: Option<String>,
     pub temporary_lock_expiry: Option<Millis>,
-    pub options: Option<Vec<Factor>>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Handles one call of an authentication flow.
@@ -119,20 +140,24 @@ pub async fn handle(
         effects: Vec::new(),
         session_token: None,
         temporary_lock_expiry: None,
-        options: None,
+        attributes: serde_json::Map::new(),
     };
     let outcome = match (ctx.state.stage, action) {
         (Stage::Password, AuthAction::CheckPassword { username, password }) => {
             ctx.check_password(&username, password).await?
         }
         (Stage::Selection, AuthAction::RetrieveOptions) => {
-            ctx.options = Some(ctx.state.options.clone());
+            let ids: Vec<&str> = ctx.state.options.iter().map(|f| f.as_str()).collect();
+            ctx.attributes.insert("options".into(), serde_json::json!(ids));
             Outcome::Continue(Some(NextStep::SelectionRequired))
         }
         (Stage::Selection, AuthAction::SelectOption { id }) => ctx.select(&id).await?,
         (Stage::Totp, AuthAction::CheckTotp { otp }) => ctx.check_totp(&otp).await?,
         (Stage::Mtan, AuthAction::CheckMtan { otp }) => ctx.check_mtan(&otp).await?,
         (Stage::Mtan, AuthAction::ResendMtan) => ctx.resend_mtan().await?,
+        (Stage::App, AuthAction::PollApp) => ctx.poll_app().await?,
+        (Stage::App, AuthAction::OfflineChallenge) => ctx.offline_challenge().await?,
+        (Stage::App, AuthAction::OfflineCheck { otp }) => ctx.offline_check(&otp).await?,
         _ => Outcome::Unexpected,
     };
     Ok(AuthTurn {
@@ -142,7 +167,7 @@ pub async fn handle(
         effects: ctx.effects,
         session_token: ctx.session_token,
         temporary_lock_expiry: ctx.temporary_lock_expiry,
-        options: ctx.options,
+        attributes: ctx.attributes,
     })
 }
 
@@ -167,7 +192,15 @@ impl AuthCtx<'_> {
         }));
     }
 
+    /// A flow that ends withdraws its push request, so no device is asked about a finished login.
+    fn withdraw_approval(&mut self) {
+        if let Some(app) = self.state.app.take() {
+            self.effects.push(Effect::CancelApproval { id: app.approval_id, at: self.now });
+        }
+    }
+
     pub(crate) fn terminate(&mut self, code: ErrorCode) -> Outcome {
+        self.withdraw_approval();
         self.status = SessionStatus::Terminated;
         self.audit("flow.terminated", "failed", serde_json::json!({ "codes": [code.as_str()] }));
         Outcome::Terminated(vec![FlowError::new(code)])
@@ -179,6 +212,7 @@ impl AuthCtx<'_> {
         let Some(user_id) = self.state.user_id.clone() else {
             return self.terminate(ErrorCode::AuthenticationFailed);
         };
+        self.withdraw_approval();
         self.status = SessionStatus::Completed;
         self.effects.push(Effect::ResetCounters { user_id: user_id.clone(), method_ids: self.state.passed.clone() });
         self.effects.push(Effect::SetTemporaryLock { user_id: user_id.clone(), until: None });

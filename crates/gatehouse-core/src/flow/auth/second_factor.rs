@@ -25,6 +25,9 @@ impl AuthCtx<'_> {
         if user.context_item("phone").is_some() {
             factors.push(Factor::Mtan);
         }
+        if !self.deps.store.list_devices(&user.id).await?.is_empty() {
+            factors.insert(0, Factor::App2fa);
+        }
         if let Some(preferred) = user.auth_method.as_deref().and_then(Factor::parse)
             && factors.contains(&preferred)
         {
@@ -60,7 +63,7 @@ impl AuthCtx<'_> {
         self.enter(factor, &user).await
     }
 
-    async fn user(&self) -> Result<User, EngineError> {
+    pub(crate) async fn user(&self) -> Result<User, EngineError> {
         let id = self.state.user_id.clone().ok_or(EngineError::Inconsistent("second factor without a user"))?;
         self.deps.store.get_user(&id).await?.ok_or(EngineError::Inconsistent("the user was deleted during login"))
     }
@@ -76,6 +79,7 @@ impl AuthCtx<'_> {
                 self.state.mtan = Some(self.send_mtan(user, 0, 0)?);
                 Ok(Outcome::Continue(Some(NextStep::MtanOtpRequired)))
             }
+            Factor::App2fa => self.enter_app(user),
         }
     }
 
@@ -106,7 +110,7 @@ impl AuthCtx<'_> {
     }
 
     /// A wrong answer that locked the user ends the flow with `USER_LOCKED`.
-    fn locked_out(&mut self, method: &str, count: i64) -> Outcome {
+    pub(crate) fn locked_out(&mut self, method: &str, count: i64) -> Outcome {
         let reason = lock_reason::too_many_auth_attempts(method);
         self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
         self.terminate(ErrorCode::UserLocked)

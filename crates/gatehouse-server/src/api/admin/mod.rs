@@ -26,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{username}/lock", post(users::lock))
         .route("/admin/users/{username}/unlock", post(users::unlock))
         .route("/admin/users/{username}/counters/{method_id}", delete(users::reset_counter))
+        .route("/admin/users/{username}/app-2fa/activation", post(users::activation))
+        .route("/admin/users/{username}/app-2fa/devices", get(users::devices))
+        .route("/admin/users/{username}/app-2fa/devices/{id}", delete(users::remove_device))
 }
 
 /// A request authenticated by an admin token.

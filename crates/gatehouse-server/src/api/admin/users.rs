@@ -114,3 +114,59 @@ pub async fn remove(
     admin.service(&state).delete(&username).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[tracing::instrument(name = "admin.users.activation", skip_all)]
+pub async fn activation(
+    State(state): State<AppState>,
+    admin: AdminToken,
+    Path(username): Path<String>,
+    JsonBody(_): JsonBody<EmptyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let service = admin.service(&state);
+    let user = service.find(&username).await?;
+    let audit = service.audit_event("device.activation_started", &user, json!({ "by": "admin" }));
+    let now = state.clock.now_ms();
+    let a = gatehouse_core::authenticator_service::start_activation(
+        state.store.as_ref(),
+        &state.key,
+        state.random.as_ref(),
+        &state.config.authenticator,
+        &user,
+        now,
+        audit,
+    )
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(document(
+        &state,
+        json!({ "type": "app-2fa.activation", "id": user.id, "attributes": {
+            "activationUri": a.activation_uri, "activationCode": a.activation_code, "qrCode": a.qr_code,
+            "expiresAt": format_timestamp(a.expires_at) } }),
+    ))
+}
+
+#[tracing::instrument(name = "admin.users.devices", skip_all)]
+pub async fn devices(
+    State(state): State<AppState>,
+    admin: AdminToken,
+    Path(username): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin.service(&state).find(&username).await?;
+    let devices = state.store.list_devices(&user.id).await?;
+    Ok(document(&state, Value::Array(devices.iter().map(crate::api::protected::devices::device_view).collect())))
+}
+
+#[tracing::instrument(name = "admin.users.remove_device", skip_all)]
+pub async fn remove_device(
+    State(state): State<AppState>,
+    admin: AdminToken,
+    Path((username, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let service = admin.service(&state);
+    let user = service.find(&username).await?;
+    let device = state.store.get_device(&id).await?.filter(|d| d.user_id == user.id).ok_or(ApiError::NotFound)?;
+    let audit = service.audit_event("device.removed", &user, json!({ "device": device.id, "by": "admin" }));
+    let effect = gatehouse_core::ports::Effect::DeleteDevice { id: device.id, user_id: user.id.clone() };
+    state.store.apply(&[effect, gatehouse_core::ports::Effect::Audit(audit)]).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,6 +1,7 @@
 //! Authentication (`/rest/public/authentication/…`): the password check starts the default application's flow,
 //! the second factor follows; success creates an authenticated session with a new cookie.
 
+mod app;
 mod mtan_check;
 mod mtan_resend;
 mod otp_check;
@@ -37,6 +38,9 @@ pub fn routes() -> Router<AppState> {
         ("mtan/otp/resend", post(mtan_resend::handler)),
         ("selection/options/retrieve", post(selection::retrieve)),
         ("selection/options/{option_id}/select", post(selection::select)),
+        ("app-2fa/status/poll", post(app::poll)),
+        ("app-2fa/offline/challenge", post(app::offline_challenge)),
+        ("app-2fa/offline/check", post(app::offline_check)),
     ] {
         r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }
@@ -114,6 +118,17 @@ async fn start_flow(
     Ok(response)
 }
 
+/// The authentication flow's current state, read without holding the session (for long polls).
+pub(crate) async fn peek(state: &AppState, headers: &HeaderMap) -> Option<AuthState> {
+    match flow_session::acquire(state, headers, KIND).await {
+        Ok(Some(held)) => {
+            flow_session::release(state, &held).await;
+            serde_json::from_value(held.record.state.clone()).ok()
+        }
+        _ => None,
+    }
+}
+
 async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: AuthAction) -> Result<Response, ApiError> {
     let Ok(auth_state) = serde_json::from_value::<AuthState>(held.record.state.clone()) else {
         return Ok(flow_session::end(state, held, ErrorCode::FlowSessionExpired).await);
@@ -127,11 +142,7 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: AuthA
 
 /// Encodes a turn; a completed flow hands out the authenticated session's cookie.
 fn finish(state: &AppState, id: &str, turn: auth::AuthTurn, secure: bool) -> Response {
-    let mut extra = serde_json::Map::new();
-    if let Some(options) = &turn.options {
-        let ids: Vec<&str> = options.iter().map(|f| f.as_str()).collect();
-        extra.insert("options".into(), serde_json::json!(ids));
-    }
+    let extra = turn.attributes.clone();
     let done = matches!(turn.outcome, Outcome::Continue(None));
     let reply = Reply { kind: KIND, id, status: turn.status, secure, lock_expiry: turn.temporary_lock_expiry, extra };
     let response = flow_session::respond(state, reply, turn.outcome);

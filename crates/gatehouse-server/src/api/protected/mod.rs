@@ -1,5 +1,6 @@
 //! Calls that need an authenticated session (`/rest/protected/…`); without one they answer 401.
 
+pub(crate) mod devices;
 mod password_change;
 mod phone;
 mod session;
@@ -22,12 +23,16 @@ pub fn routes() -> Router<AppState> {
     let base = "/protected";
     let mut r = Router::new()
         .route(&format!("{base}/session"), get(session::show).delete(session::logout))
-        .route(&format!("{base}/self-service/totp"), delete(totp::remove));
+        .route(&format!("{base}/self-service/totp"), delete(totp::remove))
+        .route(&format!("{base}/self-service/app-2fa/devices"), get(devices::list))
+        .route(&format!("{base}/self-service/app-2fa/devices/{{id}}"), delete(devices::remove));
     for (path, handler) in [
         ("self-service/totp/enroll", post(totp::enroll)),
         ("self-service/totp/confirm", post(totp::confirm)),
         ("self-service/phone", post(phone::set)),
         ("self-service/password/change", post(password_change::handler)),
+        ("self-service/app-2fa/activation", post(devices::activation)),
+        ("self-service/app-2fa/devices/{id}/rename", post(devices::rename)),
     ] {
         r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }
