@@ -269,6 +269,15 @@ pub struct Approval {
     pub decided_at: Option<Millis>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfUnlock {
+    Unlocked,
+    NotLocked,
+    /// Locked for a reason self-service may not lift.
+    NotAllowed,
+    LimitReached,
+}
+
 pub enum Acquired {
     Session(Box<FlowSessionRecord>),
     /// Another request holds the session right now.
@@ -357,5 +366,15 @@ pub trait Store: Send + Sync {
     /// Undecided, unexpired requests of a user.
     async fn pending_approvals(&self, user_id: &str, now: Millis) -> Result<Vec<Approval>, StoreError>;
     /// Records a device's decision, only while the request is pending and unexpired; `false` otherwise.
+    /// Self-unlock, atomically: unlocks the user only if locked for one of `allowed_reasons` and (with a `max`)
+    /// fewer than `max` unlocks happened; counts the unlock and resets `counters`.
+    async fn self_unlock(
+        &self,
+        user_id: &str,
+        allowed_reasons: &[String],
+        max: Option<u32>,
+        counters: &[String],
+        at: Millis,
+    ) -> Result<SelfUnlock, StoreError>;
     async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError>;
 }

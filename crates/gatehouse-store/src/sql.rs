@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
+use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
     Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, FlowSessionUpdate,
     OutboxMessage, Store, StoreError, TotpCredential,
@@ -816,6 +817,52 @@ macro_rules! store_impl {
                 .await
                 .map_err(db_error)?;
                 rows.iter().map(Self::approval_from_row).collect()
+            }
+
+            async fn self_unlock(
+                &self,
+                user_id: &str,
+                allowed_reasons: &[String],
+                max: Option<u32>,
+                counters: &[String],
+                at: Millis,
+            ) -> Result<SelfUnlock, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                // One statement checks the lock, its reason and the limit, and counts the unlock.
+                let placeholders: Vec<String> = (0..allowed_reasons.len()).map(|i| format!("${}", i + 4)).collect();
+                let reasons = if placeholders.is_empty() { "NULL".to_owned() } else { placeholders.join(", ") };
+                let sql = format!(
+                    "UPDATE users SET locked = FALSE, lock_reason = NULL, locked_at = NULL, unlock_count = unlock_count + 1, \
+                     updated_at = $2 WHERE id = $1 AND locked = TRUE AND lock_reason IN ({reasons}) \
+                     AND ($3 < 0 OR unlock_count < $3)"
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(at).bind(max.map_or(-1, i64::from));
+                for reason in allowed_reasons {
+                    query = query.bind(reason);
+                }
+                let unlocked = query.execute(&mut *tx).await.map_err(db_error)?.rows_affected() == 1;
+                if unlocked {
+                    for method in counters {
+                        sqlx::query("DELETE FROM failed_attempts WHERE user_id = $1 AND method = $2")
+                            .bind(user_id)
+                            .bind(method)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                if unlocked {
+                    return Ok(SelfUnlock::Unlocked);
+                }
+                let user = self.get_user(user_id).await?.ok_or(StoreError::NotFound)?;
+                Ok(if !user.locked {
+                    SelfUnlock::NotLocked
+                } else if !user.lock_reason.as_ref().is_some_and(|r| allowed_reasons.contains(r)) {
+                    SelfUnlock::NotAllowed
+                } else {
+                    SelfUnlock::LimitReached
+                })
             }
 
             async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError> {

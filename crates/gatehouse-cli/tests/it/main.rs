@@ -15,6 +15,7 @@ mod password_policy;
 mod reset_flow;
 mod restart;
 mod second_factor;
+mod self_unlock;
 mod smtp;
 mod stealth;
 mod store_conformance;

@@ -117,7 +117,10 @@ async fn set_valid_until(env: &TestEnv, user_id: &str, until: i64) {
 async fn feedback_flags_report_each_restriction(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
-    let gatehouse_core::config::Restrictions::PasswordReset(r) = &mut config.public_self_service.flows[0].restrictions;
+    let gatehouse_core::config::Restrictions::PasswordReset(r) = &mut config.public_self_service.flows[0].restrictions
+    else {
+        panic!("the demo's first flow is password-reset")
+    };
     r.nonexistent_user_feedback = true;
     r.invalid_user_feedback = true;
     r.locked_user_feedback = true;

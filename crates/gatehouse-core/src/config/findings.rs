@@ -27,12 +27,19 @@ impl Config {
         }
         for (i, flow) in self.public_self_service.flows.iter().enumerate() {
             let base = format!("public_self_service.flows[{i}]");
-            let Restrictions::PasswordReset(r) = &flow.restrictions;
-            let flags = [
-                (r.nonexistent_user_feedback, "nonexistent_user_feedback"),
-                (r.invalid_user_feedback, "invalid_user_feedback"),
-                (r.locked_user_feedback, "locked_user_feedback"),
-            ];
+            let flags: Vec<(bool, &str)> = match &flow.restrictions {
+                Restrictions::PasswordReset(r) => vec![
+                    (r.nonexistent_user_feedback, "nonexistent_user_feedback"),
+                    (r.invalid_user_feedback, "invalid_user_feedback"),
+                    (r.locked_user_feedback, "locked_user_feedback"),
+                ],
+                Restrictions::SelfUnlock(r) => vec![
+                    (r.nonexistent_user_feedback, "nonexistent_user_feedback"),
+                    (r.invalid_user_feedback, "invalid_user_feedback"),
+                    (r.locked_user_feedback, "locked_user_feedback"),
+                    (r.too_many_unlocks_feedback, "too_many_unlocks_feedback"),
+                ],
+            };
             for (on, name) in flags {
                 if on {
                     warn(
@@ -43,6 +50,30 @@ impl Config {
                         ),
                     );
                 }
+            }
+            let unlocks = flow.steps.iter().any(|s| matches!(s, PssStep::UnlockUser(_)));
+            if unlocks && self.public_self_service.max_number_of_unlocks.is_none() {
+                warn(
+                    "public_self_service.max_number_of_unlocks".into(),
+                    format!(
+                        "flow `{}` unlocks users without a limit: one proven factor buys unlimited tries on the other",
+                        flow.id
+                    ),
+                );
+            }
+            let first_verification = flow.steps.iter().position(|s| matches!(s, PssStep::EmailIdentityVerification(_)));
+            let first_factor = flow.steps.iter().position(|s| matches!(s, PssStep::App2faApproval(_)));
+            if let Some(factor) = first_factor
+                && first_verification.is_none_or(|v| v > factor)
+                && !flow.restrictions.any_feedback()
+            {
+                warn(
+                    format!("{base}.steps[{factor}]"),
+                    format!(
+                        "flow `{}` asks for a factor before any identity verification with feedback off: unknown users cannot be approved, so the flow fails for them in a way that reveals it; verify identity first or turn the feedback flags on",
+                        flow.id
+                    ),
+                );
             }
             for (j, step) in flow.steps.iter().enumerate() {
                 if let PssStep::EmailIdentityVerification(s) = step {

@@ -265,6 +265,8 @@ impl Default for FlowSessionConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PublicSelfServiceConfig {
+    /// Self-unlocks allowed without a successful login in between (unset: unlimited; a risk `config check` names).
+    pub max_number_of_unlocks: Option<u32>,
     pub flows: Vec<PublicSelfServiceFlow>,
 }
 
@@ -289,6 +291,49 @@ pub struct PublicSelfServiceFlow {
 pub enum Restrictions {
     /// Nonexistent → invalid → locked, each silent unless its feedback flag is on.
     PasswordReset(PasswordResetRestrictions),
+    /// Nonexistent → invalid → locked for a reason not allowed → too many unlocks.
+    SelfUnlock(SelfUnlockRestrictions),
+}
+
+impl Restrictions {
+    /// Whether any refusal is reported to the caller (and so the flow is not enumeration-safe).
+    pub fn any_feedback(&self) -> bool {
+        match self {
+            Self::PasswordReset(r) => r.nonexistent_user_feedback || r.invalid_user_feedback || r.locked_user_feedback,
+            Self::SelfUnlock(r) => {
+                r.nonexistent_user_feedback
+                    || r.invalid_user_feedback
+                    || r.locked_user_feedback
+                    || r.too_many_unlocks_feedback
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfUnlockRestrictions {
+    pub nonexistent_user_feedback: bool,
+    pub invalid_user_feedback: bool,
+    pub locked_user_feedback: bool,
+    pub too_many_unlocks_feedback: bool,
+    /// Only users locked for one of these reasons may unlock themselves (users who are not locked may run the flow).
+    pub allowed_lock_reasons: Vec<String>,
+}
+
+impl Default for SelfUnlockRestrictions {
+    fn default() -> Self {
+        Self {
+            nonexistent_user_feedback: false,
+            invalid_user_feedback: false,
+            locked_user_feedback: false,
+            too_many_unlocks_feedback: false,
+            allowed_lock_reasons: vec![
+                "LockReason.TooManyAuthAtts.PASSWORD".into(),
+                "LockReason.MaxWrongOldPassword".into(),
+            ],
+        }
+    }
 }
 
 impl Default for Restrictions {
@@ -314,6 +359,37 @@ pub enum PssStep {
     EmailIdentityVerification(EmailVerificationStep),
     SetPassword(SetPasswordStep),
     EmailNotification(EmailNotificationStep),
+    #[serde(rename = "app-2fa-approval")]
+    App2faApproval(App2faApprovalStep),
+    UnlockUser(UnlockUserStep),
+}
+
+/// Approval with the Gatehouse authenticator (push or offline QR). A factor step: it needs a real user, so
+/// before any identity verification it is only safe with the restrictions' feedback on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct App2faApprovalStep {
+    /// What the device shows the user is approving: `unlock`, `password-reset`.
+    pub purpose: String,
+}
+
+impl Default for App2faApprovalStep {
+    fn default() -> Self {
+        Self { purpose: "unlock".into() }
+    }
+}
+
+/// Unlocks the user (non-interactive), within the maximum number of unlocks, resetting these counters.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnlockUserStep {
+    pub counters_to_reset: Vec<String>,
+}
+
+impl Default for UnlockUserStep {
+    fn default() -> Self {
+        Self { counters_to_reset: vec!["PASSWORD".into(), "OLD_PASSWORD".into()] }
+    }
 }
 
 impl PssStep {
@@ -323,6 +399,8 @@ impl PssStep {
             Self::EmailIdentityVerification(_) => "email-identity-verification",
             Self::SetPassword(_) => "set-password",
             Self::EmailNotification(_) => "email-notification",
+            Self::App2faApproval(_) => "app-2fa-approval",
+            Self::UnlockUser(_) => "unlock-user",
         }
     }
 }

@@ -246,6 +246,26 @@ impl Config {
                         }
                         check_method_id(&format!("{path}.password_method_id"), &s.password_method_id)?;
                     }
+                    PssStep::App2faApproval(s) => {
+                        if !identified {
+                            return fail(path, "app-2fa-approval needs a user-identification step before it");
+                        }
+                        if !matches!(s.purpose.as_str(), "unlock" | "password-reset") {
+                            return fail(format!("{path}.purpose"), "must be unlock or password-reset");
+                        }
+                        verified = true;
+                    }
+                    PssStep::UnlockUser(s) => {
+                        if !verified {
+                            return fail(
+                                path,
+                                "unlock-user must follow a verification or approval step, or anyone could unlock anyone",
+                            );
+                        }
+                        for (k, id) in s.counters_to_reset.iter().enumerate() {
+                            check_method_id(&format!("{path}.counters_to_reset[{k}]"), id)?;
+                        }
+                    }
                     PssStep::EmailNotification(s) => {
                         if !identified {
                             return fail(path, "email-notification needs a user-identification step before it");

@@ -56,6 +56,7 @@ pub enum ErrorCode {
     App2faDenied,
     App2faExpired,
     App2faCodeWrong,
+    TooManyUnlocks,
 }
 
 impl ErrorCode {
@@ -82,6 +83,7 @@ impl ErrorCode {
             Self::App2faDenied => "APP_2FA_DENIED",
             Self::App2faExpired => "APP_2FA_EXPIRED",
             Self::App2faCodeWrong => "APP_2FA_CODE_WRONG",
+            Self::TooManyUnlocks => "TOO_MANY_UNLOCKS",
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum Action {
     CheckEmailOtp { otp: String },
     ResendEmailOtp,
     SetPassword { new_password: String },
+    PollApp,
+    OfflineChallenge,
+    OfflineCheck { otp: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,8 @@ pub struct Turn {
     pub state: FlowState,
     pub status: SessionStatus,
     pub effects: Vec<Effect>,
+    /// Extra `data.attributes` of the answer (the number to match, an offline challenge).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -59,6 +64,7 @@ pub(super) struct Ctx<'a> {
     pub state: FlowState,
     pub status: SessionStatus,
     pub effects: Vec<Effect>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Starts a flow: enters its first step (running any non-interactive steps before it).
@@ -70,8 +76,8 @@ pub async fn start(
 ) -> Result<Turn, EngineError> {
     let mut ctx = Ctx::new(deps, flow, session_id, ip, FlowState::default());
     ctx.audit("flow.started", "ok", serde_json::json!({}));
-    let next = ctx.enter_current().await?;
-    Ok(ctx.finish(Outcome::Continue(next)))
+    let outcome = ctx.enter_current().await?;
+    Ok(ctx.finish(outcome))
 }
 
 /// Handles one call on a running flow.
@@ -101,6 +107,9 @@ pub async fn handle(
         (PssStep::SetPassword(cfg), Action::SetPassword { new_password }) => {
             ctx.set_password(cfg, new_password).await?
         }
+        (PssStep::App2faApproval(cfg), Action::PollApp) => ctx.poll_app(cfg).await?,
+        (PssStep::App2faApproval(cfg), Action::OfflineChallenge) => ctx.offline_challenge(cfg).await?,
+        (PssStep::App2faApproval(_), Action::OfflineCheck { otp }) => ctx.offline_check(&otp).await?,
         _ => Outcome::Unexpected,
     };
     Ok(ctx.finish(outcome))
@@ -123,33 +132,44 @@ impl<'a> Ctx<'a> {
             state,
             status: SessionStatus::Active,
             effects: Vec::new(),
+            attributes: serde_json::Map::new(),
         }
     }
 
     fn finish(self, outcome: Outcome) -> Turn {
-        Turn { outcome, state: self.state, status: self.status, effects: self.effects }
+        Turn { outcome, state: self.state, status: self.status, effects: self.effects, attributes: self.attributes }
     }
 
-    /// Runs non-interactive steps from the current one on, stops at the first interactive step and
-    /// returns its next-step code; `None` once the flow is complete.
-    pub(super) async fn enter_current(&mut self) -> Result<Option<NextStep>, EngineError> {
+    /// Runs non-interactive steps from the current one on and stops at the first interactive step (its
+    /// next-step code), at the end (no code: complete), or when a non-interactive step ends the flow.
+    pub(super) async fn enter_current(&mut self) -> Result<Outcome, EngineError> {
         loop {
             let Some(step) = self.flow.steps.get(self.state.step) else {
                 self.complete();
-                return Ok(None);
+                return Ok(Outcome::Continue(None));
             };
-            match step {
-                PssStep::UserIdentification(_) => return Ok(Some(NextStep::UsernameRequired)),
+            let next = match step {
+                PssStep::UserIdentification(_) => NextStep::UsernameRequired,
                 PssStep::EmailIdentityVerification(cfg) => {
                     self.enter_email_otp(cfg).await?;
-                    return Ok(Some(NextStep::EmailOtpRequired));
+                    NextStep::EmailOtpRequired
                 }
-                PssStep::SetPassword(_) => return Ok(Some(NextStep::NewPasswordRequired)),
+                PssStep::SetPassword(_) => NextStep::NewPasswordRequired,
+                PssStep::App2faApproval(cfg) => return self.enter_app(cfg).await,
                 PssStep::EmailNotification(cfg) => {
                     self.send_notification(cfg).await?;
                     self.state.step += 1;
+                    continue;
                 }
-            }
+                PssStep::UnlockUser(cfg) => {
+                    if let Some(code) = self.unlock_user(cfg).await? {
+                        return Ok(self.terminate(vec![FlowError::new(code)]));
+                    }
+                    self.state.step += 1;
+                    continue;
+                }
+            };
+            return Ok(Outcome::Continue(Some(next)));
         }
     }
 
@@ -157,7 +177,7 @@ impl<'a> Ctx<'a> {
     pub(super) async fn advance(&mut self) -> Result<Outcome, EngineError> {
         self.state.step += 1;
         self.state.scratch = Scratch::None;
-        Ok(Outcome::Continue(self.enter_current().await?))
+        self.enter_current().await
     }
 
     fn complete(&mut self) {
@@ -196,10 +216,17 @@ impl<'a> Ctx<'a> {
     /// After an identity verification step every call re-checks the restrictions and reports violations.
     pub(super) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
         let user = self.load_user().await?;
-        Ok(match restrictions::evaluate(&self.flow.restrictions, user.as_ref(), self.now) {
-            Verdict::Allowed => None,
-            Verdict::Refused { code, .. } => Some(code),
-        })
+        Ok(
+            match restrictions::evaluate(
+                &self.flow.restrictions,
+                user.as_ref(),
+                self.now,
+                self.deps.config.public_self_service.max_number_of_unlocks,
+            ) {
+                Verdict::Allowed => None,
+                Verdict::Refused { code, .. } => Some(code),
+            },
+        )
     }
 
     pub(super) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {

@@ -2,6 +2,7 @@
 //! non-interactive steps run as soon as they are reached, and everything a call changes is returned as effects
 //! that the store writes in one transaction with the session.
 
+mod app_factor;
 pub mod auth;
 pub mod codes;
 mod engine;

@@ -131,6 +131,17 @@ pub enum Scratch {
     #[default]
     None,
     Otp(OtpChallenge),
+    App(PssAppChallenge),
+}
+
+/// The authenticator request of a self-service flow. Without an approval (stealth mode) the step waits
+/// until `expires_at` like a request nobody answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PssAppChallenge {
+    pub approval_id: Option<String>,
+    pub number: u32,
+    pub offline: Option<String>,
+    pub expires_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,20 +1,13 @@
 //! The authenticator factor: a push request the user approves on a device (matching the number the browser
 //! shows), or an offline QR challenge answered with a code from the device.
 
-use subtle::ConstantTimeEq;
-
 use super::{AppChallenge, AuthCtx, Stage};
-use crate::authenticator::{new_number, number_choices, offline_code};
-use crate::clock::format_timestamp;
+use crate::flow::app_factor::{new_approval, offline_challenge_text, offline_code_matches};
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::EngineError;
 use crate::flow::factor::{Attempt, Counted, counted_check};
-use crate::ports::{Approval, ApprovalStatus, Effect};
-use crate::random::{random_id, random_token};
+use crate::ports::{ApprovalStatus, Effect};
 use crate::user::{User, lock_reason};
-
-/// Sealing context of devices' offline keys.
-pub const OFFLINE_KEY_CONTEXT: &str = "gatehouse/device-offline-key/v1";
 
 impl AuthCtx<'_> {
     fn waiting(&mut self, number: u32) -> Outcome {
@@ -23,22 +16,8 @@ impl AuthCtx<'_> {
     }
 
     pub(crate) fn enter_app(&mut self, user: &User) -> Result<Outcome, EngineError> {
-        let cfg = &self.deps.config.authenticator;
-        let number = new_number(self.deps.random);
-        let approval = Approval {
-            id: random_id(self.deps.random),
-            user_id: user.id.clone(),
-            kind: "login".into(),
-            context: serde_json::json!({ "ip": self.ip, "time": format_timestamp(self.now), "application": "default" }),
-            number,
-            choices: number_choices(self.deps.random, number),
-            nonce: random_token(self.deps.random),
-            status: ApprovalStatus::Pending,
-            device_id: None,
-            created_at: self.now,
-            expires_at: self.now.saturating_add(i64::try_from(cfg.approval_timeout_seconds * 1000).unwrap_or(i64::MAX)),
-            decided_at: None,
-        };
+        let approval = new_approval(self.deps, &user.id, "login", self.ip, self.now);
+        let number = approval.number;
         self.state.stage = Stage::App;
         self.state.app = Some(AppChallenge { approval_id: approval.id.clone(), number, offline: None });
         self.effects.push(Effect::CreateApproval(approval));
@@ -93,12 +72,7 @@ impl AuthCtx<'_> {
     pub(crate) async fn offline_challenge(&mut self) -> Result<Outcome, EngineError> {
         let mut challenge = self.challenge()?;
         let user = self.user().await?;
-        let text = format!(
-            "gatehouse-offline:1:{}:{}:login:{}",
-            random_token(self.deps.random),
-            user.username,
-            format_timestamp(self.now)
-        );
+        let text = offline_challenge_text(self.deps, &user.username, "login", self.now);
         challenge.offline = Some(text.clone());
         let number = challenge.number;
         self.state.app = Some(challenge);
@@ -116,19 +90,8 @@ impl AuthCtx<'_> {
         let user = self.user().await?;
         let method = self.deps.config.authenticator.method_id.clone();
         let max = self.deps.config.lockout.max_for(&method);
-        let devices = self.deps.store.list_devices(&user.id).await?;
-        let key = self.deps.key;
-        let answer: String = otp.chars().filter(|c| !c.is_whitespace()).collect();
-        let check = async {
-            let mut right = false;
-            for device in &devices {
-                if let Ok(offline_key) = key.open(OFFLINE_KEY_CONTEXT, &device.sealed_offline) {
-                    let expected = offline_code(&offline_key, &text);
-                    right |= bool::from(expected.as_bytes().ct_eq(answer.as_bytes()));
-                }
-            }
-            Ok(right)
-        };
+        let (deps, user_id) = (self.deps, user.id.clone());
+        let check = offline_code_matches(deps, &user_id, &text, otp);
         let reason = lock_reason::too_many_auth_attempts(&method);
         let attempt = Attempt { user_id: &user.id, method_id: &method, max, lock_reason: &reason, now: self.now };
         let mut effects = Vec::new();

@@ -5,7 +5,7 @@ mod app;
 mod password;
 mod second_factor;
 
-pub use app::OFFLINE_KEY_CONTEXT;
+pub use crate::flow::app_factor::OFFLINE_KEY_CONTEXT;
 pub use second_factor::TOTP_SEAL_CONTEXT;
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,10 @@
 //! One module per step kind; each adds its handlers to the engine's context.
 
+mod app_approval;
 mod email_notification;
 mod email_verification;
 mod set_password;
+mod unlock_user;
 mod user_identification;
 
 use std::collections::BTreeMap;

@@ -10,7 +10,12 @@ impl Ctx<'_> {
     pub(crate) async fn identify(&mut self, username: &str) -> Result<Outcome, EngineError> {
         let login = normalize_login(username);
         let user = self.deps.store.find_user_by_login(&login).await?;
-        let verdict = restrictions::evaluate(&self.flow.restrictions, user.as_ref(), self.now);
+        let verdict = restrictions::evaluate(
+            &self.flow.restrictions,
+            user.as_ref(),
+            self.now,
+            self.deps.config.public_self_service.max_number_of_unlocks,
+        );
         let user_id = user.as_ref().map(|u| u.id.clone());
         self.state.subject = Some(Subject { login, user_id });
         match verdict {

@@ -2,6 +2,7 @@
 //! The flow session travels in an HttpOnly cookie; only its keyed hash is stored.
 
 mod abort;
+mod app;
 mod email_otp_check;
 mod email_otp_resend;
 mod identify;
@@ -33,6 +34,9 @@ pub fn routes() -> Router<AppState> {
         ("verification/email/otp/check", post(email_otp_check::handler)),
         ("verification/email/otp/resend", post(email_otp_resend::handler)),
         ("password/set", post(password_set::handler)),
+        ("app-2fa/status/poll", post(app::poll)),
+        ("app-2fa/offline/challenge", post(app::offline_challenge)),
+        ("app-2fa/offline/check", post(app::offline_check)),
     ] {
         r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }
@@ -64,6 +68,17 @@ pub(crate) async fn run(
     .await
 }
 
+/// The flow's current state, read without holding the session (for long polls).
+pub(crate) async fn peek(state: &AppState, headers: &HeaderMap) -> Option<FlowState> {
+    match flow_session::acquire(state, headers, KIND).await {
+        Ok(Some(held)) => {
+            flow_session::release(state, &held).await;
+            serde_json::from_value(held.record.state.clone()).ok()
+        }
+        _ => None,
+    }
+}
+
 async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
     let flow_config = state.config.public_self_service.flow(&held.record.flow_id);
     let flow_state = serde_json::from_value::<FlowState>(held.record.state.clone());
@@ -84,7 +99,7 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
         status: turn.status,
         secure: held.secure,
         lock_expiry: None,
-        extra: Default::default(),
+        extra: turn.attributes,
     };
     Ok(flow_session::respond(state, reply, turn.outcome))
 }

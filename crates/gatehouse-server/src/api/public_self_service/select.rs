@@ -48,8 +48,7 @@ pub async fn handler(
     state.store.create_flow_session(&session, &turn.effects).await?;
     notify_outbox(&state, &turn.effects);
     let secure = wants_secure_cookie(&state.config.server, &headers);
-    let reply =
-        Reply { kind: KIND, id: &id, status: turn.status, secure, lock_expiry: None, extra: Default::default() };
+    let reply = Reply { kind: KIND, id: &id, status: turn.status, secure, lock_expiry: None, extra: turn.attributes };
     let response = respond(&state, reply, turn.outcome);
     Ok(with_cookie(response, &set_cookie(cookie_name(KIND), Some(&token), secure)))
 }
