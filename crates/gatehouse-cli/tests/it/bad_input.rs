@@ -273,3 +273,182 @@ async fn authentication_endpoints_refuse_bad_input(backend: Backend) {
     server.stop().await;
     env.cleanup().await;
 }
+
+on_both_backends!(device_and_approval_endpoints_refuse_bad_input);
+
+async fn device_and_approval_endpoints_refuse_bad_input(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("pat", None, Some("Old-Cobalt-Lantern-1")).await;
+    let json = [("content-type", "application/json"), ("x-same-domain", "1")];
+    let post = reqwest::Method::POST;
+    let mut c = server.client();
+    let key = gatehouse_core::authenticator::DeviceKey::generate(&gatehouse_core::random::SystemRandom);
+    let good_key = key.public_key();
+    let offline = gatehouse_core::authenticator::encode(&[1u8; 32]);
+    let activate = |code: &str, public_key: &str, offline_key: &str, name: &str| {
+        serde_json::json!({ "code": code, "publicKey": public_key, "offlineKey": offline_key, "displayName": name })
+            .to_string()
+    };
+    let cases: Vec<(Resp, u16, &str)> = vec![
+        (raw(&mut c, post.clone(), "/rest/device/activate", &json, "{").await, 400, "INVALID_JSON"),
+        (raw(&mut c, post.clone(), "/rest/device/activate", &json, "{\"code\": \"1\"}").await, 400, "INVALID_REQUEST"),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/activate",
+                &json,
+                &activate("1234567890123456", "bad", &offline, "x"),
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/activate",
+                &json,
+                &activate("1234567890123456", &good_key, "short", "x"),
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/activate",
+                &json,
+                &activate("1234567890123456", &good_key, &offline, ""),
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/activate",
+                &json,
+                &activate("1234567890123456", &good_key, &offline, "x"),
+            )
+            .await,
+            400,
+            "ACTIVATION_INVALID",
+        ),
+        (raw(&mut c, reqwest::Method::GET, "/rest/device/approvals", &[], "").await, 401, "DEVICE_NOT_AUTHENTICATED"),
+        (
+            raw(
+                &mut c,
+                reqwest::Method::GET,
+                "/rest/device/approvals",
+                &[("x-device-id", "d"), ("x-device-timestamp", "soon"), ("x-device-signature", "s")],
+                "",
+            )
+            .await,
+            401,
+            "DEVICE_NOT_AUTHENTICATED",
+        ),
+        (
+            raw(
+                &mut c,
+                reqwest::Method::GET,
+                "/rest/device/approvals",
+                &[("x-device-id", "d"), ("x-device-timestamp", "1"), ("x-device-signature", "s")],
+                "",
+            )
+            .await,
+            401,
+            "DEVICE_NOT_AUTHENTICATED",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/device/approvals/x/decision", &json, "{\"deviceId\": \"d\"}").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/approvals/x/decision",
+                &json,
+                "{\"deviceId\": \"d\", \"decision\": \"maybe\", \"number\": 1, \"signature\": \"s\"}",
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/approvals/x/decision",
+                &json,
+                "{\"deviceId\": \"d\", \"decision\": \"approve\", \"number\": -1, \"signature\": \"s\"}",
+            )
+            .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(
+                &mut c,
+                post.clone(),
+                "/rest/device/approvals/x/decision",
+                &json,
+                "{\"deviceId\": \"d\", \"decision\": \"approve\", \"number\": 1, \"signature\": \"s\"}",
+            )
+            .await,
+            404,
+            "APPROVAL_NOT_FOUND",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/self-service/app-2fa/status/poll/", &json, "").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/self-service/app-2fa/offline/check/", &json, "{\"otp\": 5}").await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/app-2fa/status/poll/", &json, "").await,
+            400,
+            "UNEXPECTED_CALL",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/public/authentication/app-2fa/offline/challenge/", &json, "{\"x\": 1}")
+                .await,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            raw(&mut c, post.clone(), "/rest/protected/self-service/app-2fa/activation/", &json, "").await,
+            401,
+            "NOT_AUTHENTICATED",
+        ),
+    ];
+    for (r, status, code) in &cases {
+        assert_json_error(r, *status, code);
+    }
+    // Inside a self-unlock flow, calls of other steps are unexpected and nothing was created.
+    let mut flow = server.client();
+    flow.select("self-unlock").await.expect(200);
+    assert_json_error(
+        &raw(&mut flow, post.clone(), "/rest/public/self-service/app-2fa/offline/check/", &json, "{\"otp\": \"1\"}")
+            .await,
+        400,
+        "UNEXPECTED_CALL",
+    );
+    let user = env.user("pat").await;
+    assert!(env.store().await.list_devices(&user.id).await.unwrap().is_empty());
+    assert!(user.failed_attempts.is_empty());
+    server.stop().await;
+    env.cleanup().await;
+}

@@ -95,3 +95,42 @@ impl Config {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigSource, Restrictions, load};
+
+    fn paths(config: &crate::config::Config) -> Vec<String> {
+        config.security_findings().into_iter().map(|f| f.path).collect()
+    }
+
+    #[test]
+    fn the_demo_self_unlock_flow_is_reported_as_not_enumeration_safe() {
+        let demo = load(&ConfigSource::Demo).unwrap();
+        let found = paths(&demo);
+        assert!(
+            found.iter().any(|p| p == "public_self_service.flows[1].restrictions.nonexistent_user_feedback"),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|p| p.starts_with("public_self_service.flows[0]")),
+            "the reset flow is quiet: {found:?}"
+        );
+    }
+
+    #[test]
+    fn unlimited_unlocks_and_factors_before_verification_are_reported() {
+        let mut c = load(&ConfigSource::Demo).unwrap();
+        c.public_self_service.max_number_of_unlocks = None;
+        let Restrictions::SelfUnlock(r) = &mut c.public_self_service.flows[1].restrictions else {
+            panic!("self-unlock")
+        };
+        r.nonexistent_user_feedback = false;
+        r.invalid_user_feedback = false;
+        r.locked_user_feedback = false;
+        r.too_many_unlocks_feedback = false;
+        let found = paths(&c);
+        assert!(found.contains(&"public_self_service.max_number_of_unlocks".to_owned()), "{found:?}");
+        assert!(found.contains(&"public_self_service.flows[1].steps[1]".to_owned()), "{found:?}");
+    }
+}

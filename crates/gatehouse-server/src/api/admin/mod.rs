@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{username}/app-2fa/activation", post(users::activation))
         .route("/admin/users/{username}/app-2fa/devices", get(users::devices))
         .route("/admin/users/{username}/app-2fa/devices/{id}", delete(users::remove_device))
+        .route("/admin/users/{username}/app-2fa/devices/{id}/rename", post(users::rename_device))
 }
 
 /// A request authenticated by an admin token.

@@ -170,3 +170,37 @@ pub async fn remove_device(
     state.store.apply(&[effect, gatehouse_core::ports::Effect::Audit(audit)]).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RenameRequest {
+    pub display_name: String,
+}
+
+#[tracing::instrument(name = "admin.users.rename_device", skip_all)]
+pub async fn rename_device(
+    State(state): State<AppState>,
+    admin: AdminToken,
+    Path((username, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<RenameRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let name = body.display_name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::InvalidRequest {
+            title: "displayName must be 1–64 characters".into(),
+            pointer: Some("/displayName".into()),
+        });
+    }
+    let service = admin.service(&state);
+    let user = service.find(&username).await?;
+    let device = state.store.get_device(&id).await?.filter(|d| d.user_id == user.id).ok_or(ApiError::NotFound)?;
+    let audit = service.audit_event("device.renamed", &user, json!({ "device": device.id, "by": "admin" }));
+    let effect = gatehouse_core::ports::Effect::RenameDevice {
+        id: device.id.clone(),
+        user_id: user.id.clone(),
+        display_name: name,
+    };
+    state.store.apply(&[effect, gatehouse_core::ports::Effect::Audit(audit)]).await?;
+    let device = state.store.get_device(&id).await?.ok_or(ApiError::NotFound)?;
+    Ok(document(&state, crate::api::protected::devices::device_view(&device)))
+}
