@@ -376,5 +376,8 @@ pub trait Store: Send + Sync {
         counters: &[String],
         at: Millis,
     ) -> Result<SelfUnlock, StoreError>;
+    /// Approval events (`created:<user id>`, `decided:<approval id>`) from every node: a hint to look again,
+    /// never the truth (that is in the database).
+    fn approval_events(&self) -> tokio::sync::broadcast::Receiver<String>;
     async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError>;
 }

@@ -81,7 +81,8 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                     .await
                     .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             }
-            Ok(Arc::new(SqliteStore { pool }))
+            let (events, _) = tokio::sync::broadcast::channel(256);
+            Ok(Arc::new(SqliteStore { pool, events }))
         }
         Backend::Postgres => {
             let mut connect = PgConnectOptions::from_str(&options.url)
@@ -109,9 +110,35 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                     .await
                     .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             }
-            Ok(Arc::new(PgStore { pool }))
+            let (events, _) = tokio::sync::broadcast::channel(256);
+            let listener = relay_notifications(&pool, events.clone()).await?;
+            Ok(Arc::new(PgStore { pool, events, listener }))
         }
     }
+}
+
+/// Listens on the approval events channel and relays every notification to this process's waiters. If the
+/// listener connection drops, sqlx reconnects; waiters poll the database meanwhile.
+async fn relay_notifications(
+    pool: &sqlx::PgPool,
+    events: tokio::sync::broadcast::Sender<String>,
+) -> Result<tokio::task::AbortHandle, StoreError> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await.map_err(unavailable)?;
+    listener.listen(crate::sql::EVENTS_CHANNEL).await.map_err(unavailable)?;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    let _ = events.send(n.payload().to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "approval event listener failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(task.abort_handle())
 }
 
 #[cfg(test)]

@@ -18,10 +18,59 @@ use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
 
 pub(crate) struct SqliteStore {
     pub(crate) pool: sqlx::SqlitePool,
+    /// Approval events of this process (several processes on one SQLite file fall back to polling).
+    pub(crate) events: tokio::sync::broadcast::Sender<String>,
 }
 
 pub(crate) struct PgStore {
     pub(crate) pool: sqlx::PgPool,
+    /// Approval events of every node, relayed from PostgreSQL's LISTEN/NOTIFY.
+    pub(crate) events: tokio::sync::broadcast::Sender<String>,
+    /// The relay task (and its connection) lives as long as the store.
+    pub(crate) listener: tokio::task::AbortHandle,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// The NOTIFY channel of approval events.
+pub(crate) const EVENTS_CHANNEL: &str = "gatehouse_approval_events";
+
+/// Payloads to announce after `effects` committed: `created:<user id>` and `decided:<approval id>`.
+fn approval_events(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CreateApproval(a) => Some(format!("created:{}", a.user_id)),
+            Effect::CancelApproval { id, .. } => Some(format!("decided:{id}")),
+            _ => None,
+        })
+        .collect()
+}
+
+impl SqliteStore {
+    async fn announce(&self, payloads: Vec<String>) {
+        for p in payloads {
+            // Nobody listening is fine.
+            let _ = self.events.send(p);
+        }
+    }
+}
+
+impl PgStore {
+    /// NOTIFY reaches every node's listener, this one's included, which relays it to local waiters.
+    async fn announce(&self, payloads: Vec<String>) {
+        for p in payloads {
+            if let Err(e) =
+                sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(&p).execute(&self.pool).await
+            {
+                tracing::warn!(error = %e, "cannot NOTIFY an approval event; waiters fall back to polling");
+            }
+        }
+    }
 }
 
 macro_rules! select_users {
@@ -444,6 +493,7 @@ macro_rules! store_impl {
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
+                self.announce(approval_events(effects)).await;
                 Ok(())
             }
 
@@ -467,6 +517,7 @@ macro_rules! store_impl {
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
+                self.announce(approval_events(effects)).await;
                 Ok(())
             }
 
@@ -525,6 +576,7 @@ macro_rules! store_impl {
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
+                self.announce(approval_events(effects)).await;
                 Ok(true)
             }
 
@@ -867,7 +919,7 @@ macro_rules! store_impl {
 
             async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError> {
                 let status = if approve { "approved" } else { "denied" };
-                sqlx::query(
+                let decided = sqlx::query(
                     "UPDATE approvals SET status = $3, device_id = $2, decided_at = $4 \
                      WHERE id = $1 AND status = 'pending' AND expires_at > $4",
                 )
@@ -878,7 +930,15 @@ macro_rules! store_impl {
                 .execute(&self.pool)
                 .await
                 .map(|r| r.rows_affected() == 1)
-                .map_err(db_error)
+                .map_err(db_error)?;
+                if decided {
+                    self.announce(vec![format!("decided:{id}")]).await;
+                }
+                Ok(decided)
+            }
+
+            fn approval_events(&self) -> tokio::sync::broadcast::Receiver<String> {
+                self.events.subscribe()
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {

@@ -98,8 +98,10 @@ async fn push_and_offline_login_with_the_cli_authenticator(backend: Backend) {
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", &id, "--number", &number.to_string()]));
+    let decided = std::time::Instant::now();
     let r = poll.await.unwrap();
     r.expect(200);
+    assert!(decided.elapsed() < std::time::Duration::from_secs(2), "{:?}", decided.elapsed());
     assert_eq!(r.body["data"]["attributes"], serde_json::json!({}));
     browser.jar.extend(r.headers.get_all("set-cookie").iter().filter_map(|v| {
         let (k, rest) = v.to_str().ok()?.split_once('=')?;

@@ -70,6 +70,7 @@ pub struct TestEnv {
     pub schema: Option<String>,
     pub key: String,
     pub clock: Arc<JumpClock>,
+    store: tokio::sync::OnceCell<Arc<dyn Store>>,
 }
 
 impl TestEnv {
@@ -80,7 +81,7 @@ impl TestEnv {
             Backend::Postgres => (postgres_url(), Some(format!("gh_test_{}", &random_id(&SystemRandom)[..16]))),
         };
         let key = ServerKey::generate_base64(&SystemRandom);
-        Self { dir, db_url, schema, key, clock: Arc::new(JumpClock::default()) }
+        Self { dir, db_url, schema, key, clock: Arc::new(JumpClock::default()), store: tokio::sync::OnceCell::new() }
     }
 
     pub fn outbox(&self) -> PathBuf {
@@ -113,12 +114,30 @@ impl TestEnv {
         TestServer { base: format!("http://{}", running.addr), running: Some(running) }
     }
 
+    /// A store of its own on the environment's database (one per environment, made on first use).
     pub async fn store(&self) -> Arc<dyn Store> {
+        self.store
+            .get_or_init(|| async {
+                gatehouse_store::open(&gatehouse_store::OpenOptions {
+                    url: self.db_url.clone(),
+                    schema: self.schema.clone(),
+                    max_connections: 4,
+                    migrate: true,
+                })
+                .await
+                .unwrap()
+            })
+            .await
+            .clone()
+    }
+
+    /// Another, independent store on the same database (another node).
+    pub async fn second_store(&self) -> Arc<dyn Store> {
         gatehouse_store::open(&gatehouse_store::OpenOptions {
             url: self.db_url.clone(),
             schema: self.schema.clone(),
-            max_connections: 4,
-            migrate: true,
+            max_connections: 2,
+            migrate: false,
         })
         .await
         .unwrap()

@@ -270,20 +270,25 @@ async fn parallel_logins_of_different_users_are_not_serialised() {
         let h = hasher.hash(PW).unwrap();
         store.apply(&[Effect::SetPassword { user_id: u.id, password_hash: h, at: 1 }]).await.unwrap();
     }
-    let started = Instant::now();
-    for i in 0..8 {
-        server.client().login(&format!("par{i}"), PW).await.expect(200);
+    // Best of three runs each, so that a busy moment of the machine does not decide the outcome.
+    let mut sequential = Duration::MAX;
+    let mut parallel = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        for i in 0..8 {
+            server.client().login(&format!("par{i}"), PW).await.expect(200);
+        }
+        sequential = sequential.min(started.elapsed());
+        let started = Instant::now();
+        let tasks = (0..8).map(|i| {
+            let mut c = server.client();
+            tokio::spawn(async move { c.login(&format!("par{i}"), PW).await })
+        });
+        for r in join_all(tasks).await {
+            r.unwrap().expect(200);
+        }
+        parallel = parallel.min(started.elapsed());
     }
-    let sequential = started.elapsed();
-    let started = Instant::now();
-    let tasks = (0..8).map(|i| {
-        let mut c = server.client();
-        tokio::spawn(async move { c.login(&format!("par{i}"), PW).await })
-    });
-    for r in join_all(tasks).await {
-        r.unwrap().expect(200);
-    }
-    let parallel = started.elapsed();
     let cores = std::thread::available_parallelism().map_or(1, usize::from).min(8);
     // Bounded by cores: with c cores the parallel run needs about 1/c of the sequential time (generous bound).
     let bound = sequential.mul_f64(1.0 / cores as f64 + 0.35);

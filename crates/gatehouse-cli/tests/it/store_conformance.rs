@@ -11,7 +11,13 @@ use gatehouse_core::user::NewUser;
 use crate::harness::{Backend, TestEnv};
 use crate::on_both_backends;
 
-on_both_backends!(users_and_login_names, attempt_counters_and_locks, flow_sessions, outbox_and_audit);
+on_both_backends!(
+    users_and_login_names,
+    attempt_counters_and_locks,
+    flow_sessions,
+    outbox_and_audit,
+    approval_events_reach_waiters
+);
 
 fn audit(id: &str, at: i64) -> AuditEvent {
     AuditEvent {
@@ -229,5 +235,53 @@ async fn outbox_and_audit(backend: Backend) {
     assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e2", "e3"]);
     assert_eq!(events[0].details, serde_json::json!({ "n": 30 }));
     assert!(store.ping().await.is_ok());
+    env.cleanup().await;
+}
+
+async fn approval_events_reach_waiters(backend: Backend) {
+    use gatehouse_core::ports::{Approval, ApprovalStatus, Device};
+    let env = TestEnv::new(backend).await;
+    let node_a = env.store().await;
+    // On PostgreSQL a second store (another node) hears it through LISTEN/NOTIFY; SQLite has one process.
+    let node_b = if backend == Backend::Postgres { env.second_store().await } else { node_a.clone() };
+    node_a.create_user(&new_user("u1", "uma", &[]), &audit("a1", 1)).await.unwrap();
+    let mut events = node_b.approval_events();
+    let approval = Approval {
+        id: "ap1".into(),
+        user_id: "u1".into(),
+        kind: "login".into(),
+        context: serde_json::json!({}),
+        number: 42,
+        choices: vec![17, 42, 88],
+        nonce: "n".into(),
+        status: ApprovalStatus::Pending,
+        device_id: None,
+        created_at: 10,
+        expires_at: 10_000,
+        decided_at: None,
+    };
+    node_a.apply(&[Effect::CreateApproval(approval)]).await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.expect("an event").unwrap();
+    assert_eq!(got, "created:u1");
+    let device = Device {
+        id: "d1".into(),
+        user_id: String::new(),
+        public_key: "pk".into(),
+        sealed_offline: "s".into(),
+        display_name: "phone".into(),
+        created_at: 1,
+        last_seen_at: None,
+    };
+    node_a
+        .apply(&[Effect::CreateActivation { code_hash: "h".into(), user_id: "u1".into(), at: 1, expires_at: 100 }])
+        .await
+        .unwrap();
+    assert_eq!(node_a.activate_device("h", 50, &device).await.unwrap().as_deref(), Some("u1"));
+    assert_eq!(node_a.activate_device("h", 51, &device).await.unwrap(), None, "an activation code works once");
+    assert!(node_a.decide_approval("ap1", "d1", true, 20).await.unwrap());
+    assert!(!node_a.decide_approval("ap1", "d1", false, 21).await.unwrap(), "decided once");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.expect("an event").unwrap();
+    assert_eq!(got, "decided:ap1");
+    assert_eq!(node_b.get_approval("ap1").await.unwrap().unwrap().status, ApprovalStatus::Approved);
     env.cleanup().await;
 }

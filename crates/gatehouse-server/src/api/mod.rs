@@ -31,3 +31,21 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }
+
+/// Waits until an approval event equal to `wanted` arrives, or a second passed (the database is checked again
+/// either way: events only say when to look).
+pub(crate) async fn approval_event(events: &mut tokio::sync::broadcast::Receiver<String>, wanted: &str) {
+    let fallback = tokio::time::sleep(std::time::Duration::from_secs(1));
+    tokio::pin!(fallback);
+    loop {
+        tokio::select! {
+            () = &mut fallback => return,
+            event = events.recv() => match event {
+                Ok(e) if e == wanted => return,
+                Ok(_) => {}
+                // Missed events or a closed channel: look at the database now.
+                Err(_) => return,
+            },
+        }
+    }
+}

@@ -33,6 +33,8 @@ async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), 
     let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
     let Some(app) = flow.app.filter(|_| flow.stage == Stage::App) else { return Ok(()) };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(state.config.authenticator.poll_wait_seconds);
+    let mut events = state.store.approval_events();
+    let wanted = format!("decided:{}", app.approval_id);
     loop {
         let approval = state.store.get_approval(&app.approval_id).await?;
         let settled =
@@ -40,8 +42,8 @@ async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), 
         if settled || tokio::time::Instant::now() >= deadline {
             return Ok(());
         }
-        // The database is the source of truth, whichever node the device talked to.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The database is the source of truth, whichever node the device talked to; the event says when to look.
+        tokio::time::timeout_at(deadline, crate::api::approval_event(&mut events, &wanted)).await.ok();
     }
 }
 

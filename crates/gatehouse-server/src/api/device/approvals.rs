@@ -45,12 +45,14 @@ pub async fn pending(
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(state.config.authenticator.poll_wait_seconds));
     let deadline = tokio::time::Instant::now() + wait;
     let user_id = signed.device.user_id.clone();
+    let mut events = state.store.approval_events();
+    let wanted = format!("created:{user_id}");
     let approvals = loop {
         let found = state.store.pending_approvals(&user_id, state.clock.now_ms()).await?;
         if !found.is_empty() || tokio::time::Instant::now() >= deadline {
             break found;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::timeout_at(deadline, crate::api::approval_event(&mut events, &wanted)).await.ok();
     };
     let username = state.store.get_user(&user_id).await?.map(|u| u.username).unwrap_or_default();
     let data: Vec<serde_json::Value> = approvals

@@ -32,6 +32,8 @@ async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), 
     let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
     let Scratch::App(challenge) = flow.scratch else { return Ok(()) };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(state.config.authenticator.poll_wait_seconds);
+    let mut events = state.store.approval_events();
+    let wanted = format!("decided:{}", challenge.approval_id.clone().unwrap_or_default());
     loop {
         let now = state.clock.now_ms();
         let decided = match &challenge.approval_id {
@@ -41,7 +43,11 @@ async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), 
         if decided || now >= challenge.expires_at || tokio::time::Instant::now() >= deadline {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let until = deadline.min(
+            tokio::time::Instant::now()
+                + Duration::from_millis(u64::try_from((challenge.expires_at - now).max(0)).unwrap_or(0)),
+        );
+        tokio::time::timeout_at(until, crate::api::approval_event(&mut events, &wanted)).await.ok();
     }
 }
 
