@@ -109,3 +109,15 @@ pub fn set_cookie(name: &'static str, value: Option<&str>, secure: bool) -> Stri
     }
     c.build().to_string()
 }
+
+/// A login name as the flows take it: 1–256 characters once trimmed.
+pub fn check_username(username: &str) -> Result<(), ApiError> {
+    let length = username.trim().chars().count();
+    if length == 0 || length > 256 {
+        return Err(ApiError::InvalidRequest {
+            title: "username must be 1–256 characters".into(),
+            pointer: Some("/username".into()),
+        });
+    }
+    Ok(())
+}

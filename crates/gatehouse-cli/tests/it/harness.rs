@@ -244,6 +244,19 @@ impl Resp {
             .unwrap_or_default()
     }
 
+    /// Everything a caller can see of an answer, less what differs between any two calls (date, request id,
+    /// body length, timestamp, flow id): what must be identical for users who must not be told apart.
+    pub fn observable(&self) -> (u16, Vec<(String, String)>, Value) {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id" | "content-length"))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        headers.sort();
+        (self.status, headers, self.shape())
+    }
+
     /// The body with its volatile fields (timestamp, flow session id) blanked.
     pub fn shape(&self) -> Value {
         let mut b = self.body.clone();

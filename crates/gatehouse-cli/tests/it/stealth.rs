@@ -5,25 +5,13 @@ use std::time::Duration;
 use gatehouse_core::clock::Clock as _;
 use gatehouse_core::ports::Effect;
 
-use crate::harness::{Backend, Client, Resp, TestEnv, mails_in};
+use crate::harness::{Backend, Client, TestEnv, mails_in};
 use crate::on_both_backends;
 
 on_both_backends!(restricted_users_look_like_real_ones, feedback_flags_report_each_restriction);
 
 /// Status, headers and body shape of an answer.
 type Observed = (u16, Vec<(String, String)>, serde_json::Value);
-
-/// Everything a caller can see of an answer, minus what differs between any two calls.
-fn observable(r: &Resp) -> Observed {
-    let mut headers: Vec<(String, String)> = r
-        .headers
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id" | "content-length"))
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    headers.sort();
-    (r.status, headers, r.shape())
-}
 
 async fn restricted_users_look_like_real_ones(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -52,7 +40,7 @@ async fn restricted_users_look_like_real_ones(backend: Backend) {
         let mut c = server.client();
         c.select("password-reset").await.expect(200);
         let r = c.identify(name).await;
-        answers.push((name, observable(&r)));
+        answers.push((name, r.observable()));
         clients.push((name, c));
     }
     let reference = answers[0].1.clone();
@@ -85,7 +73,7 @@ async fn restricted_users_look_like_real_ones(backend: Backend) {
             if name == "real" && answer == real_otp {
                 continue;
             }
-            seen.push(observable(&c.check_otp(&answer).await));
+            seen.push(c.check_otp(&answer).await.observable());
         }
         assert_eq!(seen.last().map(|s| s.0), Some(403), "{name}");
         match &real_wrong {

@@ -49,3 +49,33 @@ pub(crate) async fn approval_event(events: &mut tokio::sync::broadcast::Receiver
         }
     }
 }
+
+/// Waits, holding nothing, until approval request `approval_id` is decided, `expires_at` passes, or the poll
+/// time is up. A request without an id (stealth mode: nobody can answer it) just waits. The database decides;
+/// approval events (LISTEN/NOTIFY across nodes) only say when to look again.
+pub(crate) async fn wait_for_approval(
+    state: &AppState,
+    approval_id: Option<&str>,
+    expires_at: Option<gatehouse_core::clock::Millis>,
+) -> Result<(), ApiError> {
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_secs(state.config.authenticator.poll_wait_seconds);
+    let mut events = state.store.approval_events();
+    let wanted = format!("decided:{}", approval_id.unwrap_or_default());
+    loop {
+        let now = state.clock.now_ms();
+        let (settled, expiry) = match approval_id {
+            Some(id) => match state.store.get_approval(id).await? {
+                Some(a) => (a.status != gatehouse_core::ports::ApprovalStatus::Pending, a.expires_at),
+                None => (true, now),
+            },
+            None => (false, expires_at.unwrap_or(now)),
+        };
+        if settled || now >= expiry || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        let left = std::time::Duration::from_millis(u64::try_from(expiry - now).unwrap_or(0));
+        let until = deadline.min(tokio::time::Instant::now() + left);
+        tokio::time::timeout_at(until, approval_event(&mut events, &wanted)).await.ok();
+    }
+}

@@ -4,13 +4,10 @@
 //! device, then answers as the decision says; `POST …/app-2fa/offline/challenge/` gives an offline challenge
 //! (`offlineChallenge`, `qrCode`); `POST …/app-2fa/offline/check/` `{"otp": "12345678"}` checks the device's code.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::auth::{AuthAction, Stage};
-use gatehouse_core::ports::ApprovalStatus;
 use serde::Deserialize;
 
 use crate::errors::ApiError;
@@ -27,24 +24,11 @@ pub struct OtpRequest {
     pub otp: String,
 }
 
-/// Waits until the flow's approval request is decided or expired, or the poll time is up. Nothing is held
-/// while waiting: other calls on the flow (going offline) stay possible.
+/// The long poll waits for the flow's request, holding nothing: going offline stays possible meanwhile.
 async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
     let Some(app) = flow.app.filter(|_| flow.stage == Stage::App) else { return Ok(()) };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(state.config.authenticator.poll_wait_seconds);
-    let mut events = state.store.approval_events();
-    let wanted = format!("decided:{}", app.approval_id);
-    loop {
-        let approval = state.store.get_approval(&app.approval_id).await?;
-        let settled =
-            approval.is_none_or(|a| a.status != ApprovalStatus::Pending || state.clock.now_ms() >= a.expires_at);
-        if settled || tokio::time::Instant::now() >= deadline {
-            return Ok(());
-        }
-        // The database is the source of truth, whichever node the device talked to; the event says when to look.
-        tokio::time::timeout_at(deadline, crate::api::approval_event(&mut events, &wanted)).await.ok();
-    }
+    crate::api::wait_for_approval(state, Some(&app.approval_id), None).await
 }
 
 #[tracing::instrument(name = "auth.app_poll", skip_all)]

@@ -24,13 +24,7 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PasswordCheckRequest>,
 ) -> Result<Response, ApiError> {
-    let length = body.username.trim().chars().count();
-    if length == 0 || length > 256 {
-        return Err(ApiError::InvalidRequest {
-            title: "username must be 1–256 characters".into(),
-            pointer: Some("/username".into()),
-        });
-    }
+    crate::extract::check_username(&body.username)?;
     if body.password.len() > 4096 {
         return Err(ApiError::InvalidRequest {
             title: "password is too long".into(),

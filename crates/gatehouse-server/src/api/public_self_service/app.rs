@@ -2,14 +2,11 @@
 //! `POST /rest/public/self-service/app-2fa/status/poll/` (long poll), `…/app-2fa/offline/challenge/`,
 //! `…/app-2fa/offline/check/` `{"otp": "12345678"}`.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::Action;
 use gatehouse_core::flow::session::Scratch;
-use gatehouse_core::ports::ApprovalStatus;
 use serde::Deserialize;
 
 use crate::errors::ApiError;
@@ -26,29 +23,12 @@ pub struct OtpRequest {
     pub otp: String,
 }
 
-/// Waits, holding nothing, until the step's request is decided or expired, or the poll time is up. A request
-/// nobody can answer (stealth mode) waits the same way.
+/// The long poll waits for the step's request, holding nothing. A request nobody can answer (stealth mode)
+/// waits the same way.
 async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
     let Scratch::App(challenge) = flow.scratch else { return Ok(()) };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(state.config.authenticator.poll_wait_seconds);
-    let mut events = state.store.approval_events();
-    let wanted = format!("decided:{}", challenge.approval_id.clone().unwrap_or_default());
-    loop {
-        let now = state.clock.now_ms();
-        let decided = match &challenge.approval_id {
-            Some(id) => state.store.get_approval(id).await?.is_none_or(|a| a.status != ApprovalStatus::Pending),
-            None => false,
-        };
-        if decided || now >= challenge.expires_at || tokio::time::Instant::now() >= deadline {
-            return Ok(());
-        }
-        let until = deadline.min(
-            tokio::time::Instant::now()
-                + Duration::from_millis(u64::try_from((challenge.expires_at - now).max(0)).unwrap_or(0)),
-        );
-        tokio::time::timeout_at(until, crate::api::approval_event(&mut events, &wanted)).await.ok();
-    }
+    crate::api::wait_for_approval(state, challenge.approval_id.as_deref(), Some(challenge.expires_at)).await
 }
 
 #[tracing::instrument(name = "pss.app_poll", skip_all)]

@@ -23,12 +23,6 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(body): JsonBody<IdentifyRequest>,
 ) -> Result<Response, ApiError> {
-    let length = body.username.trim().chars().count();
-    if length == 0 || length > 256 {
-        return Err(ApiError::InvalidRequest {
-            title: "username must be 1–256 characters".into(),
-            pointer: Some("/username".into()),
-        });
-    }
+    crate::extract::check_username(&body.username)?;
     super::run(&state, &headers, ip, Action::Identify { username: body.username }).await
 }
