@@ -1,0 +1,186 @@
+//! Watches the file outbox and hands each OTP mail to the flow waiting for it.
+//!
+//! One task scans the directory for new `.eml` files (so that 16 clients do not each re-read hundreds
+//! of files); a flow registers its address before it calls identify and gets the code through a channel.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{oneshot, watch};
+
+/// How often the watcher lists the outbox directory.
+pub const SCAN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// An OTP mail as the watcher found it.
+#[derive(Debug)]
+pub struct OtpMail {
+    pub otp: String,
+    /// When the server wrote the file (its modification time).
+    pub written: SystemTime,
+}
+
+struct Waiter {
+    /// Only mails the server created at or after this time (ms since the epoch) count.
+    not_before_ms: i64,
+    tx: oneshot::Sender<OtpMail>,
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    waiters: Mutex<HashMap<String, Waiter>>,
+    /// Mails without a code (the password-changed notification).
+    pub notifications: AtomicU64,
+    /// Codes nobody waited for (should stay 0).
+    pub unclaimed_codes: AtomicU64,
+}
+
+impl Outbox {
+    /// Asks for the next OTP mail to `address` created at or after `not_before_ms`.
+    pub fn expect(&self, address: &str, not_before_ms: i64) -> oneshot::Receiver<OtpMail> {
+        let (tx, rx) = oneshot::channel();
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        waiters.insert(address.to_ascii_lowercase(), Waiter { not_before_ms, tx });
+        rx
+    }
+
+    /// Withdraws a request (the flow failed or gave up).
+    pub fn forget(&self, address: &str) {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&address.to_ascii_lowercase());
+    }
+
+    fn deliver(&self, created_ms: i64, to: &str, mail: OtpMail) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        match waiters.remove(to) {
+            Some(w) if created_ms >= w.not_before_ms => {
+                let _ = w.tx.send(mail);
+            }
+            Some(w) => {
+                waiters.insert(to.to_owned(), w);
+                self.unclaimed_codes.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                self.unclaimed_codes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Scans `dir` until `stop` turns true.
+    pub async fn watch(self: Arc<Self>, dir: PathBuf, mut stop: watch::Receiver<bool>) {
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        loop {
+            self.scan(&dir, &mut seen);
+            tokio::select! {
+                () = tokio::time::sleep(SCAN_INTERVAL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    fn scan(&self, dir: &Path, seen: &mut HashSet<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // `.NAME.tmp` files are being written; the server renames them when complete.
+            if name.starts_with('.') || !name.ends_with(".eml") {
+                continue;
+            }
+            let path = entry.path();
+            if seen.contains(&path) {
+                continue;
+            }
+            let Ok(raw) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            seen.insert(path);
+            let written = entry.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
+            // File names are `CREATED_AT_MS-ID.eml`.
+            let created_ms = name.split('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+            let (to, body) = parse(&raw);
+            match otp_in(&body) {
+                Some(otp) => self.deliver(created_ms, &to, OtpMail { otp, written }),
+                None => {
+                    self.notifications.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Waits until at least `count` notifications were seen, or `timeout` passed.
+    pub async fn wait_notifications(&self, count: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self.notifications.load(Ordering::Relaxed);
+            if n >= count || Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The recipient address (lower case) and the decoded body of a single-part mail.
+fn parse(raw: &str) -> (String, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").or_else(|| raw.split_once("\n\n")).unwrap_or((raw, ""));
+    let to = head.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or_default();
+    let to = match (to.rfind('<'), to.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &to[a + 1..b],
+        _ => to,
+    };
+    let qp = head.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
+    let body = if qp { decode_quoted_printable(body) } else { body.to_owned() };
+    (to.trim().to_ascii_lowercase(), body)
+}
+
+/// The one-time code: the line that holds only digits.
+fn otp_in(body: &str) -> Option<String> {
+    body.lines().map(str::trim).find(|l| l.len() >= 4 && l.chars().all(|c| c.is_ascii_digit())).map(str::to_owned)
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Some(hex) = joined.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_code_in_a_quoted_printable_mail() {
+        let raw = "From: Gatehouse <noreply@gatehouse.invalid>\r\nTo: bench7@example.test\r\nSubject: Your password reset code\r\n\
+                   Content-Transfer-Encoding: quoted-printable\r\n\r\nHello bench7,\r\n\r\nyour code is:\r\n\r\n    12345678\r\n\r\n\
+                   It is valid for 10 minutes. If you did not ask to reset your password, you can ignore this m=\r\nessage=3D ok.\r\n";
+        let (to, body) = parse(raw);
+        assert_eq!(to, "bench7@example.test");
+        assert_eq!(otp_in(&body).as_deref(), Some("12345678"));
+        assert!(body.contains("message= ok."));
+    }
+
+    #[test]
+    fn a_notification_has_no_code() {
+        let (to, body) =
+            parse("To: <Bench1@Example.test>\n\nHello,\n\nthe password was changed at 2026-01-01 10:00 UTC.\n");
+        assert_eq!(to, "bench1@example.test");
+        assert_eq!(otp_in(&body), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! `gatehouse-bench`: load benchmark of the password-reset flow against a real `gatehouse serve` process.
+//!
+//! Build both binaries, then run:
+//!
+//! ```text
+//! cargo build --release -p gatehouse-cli -p gatehouse-bench
+//! target/release/gatehouse-bench --output bench.md
+//! ```
+
+mod flow;
+mod hashrate;
+mod mail;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
+use gatehouse_core::clock::{Clock as _, SystemClock, format_timestamp};
+use gatehouse_core::config::PasswordPolicyConfig;
+use gatehouse_core::crypto::HashParams;
+use gatehouse_core::random::{SystemRandom, random_id};
+
+use crate::flow::LoadOptions;
+use crate::mail::Outbox;
+use crate::report::{BackendRun, Machine, Report};
+use crate::server::{CpuSnapshot, Database, ServerProcess};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "gatehouse-bench", about = "Load benchmark of the Gatehouse password-reset flow")]
+struct Args {
+    /// Backend to run against; repeatable. Default: sqlite, then postgres.
+    #[arg(long = "backend", value_enum)]
+    backends: Vec<Backend>,
+    /// PostgreSQL server (a fresh schema is created and dropped per run).
+    #[arg(long, env = "GATEHOUSE_TEST_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// Bench users to create (bench0@example.test …).
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Concurrent clients, each running whole flows back to back.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Start flows for this long (flows in progress at the end still finish).
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Run this many flows instead of a fixed duration.
+    #[arg(long)]
+    flows: Option<u64>,
+    /// argon2id memory cost in KiB (the server's default is 19456).
+    #[arg(long, default_value_t = 19456)]
+    memory_kib: u32,
+    /// argon2id iterations (the server's default is 2).
+    #[arg(long, default_value_t = 2)]
+    iterations: u32,
+    /// Seconds to measure the raw hash rate on all cores at the start; half as long on one core, and on all
+    /// cores just before and just after each backend's load.
+    #[arg(long, default_value_t = 6)]
+    hash_secs: u64,
+    /// The `gatehouse` binary; default: next to this executable.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Also write the Markdown report to this file.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gatehouse_server::install_crypto_provider();
+    let args = Args::parse();
+    if args.concurrency == 0 || args.users < args.concurrency {
+        bail!("need at least one client and at least as many users ({}) as clients ({})", args.users, args.concurrency);
+    }
+    let params = HashParams { memory_kib: args.memory_kib, iterations: args.iterations, parallelism: 1 };
+    // Fail early (not after minutes of load) if the generated passwords would not pass the default policy.
+    let sample = flow::new_password();
+    let violations = gatehouse_core::password_policy::check(
+        &PasswordPolicyConfig::default(),
+        &sample,
+        &flow::username(0),
+        &[flow::username(0).as_str(), flow::email(0).as_str()],
+    );
+    if !violations.is_empty() {
+        bail!("generated password {sample} violates the policy: {violations:?}");
+    }
+    let bin = match &args.server_bin {
+        Some(b) => b.clone(),
+        None => server::default_binary()?,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let backends =
+        if args.backends.is_empty() { vec![Backend::Sqlite, Backend::Postgres] } else { args.backends.clone() };
+    let started_at = format_timestamp(SystemClock.now_ms());
+
+    eprintln!(
+        "argon2id m={} t={} p=1: measuring the raw hash rate on 1 and {cores} threads…",
+        params.memory_kib, params.iterations
+    );
+    let hash_secs = args.hash_secs.max(1);
+    let hash_single =
+        tokio::task::spawn_blocking(move || hashrate::measure(params, 1, Duration::from_millis(hash_secs * 500)))
+            .await??;
+    let hash_all =
+        tokio::task::spawn_blocking(move || hashrate::measure(params, cores, Duration::from_secs(hash_secs))).await??;
+
+    let mut runs = Vec::new();
+    let mut failed = Vec::new();
+    for backend in backends {
+        eprintln!("{}: starting the server…", backend.name());
+        match run_backend(&args, backend, &bin, params, cores).await {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                eprintln!("{}: run failed: {e:#}", backend.name());
+                failed.push((backend.name(), format!("{e:#}")));
+            }
+        }
+    }
+
+    let report = Report {
+        started_at,
+        debug_build: cfg!(debug_assertions),
+        machine: Machine::probe(cores),
+        params,
+        users: args.users,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration_secs),
+        flows: args.flows,
+        hash_single,
+        hash_all,
+        runs,
+        failed,
+    };
+    let text = report.render();
+    println!("{text}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &text)?;
+        eprintln!("report written to {}", path.display());
+    }
+    let errors: u64 = report.runs.iter().map(|r| r.load.error_count()).sum();
+    if !report.failed.is_empty() || errors > 0 {
+        bail!("{} failed backend runs, {errors} failed flows", report.failed.len());
+    }
+    Ok(())
+}
+
+/// One backend: fresh database, server process, users, load, measurements, cleanup.
+async fn run_backend(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+) -> anyhow::Result<BackendRun> {
+    let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+    let db = match backend {
+        Backend::Sqlite => {
+            Database { url: format!("sqlite://{}", dir.path().join("gatehouse.db").display()), schema: None }
+        }
+        Backend::Postgres => Database {
+            url: args.postgres_url.clone(),
+            schema: Some(format!("gh_bench_{}", &random_id(&SystemRandom)[..16])),
+        },
+    };
+    let result = run_on(args, backend, bin, params, cores, &db, dir.path()).await;
+    let dropped = server::drop_schema(&db).await;
+    let run = result?;
+    dropped?;
+    Ok(run)
+}
+
+async fn run_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<BackendRun> {
+    let setup_start = Instant::now();
+    let port = server::free_port()?;
+    let config = server::write_config(dir, port, db, params)?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    eprintln!("{}: server pid {} on {}; creating {} users…", backend.name(), server.pid, server.base, args.users);
+    flow::create_users(db, params, args.users, cores).await?;
+    let setup = setup_start.elapsed();
+    // The hash rate right before and right after the load (server idle), as this load's ceiling.
+    let bracket = Duration::from_millis(args.hash_secs.max(1) * 500);
+    let hash_before = tokio::task::spawn_blocking(move || hashrate::measure(params, cores, bracket)).await??;
+
+    let outbox = Arc::new(Outbox::default());
+    let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(outbox.clone().watch(server.outbox.clone(), stop_rx));
+    let amount = args.flows.map_or_else(|| format!("{} s", args.duration_secs), |n| format!("{n} flows"));
+    eprintln!("{}: {} clients, {amount}…", backend.name(), args.concurrency);
+
+    let ticks = server::clock_ticks();
+    let before = CpuSnapshot::take(server.pid)?;
+    let load = flow::run(
+        LoadOptions {
+            base: server.base.clone(),
+            users: args.users,
+            concurrency: args.concurrency,
+            duration: Duration::from_secs(args.duration_secs),
+            flows: args.flows,
+            otp_timeout: Duration::from_secs(30),
+        },
+        outbox.clone(),
+    )
+    .await?;
+    let after = CpuSnapshot::take(server.pid)?;
+    let cpu = after.since(&before, ticks);
+
+    let notifications = outbox.wait_notifications(load.ok, Duration::from_secs(10)).await;
+    let _ = stop_watch.send(true);
+    let _ = watcher.await;
+    let peak_rss_kib = server::status_kib(server.pid, "VmHWM")?;
+    let hash_after = tokio::task::spawn_blocking(move || hashrate::measure(params, cores, bracket)).await??;
+    eprintln!(
+        "{}: {} flows ok, {} failed in {:.1} s; stopping the server…",
+        backend.name(),
+        load.ok,
+        load.error_count(),
+        load.elapsed.as_secs_f64()
+    );
+    server.stop().await?;
+    Ok(BackendRun {
+        backend: backend.name(),
+        load,
+        cpu,
+        peak_rss_kib,
+        notifications,
+        unclaimed_codes: outbox.unclaimed_codes.load(Ordering::Relaxed),
+        setup,
+        hash_before,
+        hash_after,
+    })
+}
