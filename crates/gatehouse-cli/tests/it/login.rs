@@ -68,6 +68,12 @@ async fn password_login_session_and_logout(backend: Backend) {
     assert_eq!(c.delete("/rest/protected/session").await.status, 204);
     assert_eq!(session(&mut c).await.status, 401);
 
+    // A name that is no user (perhaps a password typed into the wrong field) is not kept in the audit trail.
+    server.client().login("Secret-Typed-Into-Username-1", PW).await.expect(400);
+    let audit = env.store().await.list_audit(200).await.unwrap();
+    assert!(!serde_json::to_string(&audit).unwrap().contains("secret-typed-into-username-1"));
+    assert!(audit.iter().any(|e| e.event == "login.unknown_name" && e.username.is_none()));
+
     // The calls of later steps are unexpected without a flow.
     let r = c.post("/rest/public/authentication/otp/check/", Some(serde_json::json!({ "otp": "123456" }))).await;
     assert_eq!((r.status, r.error_codes()), (400, vec!["UNEXPECTED_CALL".to_owned()]));

@@ -22,6 +22,11 @@ impl AuthCtx<'_> {
         let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
             // The same work as for a real user, so time tells nothing.
             self.deps.hasher.verify_dummy(password).await?;
+            // A name that matches no user is often a password typed into the wrong field: the audit trail keeps
+            // only a keyed hash of it (enough to see repeats), never the text.
+            self.state.login = None;
+            let tag = self.deps.key.hash_secret("audit-unknown-login", &login);
+            self.audit("login.unknown_name", "failed", serde_json::json!({ "name_tag": &tag[..16] }));
             return Ok(self.password_failed(Failure::UnknownUser));
         };
         self.state.user_id = Some(user.id.clone());
