@@ -46,6 +46,8 @@ impl AuthCtx<'_> {
         let max = self.deps.config.lockout.max_for(&method);
         let mut effects = Vec::new();
         let mut rehash = None;
+        // Kept for the dummy verification should the counter be used up (the check below consumes `password`).
+        let for_dummy = password.clone();
         let counted = {
             let (hasher, stored) = (self.deps.hasher, user.password_hash.clone());
             let check = async {
@@ -81,7 +83,12 @@ impl AuthCtx<'_> {
                 self.audit("login.password", "ok", serde_json::json!({}));
                 self.after_password(&user).await
             }
-            Counted::Exhausted => Ok(self.password_failed(Failure::Locked)),
+            Counted::Exhausted => {
+                // The user is being locked right now by a parallel request: answer as for a locked user, after
+                // the same work, so neither time nor CPU tells the difference.
+                self.deps.hasher.verify_dummy(for_dummy).await?;
+                Ok(self.password_failed(Failure::Locked))
+            }
             Counted::Wrong { count, locked } => {
                 if locked {
                     let reason = lock_reason::too_many_auth_attempts(&method);
