@@ -19,7 +19,7 @@ use crate::mail::Outbox;
 use crate::server::Database;
 
 /// Every bench user starts with this password; each reset replaces it with a random one.
-const INITIAL_PASSWORD: &str = "Initial-Cobalt-Lantern-7";
+pub const INITIAL_PASSWORD: &str = "Initial-Cobalt-Lantern-7";
 const FLOW: &str = "/rest/public/self-service/flows/password-reset/select";
 const IDENTIFY: &str = "/rest/public/self-service/username/identify/";
 const OTP_CHECK: &str = "/rest/public/self-service/verification/email/otp/check/";
@@ -153,12 +153,12 @@ impl LoadResult {
 }
 
 /// Why a flow failed: `key` groups failures in the report, `detail` is one example.
-struct Failure {
-    key: String,
-    detail: String,
+pub struct Failure {
+    pub key: String,
+    pub detail: String,
 }
 
-fn failure(key: impl Into<String>, detail: impl Into<String>) -> Failure {
+pub fn failure(key: impl Into<String>, detail: impl Into<String>) -> Failure {
     let mut detail: String = detail.into();
     if detail.len() > 300 {
         let mut cut = 300;

@@ -24,6 +24,15 @@ impl HashRate {
     pub fn per_thread(&self) -> f64 {
         self.per_second() / self.threads.max(1) as f64
     }
+
+    /// Hashes per second of CPU this process actually got: the per-thread rate when every thread had a core
+    /// of its own, and still one core's rate when other processes took part of the CPU.
+    pub fn per_cpu_second(&self) -> f64 {
+        if self.cpu_cores < 0.05 {
+            return self.per_thread();
+        }
+        self.per_second() / self.cpu_cores
+    }
 }
 
 /// Hashes on `threads` threads at once for about `duration`, as the server's hashing pool would.

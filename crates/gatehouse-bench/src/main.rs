@@ -5,10 +5,13 @@
 //! ```text
 //! cargo build --release -p gatehouse-cli -p gatehouse-bench
 //! target/release/gatehouse-bench --output bench.md
+//! target/release/gatehouse-bench --scenario login --both-params --output login.md
 //! ```
 
 mod flow;
 mod hashrate;
+mod login;
+mod login_report;
 mod mail;
 mod report;
 mod server;
@@ -26,6 +29,8 @@ use gatehouse_core::crypto::HashParams;
 use gatehouse_core::random::{SystemRandom, random_id};
 
 use crate::flow::LoadOptions;
+use crate::login::LoginOptions;
+use crate::login_report::{LoginPhase, LoginReport, LoginRun, ParamSet};
 use crate::mail::Outbox;
 use crate::report::{BackendRun, Machine, Report};
 use crate::server::{CpuSnapshot, Database, ServerProcess};
@@ -45,9 +50,20 @@ impl Backend {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Whole password-reset flows (select, identify, OTP mail, otp check, password set).
+    Reset,
+    /// Password logins of users without a second factor, alone and next to a wrong-password flood.
+    Login,
+}
+
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse-bench", about = "Load benchmark of the Gatehouse password-reset flow")]
+#[command(name = "gatehouse-bench", about = "Load benchmark of the Gatehouse password-reset flow and password login")]
 struct Args {
+    /// What to load the server with.
+    #[arg(long, value_enum, default_value_t = Scenario::Reset)]
+    scenario: Scenario,
     /// Backend to run against; repeatable. Default: sqlite, then postgres.
     #[arg(long = "backend", value_enum)]
     backends: Vec<Backend>,
@@ -60,12 +76,20 @@ struct Args {
     /// Concurrent clients, each running whole flows back to back.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Start flows for this long (flows in progress at the end still finish).
+    /// Start flows for this long (flows in progress at the end still finish); per phase with `--scenario login`.
     #[arg(long, default_value_t = 20)]
     duration_secs: u64,
-    /// Run this many flows instead of a fixed duration.
+    /// Run this many flows instead of a fixed duration (reset scenario only).
     #[arg(long)]
     flows: Option<u64>,
+    /// Login scenario: clients sending wrong passwords for one other user during the second phase (0: no
+    /// flood phase).
+    #[arg(long, default_value_t = 8)]
+    flood_clients: usize,
+    /// Login scenario: run at the server's default argon2id parameters (m=19456, t=2) and at m=7168, t=5, one
+    /// after the other, in one report (instead of `--memory-kib`/`--iterations`).
+    #[arg(long)]
+    both_params: bool,
     /// argon2id memory cost in KiB (the server's default is 19456).
     #[arg(long, default_value_t = 19456)]
     memory_kib: u32,
@@ -111,6 +135,11 @@ async fn main() -> anyhow::Result<()> {
     let backends =
         if args.backends.is_empty() { vec![Backend::Sqlite, Backend::Postgres] } else { args.backends.clone() };
     let started_at = format_timestamp(SystemClock.now_ms());
+    match args.scenario {
+        Scenario::Login => return login_main(&args, &bin, cores, &backends, started_at).await,
+        Scenario::Reset if args.both_params => bail!("--both-params is for --scenario login"),
+        Scenario::Reset => {}
+    }
 
     eprintln!(
         "argon2id m={} t={} p=1: measuring the raw hash rate on 1 and {cores} threads…",
@@ -172,20 +201,23 @@ async fn run_backend(
     cores: usize,
 ) -> anyhow::Result<BackendRun> {
     let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-    let db = match backend {
-        Backend::Sqlite => {
-            Database { url: format!("sqlite://{}", dir.path().join("gatehouse.db").display()), schema: None }
-        }
-        Backend::Postgres => Database {
-            url: args.postgres_url.clone(),
-            schema: Some(format!("gh_bench_{}", &random_id(&SystemRandom)[..16])),
-        },
-    };
+    let db = database(args, backend, dir.path());
     let result = run_on(args, backend, bin, params, cores, &db, dir.path()).await;
     let dropped = server::drop_schema(&db).await;
     let run = result?;
     dropped?;
     Ok(run)
+}
+
+/// A SQLite file in `dir`, or a fresh PostgreSQL schema.
+fn database(args: &Args, backend: Backend, dir: &std::path::Path) -> Database {
+    match backend {
+        Backend::Sqlite => Database { url: format!("sqlite://{}", dir.join("gatehouse.db").display()), schema: None },
+        Backend::Postgres => Database {
+            url: args.postgres_url.clone(),
+            schema: Some(format!("gh_bench_{}", &random_id(&SystemRandom)[..16])),
+        },
+    }
 }
 
 async fn run_on(
@@ -199,7 +231,7 @@ async fn run_on(
 ) -> anyhow::Result<BackendRun> {
     let setup_start = Instant::now();
     let port = server::free_port()?;
-    let config = server::write_config(dir, port, db, params)?;
+    let config = server::write_config(dir, port, db, params, "")?;
     let server = ServerProcess::start(bin, &config, dir, port).await?;
     eprintln!("{}: server pid {} on {}; creating {} users…", backend.name(), server.pid, server.base, args.users);
     flow::create_users(db, params, args.users, cores).await?;
@@ -255,4 +287,131 @@ async fn run_on(
         hash_before,
         hash_after,
     })
+}
+
+/// The login scenario: per parameter set, the raw hash rate, then per backend a server with the users, a phase of
+/// logins alone and a phase of logins next to a wrong-password flood.
+async fn login_main(
+    args: &Args,
+    bin: &std::path::Path,
+    cores: usize,
+    backends: &[Backend],
+    started_at: String,
+) -> anyhow::Result<()> {
+    if args.flows.is_some() {
+        bail!("--flows is for the reset scenario; the login scenario runs for --duration-secs per phase");
+    }
+    let param_sets =
+        if args.both_params { vec![(19456, 2), (7168, 5)] } else { vec![(args.memory_kib, args.iterations)] };
+    let mut sets = Vec::new();
+    for (memory_kib, iterations) in param_sets {
+        let params = HashParams { memory_kib, iterations, parallelism: 1 };
+        eprintln!("argon2id m={memory_kib} t={iterations} p=1: measuring the raw hash rate on 1 and {cores} threads…");
+        let hash_secs = args.hash_secs.max(1);
+        let hash_single =
+            tokio::task::spawn_blocking(move || hashrate::measure(params, 1, Duration::from_millis(hash_secs * 500)))
+                .await??;
+        let hash_all =
+            tokio::task::spawn_blocking(move || hashrate::measure(params, cores, Duration::from_secs(hash_secs)))
+                .await??;
+        let mut set = ParamSet { params, hash_single, hash_all, runs: Vec::new(), failed: Vec::new() };
+        for &backend in backends {
+            eprintln!("{} m={memory_kib} t={iterations}: starting the server…", backend.name());
+            let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+            let db = database(args, backend, dir.path());
+            let result = login_on(args, backend, bin, params, cores, &db, dir.path()).await;
+            let dropped = server::drop_schema(&db).await;
+            match result.and_then(|run| dropped.map(|()| run)) {
+                Ok(run) => set.runs.push(run),
+                Err(e) => {
+                    eprintln!("{}: run failed: {e:#}", backend.name());
+                    set.failed.push((backend.name(), format!("{e:#}")));
+                }
+            }
+        }
+        sets.push(set);
+    }
+    let report = LoginReport {
+        started_at,
+        debug_build: cfg!(debug_assertions),
+        machine: Machine::probe(cores),
+        users: args.users,
+        concurrency: args.concurrency,
+        flood_clients: args.flood_clients,
+        duration: Duration::from_secs(args.duration_secs),
+        sets,
+    };
+    let text = report.render();
+    println!("{text}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &text)?;
+        eprintln!("report written to {}", path.display());
+    }
+    let (failed, errors) = (report.failed_runs(), report.errors());
+    if failed > 0 || errors > 0 {
+        bail!("{failed} failed backend runs, {errors} failed logins or unexpected flood answers");
+    }
+    Ok(())
+}
+
+async fn login_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<LoginRun> {
+    let setup_start = Instant::now();
+    let port = server::free_port()?;
+    let config = server::write_config(dir, port, db, params, server::demo_lockout_section()?)?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    // bench0 … bench{users-1} log in; bench{users} is the flood's target.
+    eprintln!("{}: server pid {} on {}; creating {} users…", backend.name(), server.pid, server.base, args.users + 1);
+    flow::create_users(db, params, args.users + 1, cores).await?;
+    let setup = setup_start.elapsed();
+    let bracket = Duration::from_millis(args.hash_secs.max(1) * 500);
+    let hash_before = tokio::task::spawn_blocking(move || hashrate::measure(params, cores, bracket)).await??;
+
+    let plain = login_phase(args, backend, &server, None).await?;
+    let flooded = match (args.flood_clients > 0).then(|| (flow::username(args.users), args.flood_clients)) {
+        Some(flood) => Some(login_phase(args, backend, &server, Some(flood)).await?),
+        None => None,
+    };
+    let hash_after = tokio::task::spawn_blocking(move || hashrate::measure(params, cores, bracket)).await??;
+    server.stop().await?;
+    Ok(LoginRun { backend: backend.name(), setup, hash_before, hash_after, plain, flooded })
+}
+
+/// One load phase: logins alone, or next to `flood` = (target user, clients); with the server's CPU and peak RSS.
+async fn login_phase(
+    args: &Args,
+    backend: Backend,
+    server: &ServerProcess,
+    flood: Option<(String, usize)>,
+) -> anyhow::Result<LoginPhase> {
+    let what = flood.as_ref().map_or_else(String::new, |(u, n)| format!(" + {n} clients flooding {u}"));
+    eprintln!("{}: {} clients logging in{what}, {} s…", backend.name(), args.concurrency, args.duration_secs);
+    let ticks = server::clock_ticks();
+    let before = CpuSnapshot::take(server.pid)?;
+    let (logins, flood) = login::run(LoginOptions {
+        base: server.base.clone(),
+        users: args.users,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration_secs),
+        flood,
+    })
+    .await?;
+    let cpu = CpuSnapshot::take(server.pid)?.since(&before, ticks);
+    let peak_rss_kib = server::status_kib(server.pid, "VmHWM")?;
+    eprintln!(
+        "{}: {} logins ok ({:.1}/s), {} failed{}",
+        backend.name(),
+        logins.ok,
+        logins.per_second(),
+        logins.error_count(),
+        flood.as_ref().map_or_else(String::new, |f| format!("; flood: {} requests", f.requests))
+    );
+    Ok(LoginPhase { logins, flood, cpu, peak_rss_kib })
 }

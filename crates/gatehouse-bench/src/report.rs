@@ -104,12 +104,12 @@ pub struct Report {
     pub failed: Vec<(&'static str, String)>,
 }
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
 /// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -131,7 +131,7 @@ fn latency_row(out: &mut String, backend: &str, name: &str, samples: &[Duration]
     );
 }
 
-fn hash_row(out: &mut String, when: &str, h: &HashRate) {
+pub fn hash_row(out: &mut String, when: &str, h: &HashRate) {
     let _ = writeln!(
         out,
         "| {when} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
@@ -144,6 +144,23 @@ fn hash_row(out: &mut String, when: &str, h: &HashRate) {
         h.cpu_cores,
         h.steal_cores
     );
+}
+
+/// Hash-rate measurements that got less than 90 % of their cores, or lost CPU to the hypervisor.
+pub fn hash_disturbances(rates: &[(String, &HashRate)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (when, h) in rates {
+        if h.cpu_cores < 0.9 * h.threads as f64 {
+            found.push(format!(
+                "the {}-thread hash rate ({when}) got only {:.2} cores; other processes competed",
+                h.threads, h.cpu_cores
+            ));
+        }
+        if h.steal_cores > 0.1 {
+            found.push(format!("{:.2} cores stolen by the hypervisor during the hash rate ({when})", h.steal_cores));
+        }
+    }
+    found
 }
 
 impl Report {
@@ -292,19 +309,7 @@ impl Report {
 
     /// Signs that something else competed for the CPU, which makes the numbers (and the ceiling) unreliable.
     pub fn disturbances(&self) -> Vec<String> {
-        let mut found = Vec::new();
-        for (when, h) in self.hash_rates() {
-            if h.cpu_cores < 0.9 * h.threads as f64 {
-                found.push(format!(
-                    "the {}-thread hash rate ({when}) got only {:.2} cores; other processes competed",
-                    h.threads, h.cpu_cores
-                ));
-            }
-            if h.steal_cores > 0.1 {
-                found
-                    .push(format!("{:.2} cores stolen by the hypervisor during the hash rate ({when})", h.steal_cores));
-            }
-        }
+        let mut found = hash_disturbances(&self.hash_rates());
         for r in &self.runs {
             if r.drift() > 0.2 {
                 found.push(format!(

@@ -38,8 +38,19 @@ fn demo_flow_section() -> anyhow::Result<&'static str> {
     Ok(&DEMO_CONFIG[start..])
 }
 
-/// Writes the configuration file of one run into `dir` and returns its path.
-pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams) -> anyhow::Result<PathBuf> {
+/// The `[lockout]` sections of the demo configuration (`max_failed_attempts = 3`, `PASSWORD = 5`: the 6th wrong
+/// password locks), for the login scenario; the reset scenario's configuration does not have them.
+pub fn demo_lockout_section() -> anyhow::Result<&'static str> {
+    let start = DEMO_CONFIG.find("[lockout]").context("the demo configuration has no [lockout] section")?;
+    let len = DEMO_CONFIG[start..]
+        .find("[messaging]")
+        .context("the demo configuration has no [messaging] section after [lockout]")?;
+    Ok(&DEMO_CONFIG[start..start + len])
+}
+
+/// Writes the configuration file of one run into `dir` and returns its path; `extra` (TOML sections) goes
+/// before the flows.
+pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams, extra: &str) -> anyhow::Result<PathBuf> {
     let schema = match &db.schema {
         Some(s) => format!("schema = {}\n", toml_str(s)?),
         None => String::new(),
@@ -64,6 +75,7 @@ pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams) ->
          [messaging]\n\
          transport = \"file\"\n\
          poll_interval_ms = 20\n\n\
+         {extra}\
          {flows}",
         data_dir = toml_str(&dir.display().to_string())?,
         key = toml_str(&ServerKey::generate_base64(&SystemRandom))?,
