@@ -21,9 +21,16 @@ struct SmtpListener {
 
 impl SmtpListener {
     async fn start(port: u16, dir: &Path) -> Self {
+        Self::start_with(port, dir, &[]).await
+    }
+
+    /// `tls`: extra aiosmtpd options (`--tlscert`, `--tlskey` for STARTTLS).
+    async fn start_with(port: u16, dir: &Path, tls: &[&str]) -> Self {
         let maildir = dir.join("maildir");
         let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -117,4 +124,59 @@ async fn mail_waits_for_smtp_across_a_restart(backend: Backend) {
     assert_eq!(mails.len(), 1, "delivered once");
     second.stop().await;
     env.cleanup().await;
+}
+
+/// A company CA and a server certificate for `localhost` signed by it (openssl).
+fn company_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let script = r#"
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=Gatehouse Test CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
+"#;
+    let out = Command::new("bash").arg("-c").arg(script).current_dir(dir).output().expect("openssl is needed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+/// STARTTLS towards a server whose certificate a company CA signed: refused without `ca_file`, delivered with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_company_ca() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let (ca, cert, key) = company_ca(env.dir.path());
+    let port = free_port();
+    let listener = SmtpListener::start_with(
+        port,
+        env.dir.path(),
+        &["--tlscert", &cert.display().to_string(), "--tlskey", &key.display().to_string()],
+    )
+    .await;
+    let mut config = smtp_config(&env, port);
+    config.messaging.smtp.host = "localhost".into();
+    config.messaging.smtp.tls = SmtpTls::Starttls;
+    config.messaging.smtp.ca_file = Some(ca);
+    config.validate().unwrap();
+    let server = env.start(config).await;
+    env.add_user("yan", Some("yan@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    let mut c = server.client();
+    c.select("password-reset").await.expect(200);
+    c.identify("yan").await.expect(200);
+    let mails = wait_for_mails(&listener.inbox(), "yan@example.com", 1).await;
+    assert_eq!(mails[0].subject, "Your password reset code");
+    server.stop().await;
+
+    // Without the CA the certificate is not trusted: nothing is delivered, the mail stays queued.
+    let mut untrusting = smtp_config(&env, port);
+    untrusting.messaging.smtp.host = "localhost".into();
+    untrusting.messaging.smtp.tls = SmtpTls::Starttls;
+    let server = env.start(untrusting).await;
+    let mut c = server.client();
+    c.select("password-reset").await.expect(200);
+    c.identify("yan").await.expect(200);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(mails_in(&listener.inbox()).len(), 1, "an untrusted certificate gets no mail");
+    assert_eq!(env.store().await.pending_outbox().await.unwrap(), 1);
+    server.stop().await;
 }

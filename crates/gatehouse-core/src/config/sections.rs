@@ -230,6 +230,8 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// PEM file of a CA to trust besides the public roots (a company CA in front of the mail server).
+    pub ca_file: Option<PathBuf>,
     pub timeout_seconds: u64,
 }
 
@@ -242,6 +244,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             password_file: None,
+            ca_file: None,
             timeout_seconds: 10,
         }
     }

@@ -7,6 +7,7 @@ use gatehouse_core::config::{SmtpConfig, SmtpTls};
 use gatehouse_core::outbox::{Envelope, mask_address};
 use gatehouse_core::ports::OutboxMessage;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Delivery, DeliveryError, build_mail};
@@ -19,11 +20,23 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn new(config: &SmtpConfig, from: lettre::message::Mailbox) -> anyhow::Result<Self> {
-        let builder = match config.tls {
+        let mut builder = match config.tls {
             SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
         };
+        if let (Some(ca_file), SmtpTls::Starttls | SmtpTls::Tls) = (&config.ca_file, config.tls) {
+            let pem = std::fs::read(ca_file)
+                .map_err(|e| anyhow::anyhow!("messaging.smtp.ca_file {}: {e}", ca_file.display()))?;
+            let ca = Certificate::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("messaging.smtp.ca_file {}: {e}", ca_file.display()))?;
+            let parameters = TlsParameters::builder(config.host.clone()).add_root_certificate(ca).build_rustls()?;
+            builder = builder.tls(if config.tls == SmtpTls::Tls {
+                Tls::Wrapper(parameters)
+            } else {
+                Tls::Required(parameters)
+            });
+        }
         let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_seconds)));
         if let Some(user) = &config.username {
             let password = match (&config.password, &config.password_file) {
