@@ -121,3 +121,25 @@ pub fn check_username(username: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The body of calls that take no input: empty or `{}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+/// `{"otp": "…"}`, the body of every code check.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpInput {
+    pub otp: String,
+}
+
+impl OtpInput {
+    /// The code, refusing absurd lengths before any work is done.
+    pub fn into_code(self) -> Result<String, ApiError> {
+        if self.otp.chars().count() > 64 {
+            return Err(ApiError::InvalidRequest { title: "otp is too long".into(), pointer: Some("/otp".into()) });
+        }
+        Ok(self.otp)
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{AdminToken, user_view};
 use crate::errors::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -27,10 +27,6 @@ pub struct ListQuery {
 pub struct LockRequest {
     pub reason: Option<String>,
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyRequest {}
 
 fn document(state: &AppState, data: Value) -> Json<Value> {
     Json(json!({
@@ -89,7 +85,7 @@ pub async fn unlock(
     State(state): State<AppState>,
     admin: AdminToken,
     Path(username): Path<String>,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<Value>, ApiError> {
     let user = admin.service(&state).unlock(&username).await?;
     Ok(document(&state, view(&state, &user).await?))
@@ -120,7 +116,7 @@ pub async fn activation(
     State(state): State<AppState>,
     admin: AdminToken,
     Path(username): Path<String>,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<Value>, ApiError> {
     let service = admin.service(&state);
     let user = service.find(&username).await?;

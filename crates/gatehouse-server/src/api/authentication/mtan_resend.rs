@@ -5,22 +5,17 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::auth::AuthAction;
-use serde::Deserialize;
 
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, JsonBody};
+use crate::extract::{ClientIp, JsonBody, NoInput};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResendRequest {}
 
 #[tracing::instrument(name = "auth.mtan_resend", skip_all)]
 pub async fn handler(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<ResendRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     super::run(&state, &headers, ip, AuthAction::ResendMtan, false).await
 }

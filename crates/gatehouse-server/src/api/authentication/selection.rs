@@ -6,22 +6,17 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::auth::AuthAction;
-use serde::Deserialize;
 
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, JsonBody};
+use crate::extract::{ClientIp, JsonBody, NoInput};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyRequest {}
 
 #[tracing::instrument(name = "auth.selection_retrieve", skip_all)]
 pub async fn retrieve(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     super::run(&state, &headers, ip, AuthAction::RetrieveOptions, false).await
 }
@@ -32,7 +27,7 @@ pub async fn select(
     Path(option_id): Path<String>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     super::run(&state, &headers, ip, AuthAction::SelectOption { id: option_id }, false).await
 }

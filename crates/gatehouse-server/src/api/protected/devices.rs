@@ -14,12 +14,8 @@ use serde::Deserialize;
 use super::Authenticated;
 use crate::documents;
 use crate::errors::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyRequest {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -44,7 +40,7 @@ pub(crate) fn device_view(d: &Device) -> serde_json::Value {
 pub async fn activation(
     State(state): State<AppState>,
     auth: Authenticated,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let audit = super::audit(&state, &auth, "device.activation_started", serde_json::json!({ "by": "user" }));
     let now = state.clock.now_ms();

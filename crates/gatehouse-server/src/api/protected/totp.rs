@@ -16,12 +16,8 @@ use serde::Deserialize;
 use super::Authenticated;
 use crate::documents;
 use crate::errors::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyRequest {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +33,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 pub async fn enroll(
     State(state): State<AppState>,
     auth: Authenticated,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if state.store.get_totp(&auth.user.id).await?.is_some_and(|t| t.confirmed) {
         return Err(ApiError::Rejected {

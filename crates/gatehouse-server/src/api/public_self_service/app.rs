@@ -7,21 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::Action;
 use gatehouse_core::flow::session::Scratch;
-use serde::Deserialize;
 
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, JsonBody};
+use crate::extract::{ClientIp, JsonBody, NoInput, OtpInput};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyRequest {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtpRequest {
-    pub otp: String,
-}
 
 /// The long poll waits for the step's request, holding nothing. A request nobody can answer (stealth mode)
 /// waits the same way.
@@ -36,7 +25,7 @@ pub async fn poll(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     wait_for_decision(&state, &headers).await?;
     super::run(&state, &headers, ip, Action::PollApp).await
@@ -47,7 +36,7 @@ pub async fn offline_challenge(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<EmptyRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     super::run(&state, &headers, ip, Action::OfflineChallenge).await
 }
@@ -57,10 +46,8 @@ pub async fn offline_check(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<OtpRequest>,
+    JsonBody(body): JsonBody<OtpInput>,
 ) -> Result<Response, ApiError> {
-    if body.otp.chars().count() > 64 {
-        return Err(ApiError::InvalidRequest { title: "otp is too long".into(), pointer: Some("/otp".into()) });
-    }
-    super::run(&state, &headers, ip, Action::OfflineCheck { otp: body.otp }).await
+    let otp = body.into_code()?;
+    super::run(&state, &headers, ip, Action::OfflineCheck { otp }).await
 }

@@ -6,18 +6,12 @@ use axum::response::Response;
 use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::flow::{self};
 use gatehouse_core::random::{random_decimal_id, random_token};
-use serde::Deserialize;
 
 use super::KIND;
 use crate::api::flow_session::{Reply, TOKEN_PURPOSE, cookie_name, notify_outbox, respond, with_cookie};
 use crate::errors::ApiError;
-use crate::extract::{ClientIp, JsonBody, set_cookie, wants_secure_cookie};
+use crate::extract::{ClientIp, JsonBody, NoInput, set_cookie, wants_secure_cookie};
 use crate::state::AppState;
-
-/// The call takes no input; an empty body or `{}` is accepted.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SelectRequest {}
 
 #[tracing::instrument(name = "pss.select", skip_all, fields(flow_id = %flow_id))]
 pub async fn handler(
@@ -25,7 +19,7 @@ pub async fn handler(
     Path(flow_id): Path<String>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    JsonBody(_): JsonBody<SelectRequest>,
+    JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
     let flow_config =
         state.config.public_self_service.flow(&flow_id).ok_or_else(|| ApiError::FlowNotFound(flow_id.clone()))?;
