@@ -63,6 +63,8 @@ const TEMPLATES: &[Template] = &[
 const SMS_TEMPLATES: &[(&str, &str, &str)] = &[
     ("mtan-otp", "en", "Your Gatehouse login code: {otp} (valid {minutes} min). Never share it."),
     ("mtan-otp", "de", "Ihr Gatehouse-Anmeldecode: {otp} ({minutes} Min. gültig). Geben Sie ihn nie weiter."),
+    ("sms-otp", "en", "Your Gatehouse verification code: {otp} (valid {minutes} min). Never share it."),
+    ("sms-otp", "de", "Ihr Gatehouse-Bestätigungscode: {otp} ({minutes} Min. gültig). Geben Sie ihn nie weiter."),
 ];
 
 /// Renders an SMS text in `lang`, falling back to English.

@@ -31,6 +31,8 @@ pub enum ApiError {
     CsrfHeaderMissing,
     #[error("no flow `{0}`")]
     FlowNotFound(String),
+    #[error("no such application")]
+    ApplicationNotFound,
     #[error("no such resource")]
     NotFound,
     #[error("not authenticated")]
@@ -64,7 +66,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CsrfHeaderMissing => StatusCode::FORBIDDEN,
-            Self::FlowNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::FlowNotFound(_) | Self::ApplicationNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::NotAuthenticated => StatusCode::UNAUTHORIZED,
             Self::Rejected { status, .. } => *status,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,6 +87,7 @@ impl ApiError {
                 ("CSRF_HEADER_MISSING", "state-changing requests need the X-Same-Domain header".into())
             }
             Self::FlowNotFound(id) => ("FLOW_NOT_FOUND", format!("there is no flow `{id}`")),
+            Self::ApplicationNotFound => ("APPLICATION_NOT_FOUND", "there is no such application".into()),
             Self::NotFound => ("NOT_FOUND", "no such resource".into()),
             Self::NotAuthenticated => ("NOT_AUTHENTICATED", "this call needs an authenticated session".into()),
             Self::Rejected { code, title, .. } => (code, title.clone()),

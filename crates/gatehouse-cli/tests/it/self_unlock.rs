@@ -167,6 +167,12 @@ async fn restrictions_and_feedback(backend: Backend) {
     let (_, real) = start_unlock(&stealthy, "sven").await;
     let (mut ghost, unknown) = start_unlock(&stealthy, "nobody").await;
     assert_eq!((unknown.status, unknown.next_step()), (real.status, real.next_step()));
+    // Where the account must not show, the selection offers every configured factor to everyone.
+    assert_eq!(unknown.next_step(), Some("SELECTION_REQUIRED"));
+    let options = ghost.post("/rest/public/self-service/selection/options/retrieve", None).await;
+    assert_eq!(options.body["data"]["attributes"]["options"], serde_json::json!(["APP_2FA", "OATH_OTP", "MTAN"]));
+    let r = ghost.post("/rest/public/self-service/selection/options/APP_2FA/select", None).await;
+    assert_eq!(r.next_step(), Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED"));
     let r = ghost.post("/rest/public/self-service/app-2fa/offline/challenge/", None).await;
     assert!(r.body["data"]["attributes"]["offlineChallenge"].is_string());
     let r = ghost

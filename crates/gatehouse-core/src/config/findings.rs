@@ -1,4 +1,4 @@
-use super::{Config, PssStep, Restrictions};
+use super::{Config, Restrictions, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,7 +51,8 @@ impl Config {
                     );
                 }
             }
-            let unlocks = flow.steps.iter().any(|s| matches!(s, PssStep::UnlockUser(_)));
+            let steps = Step::walk(&flow.steps);
+            let unlocks = steps.iter().any(|(_, s)| matches!(s, Step::UnlockUser(_)));
             if unlocks && self.public_self_service.max_number_of_unlocks.is_none() {
                 warn(
                     "public_self_service.max_number_of_unlocks".into(),
@@ -61,34 +62,42 @@ impl Config {
                     ),
                 );
             }
-            let first_verification = flow.steps.iter().position(|s| matches!(s, PssStep::EmailIdentityVerification(_)));
-            let first_factor = flow.steps.iter().position(|s| matches!(s, PssStep::App2faApproval(_)));
+            let first_verification = steps
+                .iter()
+                .position(|(_, s)| matches!(s, Step::EmailIdentityVerification(_) | Step::SmsIdentityVerification(_)));
+            let first_factor = steps.iter().position(|(_, s)| match s {
+                Step::Selection(sel) => sel.options.iter().any(|o| o.steps.iter().any(Step::is_factor)),
+                other => other.is_factor(),
+            });
             if let Some(factor) = first_factor
                 && first_verification.is_none_or(|v| v > factor)
                 && !flow.restrictions.any_feedback()
             {
                 warn(
-                    format!("{base}.steps[{factor}]"),
+                    format!("{base}.{}", steps[factor].0),
                     format!(
                         "flow `{}` asks for a factor before any identity verification with feedback off: unknown users cannot be approved, so the flow fails for them in a way that reveals it; verify identity first or turn the feedback flags on",
                         flow.id
                     ),
                 );
             }
-            for (j, step) in flow.steps.iter().enumerate() {
-                if let PssStep::EmailIdentityVerification(s) = step {
-                    let space = (s.otp.alphabet.chars().count() as f64).powi(s.otp.length as i32);
-                    // Guesses an attacker gets per flow, against codes that stay valid for the whole flow.
-                    let odds = f64::from(s.max_failed_attempts) / space;
-                    if odds > 1e-4 {
-                        warn(
-                            format!("{base}.steps[{j}].otp"),
-                            format!(
-                                "a {}-character OTP with {} tries per flow is guessed with probability {odds:.1e} per flow; restarts multiply it",
-                                s.otp.length, s.max_failed_attempts
-                            ),
-                        );
-                    }
+            for (path, step) in &steps {
+                let (otp, tries) = match step {
+                    Step::EmailIdentityVerification(s) => (&s.otp, s.max_failed_attempts),
+                    Step::SmsIdentityVerification(s) => (&s.otp, s.max_failed_attempts),
+                    _ => continue,
+                };
+                let space = (otp.alphabet.chars().count() as f64).powi(otp.length as i32);
+                // Guesses an attacker gets per flow, against codes that stay valid for the whole flow.
+                let odds = f64::from(tries) / space;
+                if odds > 1e-4 {
+                    warn(
+                        format!("{base}.{path}.otp"),
+                        format!(
+                            "a {}-character OTP with {tries} tries per flow is guessed with probability {odds:.1e} per flow; restarts multiply it",
+                            otp.length
+                        ),
+                    );
                 }
             }
         }

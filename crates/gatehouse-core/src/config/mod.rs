@@ -6,8 +6,10 @@
 mod findings;
 mod load;
 mod sections;
+mod steps;
 mod validate;
 
 pub use findings::{Finding, Severity};
 pub use load::{ConfigError, ConfigSource, DEMO_CONFIG, load};
 pub use sections::*;
+pub use steps::*;

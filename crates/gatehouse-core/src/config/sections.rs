@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::steps::{OtpConfig, PasswordStep, SelectionStep, Step};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -285,7 +287,7 @@ pub struct PublicSelfServiceFlow {
     pub id: String,
     #[serde(default)]
     pub restrictions: Restrictions,
-    pub steps: Vec<PssStep>,
+    pub steps: Vec<Step>,
 }
 
 /// Who may run a public self-service flow, and whether a refused user is told.
@@ -299,6 +301,20 @@ pub enum Restrictions {
 }
 
 impl Restrictions {
+    /// Whether every refusal is reported: then no user reaches the flow's steps in stealth mode, and what the
+    /// steps offer tells nothing the identification did not already say.
+    pub fn all_feedback(&self) -> bool {
+        match self {
+            Self::PasswordReset(r) => r.nonexistent_user_feedback && r.invalid_user_feedback && r.locked_user_feedback,
+            Self::SelfUnlock(r) => {
+                r.nonexistent_user_feedback
+                    && r.invalid_user_feedback
+                    && r.locked_user_feedback
+                    && r.too_many_unlocks_feedback
+            }
+        }
+    }
+
     /// Whether any refusal is reported to the caller (and so the flow is not enumeration-safe).
     pub fn any_feedback(&self) -> bool {
         match self {
@@ -355,130 +371,6 @@ pub struct PasswordResetRestrictions {
     pub allow_locked_user: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum PssStep {
-    UserIdentification(UserIdentificationStep),
-    EmailIdentityVerification(EmailVerificationStep),
-    SetPassword(SetPasswordStep),
-    EmailNotification(EmailNotificationStep),
-    #[serde(rename = "app-2fa-approval")]
-    App2faApproval(App2faApprovalStep),
-    UnlockUser(UnlockUserStep),
-}
-
-/// Approval with the Gatehouse authenticator (push or offline QR). A factor step: it needs a real user, so
-/// before any identity verification it is only safe with the restrictions' feedback on.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct App2faApprovalStep {
-    /// What the device shows the user is approving: `unlock`, `password-reset`.
-    pub purpose: String,
-}
-
-impl Default for App2faApprovalStep {
-    fn default() -> Self {
-        Self { purpose: "unlock".into() }
-    }
-}
-
-/// Unlocks the user (non-interactive), within the maximum number of unlocks, resetting these counters.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UnlockUserStep {
-    pub counters_to_reset: Vec<String>,
-}
-
-impl Default for UnlockUserStep {
-    fn default() -> Self {
-        Self { counters_to_reset: vec!["PASSWORD".into(), "OLD_PASSWORD".into()] }
-    }
-}
-
-impl PssStep {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::UserIdentification(_) => "user-identification",
-            Self::EmailIdentityVerification(_) => "email-identity-verification",
-            Self::SetPassword(_) => "set-password",
-            Self::EmailNotification(_) => "email-notification",
-            Self::App2faApproval(_) => "app-2fa-approval",
-            Self::UnlockUser(_) => "unlock-user",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UserIdentificationStep {}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmailVerificationStep {
-    /// Context data item that holds the address.
-    pub email_item: String,
-    pub otp: OtpConfig,
-    /// Wrong answers allowed in one flow; the last one ends the flow with 403.
-    pub max_failed_attempts: u32,
-    /// Resends allowed in one flow.
-    pub max_resends: u32,
-    /// Failed-attempt counter this step increments on the user.
-    pub method_id: String,
-}
-
-impl Default for EmailVerificationStep {
-    fn default() -> Self {
-        Self {
-            email_item: "email".into(),
-            otp: OtpConfig::default(),
-            max_failed_attempts: 3,
-            max_resends: 3,
-            method_id: "EMAIL_OTP".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OtpConfig {
-    pub length: usize,
-    pub alphabet: String,
-    pub validity_seconds: u64,
-}
-
-impl Default for OtpConfig {
-    fn default() -> Self {
-        Self { length: 8, alphabet: "0123456789".into(), validity_seconds: 600 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SetPasswordStep {
-    /// Counter reset when the password is set (the old password's failures no longer matter).
-    pub password_method_id: String,
-}
-
-impl Default for SetPasswordStep {
-    fn default() -> Self {
-        Self { password_method_id: "PASSWORD".into() }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmailNotificationStep {
-    pub email_item: String,
-    /// Built-in message template name.
-    pub template: String,
-}
-
-impl Default for EmailNotificationStep {
-    fn default() -> Self {
-        Self { email_item: "email".into(), template: "password-changed".into() }
-    }
-}
-
 impl Config {
     /// `storage.url`, or the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
@@ -490,12 +382,10 @@ impl Config {
     }
 }
 
-/// The default application's authentication flow: password, then the user's second factor.
+/// Login: the flows (ordered steps), the applications that use them, and the settings the factors share.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthenticationConfig {
-    /// Users without an enrolled second factor cannot log in (else they log in with the password alone).
-    pub require_second_factor: bool,
     /// Every failure of the password step answers the same `AUTHENTICATION_FAILED`, after `response_time_ms`.
     pub enumeration_protection: bool,
     /// Fixed duration of failed password checks in enumeration-protection mode.
@@ -506,12 +396,15 @@ pub struct AuthenticationConfig {
     pub session: AuthSessionConfig,
     pub totp: TotpConfig,
     pub mtan: MtanConfig,
+    /// The application whose flow a first step called without an application starts.
+    pub default_application: String,
+    pub applications: Vec<Application>,
+    pub flows: Vec<AuthenticationFlow>,
 }
 
 impl Default for AuthenticationConfig {
     fn default() -> Self {
         Self {
-            require_second_factor: false,
             enumeration_protection: false,
             response_time_ms: 1000,
             temporary_locking: TemporaryLockingConfig::default(),
@@ -519,8 +412,42 @@ impl Default for AuthenticationConfig {
             session: AuthSessionConfig::default(),
             totp: TotpConfig::default(),
             mtan: MtanConfig::default(),
+            default_application: "default".into(),
+            applications: vec![Application { id: "default".into(), flow: "login".into(), required_roles: vec![] }],
+            flows: vec![AuthenticationFlow {
+                id: "login".into(),
+                steps: vec![Step::Password(PasswordStep {}), Step::Selection(SelectionStep::default())],
+            }],
         }
     }
+}
+
+impl AuthenticationConfig {
+    pub fn application(&self, id: &str) -> Option<&Application> {
+        self.applications.iter().find(|a| a.id == id)
+    }
+
+    pub fn flow(&self, id: &str) -> Option<&AuthenticationFlow> {
+        self.flows.iter().find(|f| f.id == id)
+    }
+}
+
+/// Something users log in to: it names the flow that authenticates them and the roles they need.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub id: String,
+    pub flow: String,
+    /// A user without every one of these roles is refused (`USER_ROLE_MISSING`).
+    #[serde(default)]
+    pub required_roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthenticationFlow {
+    pub id: String,
+    pub steps: Vec<Step>,
 }
 
 /// After n failures a user waits `base_ms × factor^(n−1) + additional_ms × (n−1)` before the next try.
@@ -649,5 +576,50 @@ impl Default for AuthenticatorConfig {
             poll_wait_seconds: 20,
             method_id: "APP_2FA".into(),
         }
+    }
+}
+
+/// One configured flow as the engine runs it, whatever its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowDef<'a> {
+    pub id: &'a str,
+    pub kind: crate::flow::FlowKind,
+    pub steps: &'a [Step],
+    /// Who may run a public self-service flow.
+    pub restrictions: Option<&'a Restrictions>,
+}
+
+impl Config {
+    /// The flow `id` of `kind`, if configured.
+    pub fn flow(&self, kind: crate::flow::FlowKind, id: &str) -> Option<FlowDef<'_>> {
+        use crate::flow::FlowKind;
+        match kind {
+            FlowKind::Authentication => {
+                self.authentication.flow(id).map(|f| FlowDef { id: &f.id, kind, steps: &f.steps, restrictions: None })
+            }
+            FlowKind::PublicSelfService => self.public_self_service.flow(id).map(|f| FlowDef {
+                id: &f.id,
+                kind,
+                steps: &f.steps,
+                restrictions: Some(&f.restrictions),
+            }),
+            FlowKind::SelfRegistration | FlowKind::ProtectedSelfService | FlowKind::TransactionApproval => None,
+        }
+    }
+
+    /// Every configured flow, with the key path of its definition.
+    pub fn all_flows(&self) -> Vec<(String, FlowDef<'_>)> {
+        let mut out = Vec::new();
+        for (i, f) in self.authentication.flows.iter().enumerate() {
+            if let Some(def) = self.flow(crate::flow::FlowKind::Authentication, &f.id) {
+                out.push((format!("authentication.flows[{i}]"), FlowDef { steps: &f.steps, ..def }));
+            }
+        }
+        for (i, f) in self.public_self_service.flows.iter().enumerate() {
+            if let Some(def) = self.flow(crate::flow::FlowKind::PublicSelfService, &f.id) {
+                out.push((format!("public_self_service.flows[{i}]"), FlowDef { steps: &f.steps, ..def }));
+            }
+        }
+        out
     }
 }

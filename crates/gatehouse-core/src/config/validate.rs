@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 
-use super::{Config, OtpConfig, PssStep, SmsTransport, SmtpTls, Transport};
+use super::{Config, FlowDef, OtpConfig, SmsTransport, SmtpTls, Step, Transport};
+use crate::flow::FlowKind;
 
 type Invalid = (String, String);
 
@@ -200,85 +201,194 @@ impl Config {
     }
 
     fn validate_flows(&self) -> Result<(), Invalid> {
-        let mut ids = HashSet::new();
-        for (i, flow) in self.public_self_service.flows.iter().enumerate() {
-            let base = format!("public_self_service.flows[{i}]");
-            if flow.id.is_empty() || !flow.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return fail(format!("{base}.id"), "must be non-empty letters, digits, - and _");
-            }
-            if !ids.insert(flow.id.as_str()) {
-                return fail(format!("{base}.id"), format!("duplicate flow id `{}`", flow.id));
-            }
-            if flow.steps.is_empty() {
-                return fail(format!("{base}.steps"), "a flow needs at least one step");
-            }
-            let mut identified = false;
-            let mut verified = false;
-            for (j, step) in flow.steps.iter().enumerate() {
-                let path = format!("{base}.steps[{j}]");
-                match step {
-                    PssStep::UserIdentification(_) => {
-                        if identified {
-                            return fail(path, "a flow identifies its user only once");
-                        }
-                        identified = true;
-                    }
-                    PssStep::EmailIdentityVerification(s) => {
-                        if !identified {
-                            return fail(
-                                path,
-                                "email-identity-verification needs a user-identification step before it",
-                            );
-                        }
-                        check_method_id(&format!("{path}.method_id"), &s.method_id)?;
-                        check_otp(&format!("{path}.otp"), &s.otp)?;
-                        if s.max_failed_attempts == 0 {
-                            return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
-                        }
-                        verified = true;
-                    }
-                    PssStep::SetPassword(s) => {
-                        if !verified {
-                            return fail(
-                                path,
-                                "set-password must follow an identity verification step, or anyone could set anyone's password",
-                            );
-                        }
-                        check_method_id(&format!("{path}.password_method_id"), &s.password_method_id)?;
-                    }
-                    PssStep::App2faApproval(s) => {
-                        if !identified {
-                            return fail(path, "app-2fa-approval needs a user-identification step before it");
-                        }
-                        if !matches!(s.purpose.as_str(), "unlock" | "password-reset") {
-                            return fail(format!("{path}.purpose"), "must be unlock or password-reset");
-                        }
-                        verified = true;
-                    }
-                    PssStep::UnlockUser(s) => {
-                        if !verified {
-                            return fail(
-                                path,
-                                "unlock-user must follow a verification or approval step, or anyone could unlock anyone",
-                            );
-                        }
-                        for (k, id) in s.counters_to_reset.iter().enumerate() {
-                            check_method_id(&format!("{path}.counters_to_reset[{k}]"), id)?;
-                        }
-                    }
-                    PssStep::EmailNotification(s) => {
-                        if !identified {
-                            return fail(path, "email-notification needs a user-identification step before it");
-                        }
-                        if !crate::messages::is_known_template(&s.template) {
-                            return fail(format!("{path}.template"), format!("unknown template `{}`", s.template));
-                        }
-                    }
+        for (section, ids) in [
+            ("authentication.flows", self.authentication.flows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>()),
+            ("public_self_service.flows", self.public_self_service.flows.iter().map(|f| f.id.as_str()).collect()),
+        ] {
+            let mut seen = HashSet::new();
+            for (i, id) in ids.into_iter().enumerate() {
+                check_id(&format!("{section}[{i}].id"), id)?;
+                if !seen.insert(id) {
+                    return fail(format!("{section}[{i}].id"), format!("duplicate flow id `{id}`"));
                 }
             }
         }
+        for (base, flow) in self.all_flows() {
+            check_flow(&base, flow)?;
+        }
+        let a = &self.authentication;
+        let mut seen = HashSet::new();
+        for (i, app) in a.applications.iter().enumerate() {
+            let path = format!("authentication.applications[{i}]");
+            check_id(&format!("{path}.id"), &app.id)?;
+            if !seen.insert(app.id.as_str()) {
+                return fail(format!("{path}.id"), format!("duplicate application id `{}`", app.id));
+            }
+            if a.flow(&app.flow).is_none() {
+                return fail(format!("{path}.flow"), format!("no authentication flow `{}`", app.flow));
+            }
+        }
+        if a.application(&a.default_application).is_none() {
+            return fail(
+                "authentication.default_application",
+                format!("no application `{}` in authentication.applications", a.default_application),
+            );
+        }
         Ok(())
     }
+}
+
+fn check_id(path: &str, id: &str) -> Result<(), Invalid> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return fail(path, "must be non-empty letters, digits, - and _");
+    }
+    Ok(())
+}
+
+/// What the steps before a position have established.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    identified: bool,
+    verified: bool,
+}
+
+fn check_flow(base: &str, flow: FlowDef<'_>) -> Result<(), Invalid> {
+    if flow.steps.is_empty() {
+        return fail(format!("{base}.steps"), "a flow needs at least one step");
+    }
+    let mut progress = Progress::default();
+    for (j, step) in flow.steps.iter().enumerate() {
+        check_step(&format!("{base}.steps[{j}]"), step, flow.kind, &mut progress, false)?;
+    }
+    if flow.kind == FlowKind::Authentication && !progress.verified {
+        return fail(
+            format!("{base}.steps"),
+            "an authentication flow needs a password or a factor step that every user must pass",
+        );
+    }
+    Ok(())
+}
+
+fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_option: bool) -> Result<(), Invalid> {
+    if !crate::flow::allowed_kinds(step).contains(&kind) {
+        return fail(path, format!("a `{}` step cannot be used in a {} flow", step.kind(), kind.as_str()));
+    }
+    let needs_user = |p: &Progress| {
+        if p.identified {
+            Ok(())
+        } else {
+            fail(path, format!("{} needs a step that identifies the user before it", step.kind()))
+        }
+    };
+    match step {
+        Step::Password(_) | Step::Username(_) | Step::UserIdentification(_) => {
+            if p.identified {
+                return fail(path, "a flow identifies its user only once");
+            }
+            p.identified = true;
+            p.verified |= matches!(step, Step::Password(_));
+        }
+        Step::EmailIdentityVerification(s) => {
+            needs_user(p)?;
+            check_method_id(&format!("{path}.method_id"), &s.method_id)?;
+            check_otp(&format!("{path}.otp"), &s.otp)?;
+            if s.max_failed_attempts == 0 {
+                return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
+            }
+            p.verified = true;
+        }
+        Step::SmsIdentityVerification(s) => {
+            needs_user(p)?;
+            check_method_id(&format!("{path}.method_id"), &s.method_id)?;
+            check_otp(&format!("{path}.otp"), &s.otp)?;
+            if s.max_failed_attempts == 0 {
+                return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
+            }
+            if s.phone_item.trim().is_empty() {
+                return fail(format!("{path}.phone_item"), "must not be empty");
+            }
+            p.verified = true;
+        }
+        Step::Totp(_) | Step::Mtan(_) => {
+            needs_user(p)?;
+            p.verified = true;
+        }
+        Step::App2fa(s) => {
+            needs_user(p)?;
+            if let Some(purpose) = &s.purpose
+                && !matches!(purpose.as_str(), "login" | "unlock" | "password-reset")
+            {
+                return fail(format!("{path}.purpose"), "must be login, unlock or password-reset");
+            }
+            p.verified = true;
+        }
+        Step::Selection(s) => {
+            if in_option {
+                return fail(path, "a selection cannot hold another selection");
+            }
+            needs_user(p)?;
+            if s.options.is_empty() {
+                return fail(format!("{path}.options"), "a selection needs at least one option");
+            }
+            let mut ids = HashSet::new();
+            let mut all_verify = true;
+            for (k, option) in s.options.iter().enumerate() {
+                let opath = format!("{path}.options[{k}]");
+                if option.id.is_empty()
+                    || !option.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return fail(format!("{opath}.id"), "must be A–Z, 0–9 and _, e.g. MTAN");
+                }
+                if !ids.insert(option.id.as_str()) {
+                    return fail(format!("{opath}.id"), format!("duplicate option id `{}`", option.id));
+                }
+                if option.steps.is_empty() {
+                    return fail(format!("{opath}.steps"), "an option needs at least one step");
+                }
+                let mut inner = *p;
+                for (m, inner_step) in option.steps.iter().enumerate() {
+                    check_step(&format!("{opath}.steps[{m}]"), inner_step, kind, &mut inner, true)?;
+                }
+                all_verify &= inner.verified;
+            }
+            // Without `required` a user with no option available skips the step (public self-service offers
+            // every option until the identity is verified, so there it is never skipped).
+            p.verified |= all_verify && (s.required || kind.hides_locks());
+        }
+        Step::RequiredRole(s) => {
+            needs_user(p)?;
+            if s.roles.is_empty() || s.roles.iter().any(|r| r.trim().is_empty()) {
+                return fail(format!("{path}.roles"), "needs at least one non-empty role");
+            }
+        }
+        Step::SetPassword(s) => {
+            if !p.verified {
+                return fail(
+                    path,
+                    "set-password must follow an identity verification step, or anyone could set anyone's password",
+                );
+            }
+            check_method_id(&format!("{path}.password_method_id"), &s.password_method_id)?;
+        }
+        Step::UnlockUser(s) => {
+            if !p.verified {
+                return fail(
+                    path,
+                    "unlock-user must follow a verification or approval step, or anyone could unlock anyone",
+                );
+            }
+            for (k, id) in s.counters_to_reset.iter().enumerate() {
+                check_method_id(&format!("{path}.counters_to_reset[{k}]"), id)?;
+            }
+        }
+        Step::EmailNotification(s) => {
+            needs_user(p)?;
+            if !crate::messages::is_known_template(&s.template) {
+                return fail(format!("{path}.template"), format!("unknown template `{}`", s.template));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_loopback_host(host: &str) -> bool {

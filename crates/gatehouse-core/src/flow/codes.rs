@@ -13,6 +13,7 @@ pub enum NextStep {
     MtanOtpRequired,
     SelectionRequired,
     App2faPollingOrOfflineRequired,
+    SmsOtpRequired,
 }
 
 impl NextStep {
@@ -26,6 +27,7 @@ impl NextStep {
             Self::MtanOtpRequired => "MTAN_OTP_REQUIRED",
             Self::SelectionRequired => "SELECTION_REQUIRED",
             Self::App2faPollingOrOfflineRequired => "APP_2FA_POLLING_OR_OFFLINE_REQUIRED",
+            Self::SmsOtpRequired => "SMS_OTP_REQUIRED",
         }
     }
 }
@@ -57,6 +59,10 @@ pub enum ErrorCode {
     App2faExpired,
     App2faCodeWrong,
     TooManyUnlocks,
+    SmsOtpWrong,
+    SmsOtpExpired,
+    UserRoleMissing,
+    NotAuthorized,
 }
 
 impl ErrorCode {
@@ -84,6 +90,10 @@ impl ErrorCode {
             Self::App2faExpired => "APP_2FA_EXPIRED",
             Self::App2faCodeWrong => "APP_2FA_CODE_WRONG",
             Self::TooManyUnlocks => "TOO_MANY_UNLOCKS",
+            Self::SmsOtpWrong => "SMS_OTP_WRONG",
+            Self::SmsOtpExpired => "SMS_OTP_EXPIRED",
+            Self::UserRoleMissing => "USER_ROLE_MISSING",
+            Self::NotAuthorized => "NOT_AUTHORIZED",
         }
     }
 }

@@ -1,10 +1,12 @@
 use crate::audit::AuditEvent;
 use crate::clock::{Clock, Millis};
-use crate::config::{Config, PssStep, PublicSelfServiceFlow};
+use crate::config::{Config, FlowDef, Step};
 use crate::crypto::{HashError, PasswordHashing, ServerKey};
-use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
+use crate::flow::FlowKind;
+use crate::flow::codes::{ErrorCode, FlowError, Outcome};
 use crate::flow::restrictions::{self, Verdict};
 use crate::flow::session::{FlowState, Scratch, SessionStatus};
+use crate::flow::steps::{self, Enter};
 use crate::messages::TemplateError;
 use crate::ports::{Effect, Store, StoreError};
 use crate::random::{Random, random_id};
@@ -20,12 +22,21 @@ pub struct FlowDeps<'a> {
     pub key: &'a ServerKey,
 }
 
-/// A call on a public self-service flow.
+/// A call on a running flow, whatever its kind. Which calls a step accepts is the step's business; any other
+/// call is `UNEXPECTED_CALL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    CheckPassword { username: String, password: String },
     Identify { username: String },
     CheckEmailOtp { otp: String },
     ResendEmailOtp,
+    CheckSmsOtp { otp: String },
+    ResendSmsOtp,
+    CheckTotp { otp: String },
+    CheckMtan { otp: String },
+    ResendMtan,
+    RetrieveOptions,
+    SelectOption { id: String },
     SetPassword { new_password: String },
     PollApp,
     OfflineChallenge,
@@ -51,13 +62,18 @@ pub struct Turn {
     pub state: FlowState,
     pub status: SessionStatus,
     pub effects: Vec<Effect>,
-    /// Extra `data.attributes` of the answer (the number to match, an offline challenge).
+    /// Extra `data.attributes` of the answer (options, the number to match, an offline challenge).
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The cookie value of the new authenticated session, once an authentication flow succeeded.
+    pub session_token: Option<String>,
+    /// `meta.temporaryLockExpiry` of the answer.
+    pub lock_expiry: Option<Millis>,
 }
 
-pub(super) struct Ctx<'a> {
+/// One call's working context: the flow, its state, and what the call changes.
+pub(crate) struct Ctx<'a> {
     pub deps: &'a FlowDeps<'a>,
-    pub flow: &'a PublicSelfServiceFlow,
+    pub flow: FlowDef<'a>,
     pub session_id: &'a str,
     pub ip: Option<&'a str>,
     pub now: Millis,
@@ -65,25 +81,35 @@ pub(super) struct Ctx<'a> {
     pub status: SessionStatus,
     pub effects: Vec<Effect>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub session_token: Option<String>,
+    pub lock_expiry: Option<Millis>,
 }
 
-/// Starts a flow: enters its first step (running any non-interactive steps before it).
+/// Starts a flow: enters its first step (running any non-interactive steps before it). With `first`, the call
+/// that started the flow (a password check without a running login) is handled at once, in the same turn.
 pub async fn start(
     deps: &FlowDeps<'_>,
-    flow: &PublicSelfServiceFlow,
+    flow: FlowDef<'_>,
     session_id: &str,
     ip: Option<&str>,
+    application: Option<&str>,
+    first: Option<Action>,
 ) -> Result<Turn, EngineError> {
-    let mut ctx = Ctx::new(deps, flow, session_id, ip, FlowState::default());
-    ctx.audit("flow.started", "ok", serde_json::json!({}));
+    let state = FlowState { application: application.map(str::to_owned), ..FlowState::default() };
+    let mut ctx = Ctx::new(deps, flow, session_id, ip, state);
+    ctx.audit("flow.started", "ok", serde_json::json!({ "application": application }));
     let outcome = ctx.enter_current().await?;
+    let outcome = match first {
+        Some(action) if ctx.status == SessionStatus::Active => ctx.dispatch(action).await?,
+        _ => outcome,
+    };
     Ok(ctx.finish(outcome))
 }
 
 /// Handles one call on a running flow.
 pub async fn handle(
     deps: &FlowDeps<'_>,
-    flow: &PublicSelfServiceFlow,
+    flow: FlowDef<'_>,
     session_id: &str,
     ip: Option<&str>,
     state: FlowState,
@@ -97,28 +123,23 @@ pub async fn handle(
         let outcome = ctx.terminate(vec![FlowError::new(code)]);
         return Ok(ctx.finish(outcome));
     }
-    let step = flow.steps.get(ctx.state.step).ok_or(EngineError::Inconsistent("step index past the end"))?;
-    let outcome = match (step, action) {
-        (PssStep::UserIdentification(_), Action::Identify { username }) => ctx.identify(&username).await?,
-        (PssStep::EmailIdentityVerification(cfg), Action::CheckEmailOtp { otp }) => {
-            ctx.check_email_otp(cfg, &otp).await?
-        }
-        (PssStep::EmailIdentityVerification(cfg), Action::ResendEmailOtp) => ctx.resend_email_otp(cfg).await?,
-        (PssStep::SetPassword(cfg), Action::SetPassword { new_password }) => {
-            ctx.set_password(cfg, new_password).await?
-        }
-        (PssStep::App2faApproval(cfg), Action::PollApp) => ctx.poll_app(cfg).await?,
-        (PssStep::App2faApproval(cfg), Action::OfflineChallenge) => ctx.offline_challenge(cfg).await?,
-        (PssStep::App2faApproval(_), Action::OfflineCheck { otp }) => ctx.offline_check(&otp).await?,
-        _ => Outcome::Unexpected,
-    };
+    let outcome = ctx.dispatch(action).await?;
     Ok(ctx.finish(outcome))
 }
 
+/// Whether `state` still fits `flow` (the configuration may have changed while the session ran).
+pub fn fits(flow: FlowDef<'_>, state: &FlowState) -> bool {
+    match (state.branch, flow.steps.get(state.step)) {
+        (None, _) => state.step <= flow.steps.len(),
+        (Some(b), Some(Step::Selection(s))) => s.options.get(b.option).is_some_and(|o| b.step < o.steps.len()),
+        (Some(_), _) => false,
+    }
+}
+
 impl<'a> Ctx<'a> {
-    fn new(
+    pub(crate) fn new(
         deps: &'a FlowDeps<'a>,
-        flow: &'a PublicSelfServiceFlow,
+        flow: FlowDef<'a>,
         session_id: &'a str,
         ip: Option<&'a str>,
         state: FlowState,
@@ -133,103 +154,160 @@ impl<'a> Ctx<'a> {
             status: SessionStatus::Active,
             effects: Vec::new(),
             attributes: serde_json::Map::new(),
+            session_token: None,
+            lock_expiry: None,
         }
     }
 
-    fn finish(self, outcome: Outcome) -> Turn {
-        Turn { outcome, state: self.state, status: self.status, effects: self.effects, attributes: self.attributes }
+    pub(crate) fn finish(self, outcome: Outcome) -> Turn {
+        Turn {
+            outcome,
+            state: self.state,
+            status: self.status,
+            effects: self.effects,
+            attributes: self.attributes,
+            session_token: self.session_token,
+            lock_expiry: self.lock_expiry,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> FlowKind {
+        self.flow.kind
+    }
+
+    /// The step the flow waits at: a top-level step, or a step inside the chosen option of a selection.
+    pub(crate) fn current(&self) -> Option<&'a Step> {
+        let steps: &'a [Step] = self.flow.steps;
+        let top = steps.get(self.state.step)?;
+        match (self.state.branch, top) {
+            (Some(b), Step::Selection(sel)) => sel.options.get(b.option).and_then(|o| o.steps.get(b.step)),
+            _ => Some(top),
+        }
+    }
+
+    async fn dispatch(&mut self, action: Action) -> Result<Outcome, EngineError> {
+        let Some(step) = self.current() else {
+            return Ok(Outcome::Unexpected);
+        };
+        steps::handle(self, step, action).await
     }
 
     /// Runs non-interactive steps from the current one on and stops at the first interactive step (its
-    /// next-step code), at the end (no code: complete), or when a non-interactive step ends the flow.
-    pub(super) async fn enter_current(&mut self) -> Result<Outcome, EngineError> {
+    /// next-step code), at the end (no code: complete), or when a step ends the flow.
+    pub(crate) async fn enter_current(&mut self) -> Result<Outcome, EngineError> {
         loop {
-            let Some(step) = self.flow.steps.get(self.state.step) else {
-                self.complete();
-                return Ok(Outcome::Continue(None));
+            self.leave_finished_branch();
+            let Some(step) = self.current() else {
+                return self.complete().await;
             };
-            let next = match step {
-                PssStep::UserIdentification(_) => NextStep::UsernameRequired,
-                PssStep::EmailIdentityVerification(cfg) => {
-                    self.enter_email_otp(cfg).await?;
-                    NextStep::EmailOtpRequired
-                }
-                PssStep::SetPassword(_) => NextStep::NewPasswordRequired,
-                PssStep::App2faApproval(cfg) => return self.enter_app(cfg).await,
-                PssStep::EmailNotification(cfg) => {
-                    self.send_notification(cfg).await?;
-                    self.state.step += 1;
-                    continue;
-                }
-                PssStep::UnlockUser(cfg) => {
-                    if let Some(code) = self.unlock_user(cfg).await? {
-                        return Ok(self.terminate(vec![FlowError::new(code)]));
-                    }
-                    self.state.step += 1;
-                    continue;
-                }
-            };
-            return Ok(Outcome::Continue(Some(next)));
+            match steps::enter(self, step).await? {
+                Enter::Wait(outcome) => return Ok(outcome),
+                Enter::Done => self.step_forward(),
+                Enter::Moved => {}
+            }
         }
     }
 
-    /// The current step is done: move to the next one.
-    pub(super) async fn advance(&mut self) -> Result<Outcome, EngineError> {
-        self.state.step += 1;
-        self.state.scratch = Scratch::None;
+    /// The current step is done: move to the next one and enter it.
+    pub(crate) async fn advance(&mut self) -> Result<Outcome, EngineError> {
+        self.step_forward();
         self.enter_current().await
     }
 
-    fn complete(&mut self) {
+    fn step_forward(&mut self) {
+        self.withdraw_approval();
+        self.state.scratch = Scratch::None;
+        match &mut self.state.branch {
+            Some(b) => b.step += 1,
+            None => self.state.step += 1,
+        }
+    }
+
+    /// The last step of a chosen option was done: the flow goes on after the selection.
+    fn leave_finished_branch(&mut self) {
+        let Some(b) = self.state.branch else { return };
+        let len = match self.flow.steps.get(self.state.step) {
+            Some(Step::Selection(s)) => s.options.get(b.option).map_or(0, |o| o.steps.len()),
+            _ => 0,
+        };
+        if b.step >= len {
+            self.state.branch = None;
+            self.state.step += 1;
+        }
+    }
+
+    async fn complete(&mut self) -> Result<Outcome, EngineError> {
+        self.withdraw_approval();
+        if self.kind() == FlowKind::Authentication {
+            return crate::flow::completion::authenticated(self).await;
+        }
         self.status = SessionStatus::Completed;
         if let Some(user_id) = self.user_id() {
-            let method_ids: Vec<String> = self.state.methods_passed.iter().cloned().collect();
+            let method_ids = self.state.methods_passed.clone();
             if !method_ids.is_empty() {
                 self.effects.push(Effect::ResetCounters { user_id, method_ids });
             }
         }
         self.audit("flow.completed", "ok", serde_json::json!({}));
+        Ok(Outcome::Continue(None))
     }
 
-    pub(super) fn terminate(&mut self, errors: Vec<FlowError>) -> Outcome {
+    pub(crate) fn terminate(&mut self, errors: Vec<FlowError>) -> Outcome {
+        self.withdraw_approval();
         self.status = SessionStatus::Terminated;
         let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
         self.audit("flow.terminated", "failed", serde_json::json!({ "codes": codes }));
         Outcome::Terminated(errors)
     }
 
+    pub(crate) fn terminate_with(&mut self, code: ErrorCode) -> Outcome {
+        self.terminate(vec![FlowError::new(code)])
+    }
+
+    /// A flow that ends withdraws its push request, so no device is asked about a finished flow.
+    fn withdraw_approval(&mut self) {
+        if let Scratch::App(app) = &mut self.state.scratch
+            && let Some(id) = app.approval_id.take()
+        {
+            self.effects.push(Effect::CancelApproval { id, at: self.now });
+        }
+    }
+
     /// The identified user's id, unless the flow runs in stealth mode.
-    pub(super) fn user_id(&self) -> Option<String> {
+    pub(crate) fn user_id(&self) -> Option<String> {
         if self.state.stealth {
             return None;
         }
         self.state.subject.as_ref().and_then(|s| s.user_id.clone())
     }
 
-    pub(super) async fn load_user(&self) -> Result<Option<User>, EngineError> {
+    pub(crate) async fn load_user(&self) -> Result<Option<User>, EngineError> {
         match self.user_id() {
             Some(id) => Ok(self.deps.store.get_user(&id).await?),
             None => Ok(None),
         }
     }
 
-    /// After an identity verification step every call re-checks the restrictions and reports violations.
-    pub(super) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
-        let user = self.load_user().await?;
-        Ok(
-            match restrictions::evaluate(
-                &self.flow.restrictions,
-                user.as_ref(),
-                self.now,
-                self.deps.config.public_self_service.max_number_of_unlocks,
-            ) {
-                Verdict::Allowed => None,
-                Verdict::Refused { code, .. } => Some(code),
-            },
-        )
+    /// A factor passed: it proves the identity, and its counter resets when the flow succeeds.
+    pub(crate) fn factor_passed(&mut self, method_id: &str) {
+        self.state.verified = true;
+        if !self.state.methods_passed.iter().any(|m| m == method_id) {
+            self.state.methods_passed.push(method_id.to_owned());
+        }
     }
 
-    pub(super) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
+    /// After an identity verification step every call re-checks the restrictions and reports violations.
+    pub(crate) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
+        let Some(r) = self.flow.restrictions else { return Ok(None) };
+        let user = self.load_user().await?;
+        let max_unlocks = self.deps.config.public_self_service.max_number_of_unlocks;
+        Ok(match restrictions::evaluate(r, user.as_ref(), self.now, max_unlocks) {
+            Verdict::Allowed => None,
+            Verdict::Refused { code, .. } => Some(code),
+        })
+    }
+
+    pub(crate) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
         let subject = self.state.subject.as_ref();
         let ev = AuditEvent {
             id: random_id(self.deps.random),
@@ -238,7 +316,7 @@ impl<'a> Ctx<'a> {
             actor: subject.map_or_else(|| "anonymous".to_owned(), |s| format!("user:{}", s.login)),
             user_id: subject.and_then(|s| s.user_id.clone()),
             username: subject.map(|s| s.login.clone()),
-            flow_id: Some(self.flow.id.clone()),
+            flow_id: Some(self.flow.id.to_owned()),
             session_id: Some(self.session_id.to_owned()),
             ip: self.ip.map(str::to_owned),
             outcome: outcome.to_owned(),

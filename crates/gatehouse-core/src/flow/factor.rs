@@ -58,3 +58,51 @@ where
     }
     Ok(Counted::Wrong { count, locked })
 }
+
+/// How a factor's answer came out, as a step sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    Right,
+    Wrong,
+    /// The counter is used up (now or before): in a kind that shows locks the flow ends with `USER_LOCKED`;
+    /// elsewhere this answers exactly like [`Check::Wrong`].
+    Locked,
+}
+
+impl crate::flow::engine::Ctx<'_> {
+    /// Checks one answer of the identified user under the lockout (see [`counted_check`]). In stealth mode the
+    /// answer is not looked at and is wrong, and nothing is counted.
+    pub(crate) async fn verify_factor<F>(&mut self, method_id: &str, check: F) -> Result<Check, EngineError>
+    where
+        F: Future<Output = Result<bool, EngineError>>,
+    {
+        let Some(user_id) = self.user_id() else {
+            return Ok(Check::Wrong);
+        };
+        let max = self.deps.config.lockout.max_for(method_id);
+        let reason = crate::user::lock_reason::too_many_auth_attempts(method_id);
+        let attempt = Attempt { user_id: &user_id, method_id, max, lock_reason: &reason, now: self.now };
+        let mut effects = Vec::new();
+        let counted = counted_check(self.deps.store, attempt, &mut effects, check).await?;
+        self.effects.extend(effects);
+        Ok(match counted {
+            Counted::Right => Check::Right,
+            Counted::Exhausted => {
+                self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
+                Check::Locked
+            }
+            Counted::Wrong { count, locked: true } => {
+                self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
+                Check::Locked
+            }
+            Counted::Wrong { .. } => Check::Wrong,
+        })
+    }
+
+    /// The answer to a factor check that used up the counter: `USER_LOCKED` where locks may show, else `None`
+    /// (the step answers as for a wrong answer).
+    pub(crate) fn locked_answer(&mut self, check: Check) -> Option<crate::flow::Outcome> {
+        (check == Check::Locked && !self.kind().hides_locks())
+            .then(|| self.terminate_with(crate::flow::ErrorCode::UserLocked))
+    }
+}

@@ -1,50 +1,9 @@
 //! Flow sessions: what the database holds for one running flow.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlowKind {
-    PublicSelfService,
-    Authentication,
-}
-
-impl FlowKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PublicSelfService => "public_self_service",
-            Self::Authentication => "authentication",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public_self_service" => Some(Self::PublicSelfService),
-            "authentication" => Some(Self::Authentication),
-            _ => None,
-        }
-    }
-
-    /// The attribute that names the next step: authentication flows say `nextAuthStep`.
-    pub fn next_step_attribute(self) -> &'static str {
-        match self {
-            Self::PublicSelfService => "nextStep",
-            Self::Authentication => "nextAuthStep",
-        }
-    }
-
-    /// `data.type` of the documents of this kind of flow.
-    pub fn document_type(self) -> &'static str {
-        match self {
-            Self::PublicSelfService => "public-self-service.session",
-            Self::Authentication => "authentication.session",
-        }
-    }
-}
+pub use crate::flow::kind::FlowKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,23 +61,36 @@ pub struct FlowSessionRecord {
 
 /// The engine's view of a running flow, stored as JSON in the session row.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FlowState {
-    /// Index of the current (interactive) step; equal to the step count once the flow is done.
+    /// Index of the current top-level step; equal to the step count once the flow is done.
     pub step: usize,
+    /// Inside the option chosen at a selection step (the current top-level step).
+    pub branch: Option<Branch>,
     pub subject: Option<Subject>,
     /// Set when the identified user must not get through: every verification answer is rejected.
     pub stealth: bool,
     /// An identity verification step was passed: restrictions are re-checked on every call from now on.
     pub verified: bool,
-    /// Authentication method ids of the factor steps passed; their counters reset when the flow succeeds.
-    pub methods_passed: BTreeSet<String>,
+    /// Authentication method ids of the factor steps passed, in order; their counters reset when the flow
+    /// succeeds.
+    pub methods_passed: Vec<String>,
+    /// The application an authentication flow was started for.
+    pub application: Option<String>,
     pub scratch: Scratch,
+}
+
+/// A position inside a selection's option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branch {
+    pub option: usize,
+    pub step: usize,
 }
 
 /// Who the flow is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
-    /// The name as entered.
+    /// The name as entered (normalised).
     pub login: String,
     /// `None` for an unknown user (stealth).
     pub user_id: Option<String>,
@@ -131,15 +103,21 @@ pub enum Scratch {
     #[default]
     None,
     Otp(OtpChallenge),
-    App(PssAppChallenge),
+    App(AppChallenge),
+    /// The option ids a selection step offered.
+    Selection {
+        options: Vec<String>,
+    },
 }
 
-/// The authenticator request of a self-service flow. Without an approval (stealth mode) the step waits
-/// until `expires_at` like a request nobody answers.
+/// The authenticator request of a flow. Without an approval (stealth mode, no device) the step waits until
+/// `expires_at` like a request nobody answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PssAppChallenge {
+pub struct AppChallenge {
     pub approval_id: Option<String>,
+    /// The number the browser shows for number matching.
     pub number: u32,
+    /// The offline challenge, once the client asked for one.
     pub offline: Option<String>,
     pub expires_at: Millis,
 }

@@ -1,19 +1,25 @@
-//! What every flow call does around the engine: find the flow session named by a cookie and hold it for this
-//! one request (others get `CONCURRENT_ACCESS`), end it when expired, and write the outcome with its effects in
-//! one transaction. The work runs in its own task, so a client hanging up cannot leave a session half-handled.
+//! The one way a route runs a flow call, whatever the flow's kind: find the flow session named by the kind's
+//! cookie and hold it for this one request (others get `CONCURRENT_ACCESS`), end it when expired, hand the call
+//! to the engine, and write the outcome with its effects in one transaction. The work runs in its own task, so a
+//! client hanging up cannot leave a session half-handled. Routes only decode a request into an
+//! [`Action`] and call [`run`] (or [`start`] for a flow's first call).
 
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::Millis;
-use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, SessionStatus};
-use gatehouse_core::flow::{ErrorCode, FlowError, Outcome};
+use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, FlowState, NewFlowSession, SessionStatus};
+use gatehouse_core::flow::{self, Action, ErrorCode, FlowError, Outcome, Turn};
 use gatehouse_core::ports::{Acquired, Effect, FlowSessionUpdate};
+use gatehouse_core::random::{random_decimal_id, random_id, random_token};
 
 use crate::documents;
 use crate::errors::ApiError;
 use crate::extract::{cookie, set_cookie, wants_secure_cookie};
 use crate::state::AppState;
+
+/// The cookie of the authenticated session.
+pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 /// How long one request may hold a flow session before another may take it over.
 pub(crate) const LEASE_MS: i64 = 30_000;
@@ -25,6 +31,9 @@ pub(crate) fn cookie_name(kind: FlowKind) -> &'static str {
     match kind {
         FlowKind::PublicSelfService => "gatehouse_flow",
         FlowKind::Authentication => "gatehouse_auth",
+        FlowKind::SelfRegistration => "gatehouse_registration",
+        FlowKind::ProtectedSelfService => "gatehouse_protected_flow",
+        FlowKind::TransactionApproval => "gatehouse_approval",
     }
 }
 
@@ -61,11 +70,7 @@ pub(crate) async fn acquire(state: &AppState, headers: &HeaderMap, kind: FlowKin
         release(state, &held).await;
         return Ok(None);
     }
-    let idle_ms = match kind {
-        FlowKind::PublicSelfService => state.config.flow_sessions.idle_timeout_seconds,
-        FlowKind::Authentication => state.config.flow_sessions.idle_timeout_seconds,
-    };
-    let idle_ms = i64::try_from(idle_ms * 1000).unwrap_or(i64::MAX);
+    let idle_ms = i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
     if now >= held.record.expires_at || now - held.record.last_seen_at > idle_ms {
         return Err(end(state, &held, ErrorCode::FlowSessionExpired).await);
     }
@@ -136,24 +141,150 @@ pub(crate) fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
-/// Everything besides the outcome that shapes a flow call's answer.
-pub(crate) struct Reply<'a> {
-    pub kind: FlowKind,
-    /// The flow session's public id (`data.id`).
-    pub id: &'a str,
-    pub status: SessionStatus,
-    pub secure: bool,
-    /// `meta.temporaryLockExpiry`.
-    pub lock_expiry: Option<Millis>,
-    /// Extra `data.attributes`.
-    pub extra: serde_json::Map<String, serde_json::Value>,
+/// Runs one call on the running flow of `kind` named by the request's cookie. Without one, a call that can open
+/// a login (password check, username) starts the default application's flow; any other is `UNEXPECTED_CALL`.
+pub(crate) async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    kind: FlowKind,
+    action: Action,
+) -> Result<Response, ApiError> {
+    // In enumeration-protection mode every failed password check takes the same, fixed time.
+    let fixed_time = (kind == FlowKind::Authentication
+        && matches!(action, Action::CheckPassword { .. })
+        && state.config.authentication.enumeration_protection)
+        .then(|| std::time::Duration::from_millis(state.config.authentication.response_time_ms));
+    let started = tokio::time::Instant::now();
+    let (state, headers) = (state.clone(), headers.clone());
+    let response = detached(async move {
+        let held = match acquire(&state, &headers, kind).await {
+            Ok(Some(held)) => held,
+            Ok(None) if opens_login(kind, &action) => return start_default_login(&state, &headers, ip, action).await,
+            Ok(None) => return Err(ApiError::flow(ErrorCode::UnexpectedCall)),
+            Err(response) => return Ok(response),
+        };
+        match handle(&state, &held, ip, action).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                release(&state, &held).await;
+                Err(e)
+            }
+        }
+    })
+    .await;
+    if let Some(fixed) = fixed_time
+        && response.as_ref().map_or(true, |r| !r.status().is_success())
+    {
+        tokio::time::sleep_until(started + fixed).await;
+    }
+    response
 }
 
-/// Encodes an outcome: 200 with the next step (none = done), 400 to retry, 403 when the flow ended. A finished
-/// flow's cookie is cleared.
-pub(crate) fn respond(state: &AppState, reply: Reply<'_>, outcome: Outcome) -> Response {
-    let Reply { kind, id, status, secure, lock_expiry, extra } = reply;
+/// Calls that start the default application's login when no login runs (as calling the first step does in the
+/// product).
+fn opens_login(kind: FlowKind, action: &Action) -> bool {
+    kind == FlowKind::Authentication && matches!(action, Action::CheckPassword { .. } | Action::Identify { .. })
+}
+
+async fn start_default_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    action: Action,
+) -> Result<Response, ApiError> {
+    let auth = &state.config.authentication;
+    let app = auth
+        .application(&auth.default_application)
+        .ok_or_else(|| ApiError::Internal("the default application is not configured".into()))?;
+    let (flow_id, app_id) = (app.flow.clone(), app.id.clone());
+    let started = start(state, headers, ip, FlowKind::Authentication, &flow_id, Some(&app_id), Some(action)).await?;
+    Ok(started.response)
+}
+
+/// A flow just started: its answer (with the new flow cookie) and what the engine made of the first call.
+pub(crate) struct Started {
+    pub response: Response,
+    pub outcome: Outcome,
+}
+
+/// Starts flow `flow_id` of `kind` with a new session and cookie, optionally handling its first call at once.
+pub(crate) async fn start(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    kind: FlowKind,
+    flow_id: &str,
+    application: Option<&str>,
+    first: Option<Action>,
+) -> Result<Started, ApiError> {
+    let def = state.config.flow(kind, flow_id).ok_or_else(|| ApiError::FlowNotFound(flow_id.to_owned()))?;
+    let token = random_token(state.random.as_ref());
+    // Self-service flow ids are decimal, as in the product's examples; login flow ids are opaque.
+    let id = match kind {
+        FlowKind::Authentication => random_id(state.random.as_ref()),
+        _ => random_decimal_id(state.random.as_ref()),
+    };
+    let deps = state.flow_deps();
+    let turn = flow::start(&deps, def, &id, ip.as_deref(), application, first).await?;
+    let now = state.clock.now_ms();
+    let lifetime = i64::try_from(state.config.flow_sessions.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
+    let session = NewFlowSession {
+        id: id.clone(),
+        token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
+        kind,
+        flow_id: flow_id.to_owned(),
+        state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
+        status: turn.status,
+        created_at: now,
+        expires_at: now.saturating_add(lifetime),
+    };
+    state.store.create_flow_session(&session, &turn.effects).await?;
+    notify_outbox(state, &turn.effects);
+    let secure = wants_secure_cookie(&state.config.server, headers);
+    let outcome = turn.outcome.clone();
+    let active = turn.status == SessionStatus::Active;
+    let response = finish(state, kind, &id, turn, secure);
+    let response =
+        if active { with_cookie(response, &set_cookie(cookie_name(kind), Some(&token), secure)) } else { response };
+    Ok(Started { response, outcome })
+}
+
+async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
+    let kind = held.record.kind;
+    let def = state.config.flow(kind, &held.record.flow_id);
+    let flow_state = serde_json::from_value::<FlowState>(held.record.state.clone());
+    let (Some(def), Ok(flow_state)) = (def, flow_state) else {
+        // The flow was removed from the configuration (or changed shape) while this session ran.
+        return Ok(end(state, held, ErrorCode::FlowSessionExpired).await);
+    };
+    if !flow::fits(def, &flow_state) {
+        return Ok(end(state, held, ErrorCode::FlowSessionExpired).await);
+    }
+    let deps = state.flow_deps();
+    let turn = flow::handle(&deps, def, &held.record.id, ip.as_deref(), flow_state, action).await?;
+    let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
+    commit(state, held, new_state, turn.status, &turn.effects).await?;
+    Ok(finish(state, kind, &held.record.id, turn, held.secure))
+}
+
+/// The running flow's state of `kind`, read without holding the session (for long polls).
+pub(crate) async fn peek(state: &AppState, headers: &HeaderMap, kind: FlowKind) -> Option<FlowState> {
+    match acquire(state, headers, kind).await {
+        Ok(Some(held)) => {
+            release(state, &held).await;
+            serde_json::from_value(held.record.state.clone()).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Encodes a turn: 200 with the next step (none = done), 400 to retry, 403 when the flow ended. A finished
+/// flow's cookie is cleared; a completed login hands out the authenticated session's cookie.
+pub(crate) fn finish(state: &AppState, kind: FlowKind, id: &str, turn: Turn, secure: bool) -> Response {
+    let Turn { outcome, status, attributes, session_token, lock_expiry, .. } = turn;
     let attr = kind.next_step_attribute();
+    let done = matches!(outcome, Outcome::Continue(None));
     let response = match outcome {
         Outcome::Continue(next) => {
             let doc = documents::session(
@@ -161,7 +292,7 @@ pub(crate) fn respond(state: &AppState, reply: Reply<'_>, outcome: Outcome) -> R
                 kind.document_type(),
                 id,
                 next.map(|n| (attr, n.as_str())),
-                extra,
+                attributes,
             );
             (StatusCode::OK, axum::Json(doc)).into_response()
         }
@@ -174,9 +305,13 @@ pub(crate) fn respond(state: &AppState, reply: Reply<'_>, outcome: Outcome) -> R
             ApiError::Flow { status: StatusCode::FORBIDDEN, next: None, errors, lock_expiry }.into_response()
         }
     };
-    if status == SessionStatus::Active {
+    let response = if status == SessionStatus::Active {
         response
     } else {
         with_cookie(response, &set_cookie(cookie_name(kind), None, secure))
+    };
+    match session_token {
+        Some(token) if done => with_cookie(response, &set_cookie(SESSION_COOKIE, Some(&token), secure)),
+        _ => response,
     }
 }

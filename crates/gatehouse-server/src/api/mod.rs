@@ -50,6 +50,18 @@ pub(crate) async fn approval_event(events: &mut tokio::sync::broadcast::Receiver
     }
 }
 
+/// The long poll of an authenticator step waits for the flow's request, holding nothing: going offline stays
+/// possible meanwhile. A request nobody can answer (stealth mode) waits the same way.
+pub(crate) async fn wait_for_decision(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    kind: gatehouse_core::flow::FlowKind,
+) -> Result<(), ApiError> {
+    let Some(flow) = flow_session::peek(state, headers, kind).await else { return Ok(()) };
+    let gatehouse_core::flow::session::Scratch::App(challenge) = flow.scratch else { return Ok(()) };
+    wait_for_approval(state, challenge.approval_id.as_deref(), Some(challenge.expires_at)).await
+}
+
 /// Waits, holding nothing, until approval request `approval_id` is decided, `expires_at` passes, or the poll
 /// time is up. A request without an id (stealth mode: nobody can answer it) just waits. The database decides;
 /// approval events (LISTEN/NOTIFY across nodes) only say when to look again.

@@ -1,8 +1,13 @@
+//! Email Notification (non-interactive): tells the user what the flow did.
+
 use std::collections::BTreeMap;
 
 use crate::clock::format_timestamp;
 use crate::config::EmailNotificationStep;
+use crate::flow::FlowKind;
 use crate::flow::engine::{Ctx, EngineError};
+
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
 
 impl Ctx<'_> {
     /// Tells the user what the flow did (non-interactive). Users without an address are skipped.

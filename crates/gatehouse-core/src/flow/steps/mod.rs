@@ -1,19 +1,106 @@
-//! One module per step kind; each adds its handlers to the engine's context.
+//! Every step kind, one module each: what it accepts, what entering it does, and which flow kinds may hold it.
+//! The engine knows steps only through [`enter`], [`handle`] and [`allowed_kinds`].
 
-mod app_approval;
+mod app_2fa;
 mod email_notification;
 mod email_verification;
+mod password;
+mod required_role;
+mod selection;
+mod sent_otp;
 mod set_password;
+mod sms_verification;
+mod totp;
 mod unlock_user;
 mod user_identification;
+mod username;
 
 use std::collections::BTreeMap;
 
-use super::engine::{Ctx, EngineError};
+use super::engine::{Action, Ctx, EngineError};
+use crate::config::Step;
+use crate::flow::FlowKind;
+use crate::flow::codes::Outcome;
 use crate::messages;
 use crate::outbox;
 use crate::ports::Effect;
 use crate::user::User;
+
+pub use totp::TOTP_SEAL_CONTEXT;
+
+/// What entering a step did.
+pub(crate) enum Enter {
+    /// An interactive step waits for a call (or the flow ended): answer with this.
+    Wait(Outcome),
+    /// A non-interactive step is done: go on with the next one.
+    Done,
+    /// The step moved the flow itself (into a selection's option): enter whatever is current now.
+    Moved,
+}
+
+/// The flow kinds that may hold `step`; `config check` refuses any other placement.
+pub fn allowed_kinds(step: &Step) -> &'static [FlowKind] {
+    match step {
+        Step::Password(_) => password::KINDS,
+        Step::Username(_) => username::KINDS,
+        Step::Selection(_) => selection::KINDS,
+        Step::Totp(_) => totp::KINDS,
+        Step::Mtan(_) => sent_otp::MTAN_KINDS,
+        Step::App2fa(_) => app_2fa::KINDS,
+        Step::RequiredRole(_) => required_role::KINDS,
+        Step::UserIdentification(_) => user_identification::KINDS,
+        Step::EmailIdentityVerification(_) => email_verification::KINDS,
+        Step::SmsIdentityVerification(_) => sms_verification::KINDS,
+        Step::SetPassword(_) => set_password::KINDS,
+        Step::EmailNotification(_) => email_notification::KINDS,
+        Step::UnlockUser(_) => unlock_user::KINDS,
+    }
+}
+
+pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, EngineError> {
+    Ok(match step {
+        Step::Password(_) => Enter::Wait(password::NEXT),
+        Step::Username(_) | Step::UserIdentification(_) => Enter::Wait(user_identification::NEXT),
+        Step::SetPassword(_) => Enter::Wait(set_password::NEXT),
+        Step::Selection(cfg) => return ctx.enter_selection(cfg).await,
+        Step::Totp(_) => Enter::Wait(ctx.enter_totp()),
+        Step::Mtan(_) => Enter::Wait(ctx.enter_mtan().await?),
+        Step::App2fa(cfg) => Enter::Wait(ctx.enter_app(cfg).await?),
+        Step::EmailIdentityVerification(cfg) => Enter::Wait(ctx.enter_email_otp(cfg).await?),
+        Step::SmsIdentityVerification(cfg) => Enter::Wait(ctx.enter_sms_otp(cfg).await?),
+        Step::RequiredRole(cfg) => return ctx.required_role(cfg).await,
+        Step::EmailNotification(cfg) => {
+            ctx.send_notification(cfg).await?;
+            Enter::Done
+        }
+        Step::UnlockUser(cfg) => return ctx.unlock_user(cfg).await,
+    })
+}
+
+/// Handles `action` at `step`; a call the step does not take is `UNEXPECTED_CALL` and changes nothing.
+pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Result<Outcome, EngineError> {
+    match (step, action) {
+        (Step::Password(_), Action::CheckPassword { username, password }) => {
+            ctx.check_password(&username, password).await
+        }
+        (Step::Username(_), Action::Identify { username }) => ctx.identify_for_login(&username).await,
+        (Step::UserIdentification(_), Action::Identify { username }) => ctx.identify(&username).await,
+        (Step::Selection(_), Action::RetrieveOptions) => Ok(ctx.retrieve_options()),
+        (Step::Selection(cfg), Action::SelectOption { id }) => ctx.select_option(cfg, &id).await,
+        (Step::Totp(_), Action::CheckTotp { otp }) => ctx.check_totp(&otp).await,
+        (Step::Mtan(_), Action::CheckMtan { otp }) => ctx.check_mtan(&otp).await,
+        (Step::Mtan(_), Action::ResendMtan) => ctx.resend_mtan().await,
+        (Step::App2fa(_), Action::PollApp) => ctx.poll_app().await,
+        (Step::App2fa(cfg), Action::OfflineChallenge) => ctx.offline_challenge(cfg).await,
+        (Step::App2fa(_), Action::OfflineCheck { otp }) => ctx.offline_check(&otp).await,
+        (Step::EmailIdentityVerification(cfg), Action::CheckEmailOtp { otp }) => ctx.check_email_otp(cfg, &otp).await,
+        (Step::EmailIdentityVerification(cfg), Action::ResendEmailOtp) => ctx.resend_email_otp(cfg).await,
+        (Step::SmsIdentityVerification(cfg), Action::CheckSmsOtp { otp }) => ctx.check_sms_otp(cfg, &otp).await,
+        (Step::SmsIdentityVerification(cfg), Action::ResendSmsOtp) => ctx.resend_sms_otp(cfg).await,
+        (Step::SetPassword(cfg), Action::SetPassword { new_password }) => ctx.set_password(cfg, new_password).await,
+        _ => Ok(Outcome::Unexpected),
+    }
+}
 
 impl Ctx<'_> {
     /// The language of messages for `user`: its `language` item if supported, else the configured default.
@@ -34,6 +121,20 @@ impl Ctx<'_> {
         vars.insert("username", user.username.clone());
         let rendered = messages::render(template, &self.language_of(user), &vars)?;
         let message = outbox::seal_email(self.deps.key, self.deps.random, self.now, to, template, rendered);
+        self.effects.push(Effect::Enqueue(message));
+        Ok(())
+    }
+
+    /// Renders SMS `template` for `user` and queues it to `to`.
+    fn queue_sms(
+        &mut self,
+        user: &User,
+        to: &str,
+        template: &str,
+        vars: &BTreeMap<&str, String>,
+    ) -> Result<(), EngineError> {
+        let text = messages::render_sms(template, &self.language_of(user), vars)?;
+        let message = outbox::seal_sms(self.deps.key, self.deps.random, self.now, to, template, &text);
         self.effects.push(Effect::Enqueue(message));
         Ok(())
     }

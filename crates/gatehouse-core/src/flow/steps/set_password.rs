@@ -1,8 +1,14 @@
+//! Set Password (next step `NEW_PASSWORD_REQUIRED`): the new password must pass the policy.
+
 use crate::config::SetPasswordStep;
+use crate::flow::FlowKind;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
 use crate::password_policy::{self, detail};
 use crate::ports::Effect;
+
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
+pub(crate) const NEXT: Outcome = Outcome::Continue(Some(NextStep::NewPasswordRequired));
 
 impl Ctx<'_> {
     /// Sets the new password if it passes the policy. A violation is no failed attempt: the user may retry.

@@ -1,8 +1,14 @@
+//! User Identification (next step `USERNAME_REQUIRED`) with the flow's restrictions and stealth mode.
+
+use crate::flow::FlowKind;
 use crate::flow::codes::{FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
 use crate::flow::restrictions::{self, Verdict};
 use crate::flow::session::Subject;
 use crate::user::normalize_login;
+
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
+pub(crate) const NEXT: Outcome = Outcome::Continue(Some(NextStep::UsernameRequired));
 
 impl Ctx<'_> {
     /// Identifies the user. Unless a restriction with feedback refuses, this succeeds for everyone — unknown,
@@ -10,12 +16,11 @@ impl Ctx<'_> {
     pub(crate) async fn identify(&mut self, username: &str) -> Result<Outcome, EngineError> {
         let login = normalize_login(username);
         let user = self.deps.store.find_user_by_login(&login).await?;
-        let verdict = restrictions::evaluate(
-            &self.flow.restrictions,
-            user.as_ref(),
-            self.now,
-            self.deps.config.public_self_service.max_number_of_unlocks,
-        );
+        let max_unlocks = self.deps.config.public_self_service.max_number_of_unlocks;
+        let verdict = match self.flow.restrictions {
+            Some(r) => restrictions::evaluate(r, user.as_ref(), self.now, max_unlocks),
+            None => restrictions::Verdict::Allowed,
+        };
         let user_id = user.as_ref().map(|u| u.id.clone());
         self.state.subject = Some(Subject { login, user_id });
         match verdict {

@@ -7,18 +7,11 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::auth::{AuthAction, Stage};
+use gatehouse_core::flow::Action;
 
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, NoInput, OtpInput};
 use crate::state::AppState;
-
-/// The long poll waits for the flow's request, holding nothing: going offline stays possible meanwhile.
-async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
-    let Some(app) = flow.app.filter(|_| flow.stage == Stage::App) else { return Ok(()) };
-    crate::api::wait_for_approval(state, Some(&app.approval_id), None).await
-}
 
 #[tracing::instrument(name = "auth.app_poll", skip_all)]
 pub async fn poll(
@@ -27,8 +20,8 @@ pub async fn poll(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    wait_for_decision(&state, &headers).await?;
-    super::run(&state, &headers, ip, AuthAction::PollApp, false).await
+    crate::api::wait_for_decision(&state, &headers, super::KIND).await?;
+    super::run(&state, &headers, ip, Action::PollApp).await
 }
 
 #[tracing::instrument(name = "auth.app_offline_challenge", skip_all)]
@@ -38,7 +31,7 @@ pub async fn offline_challenge(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    super::run(&state, &headers, ip, AuthAction::OfflineChallenge, false).await
+    super::run(&state, &headers, ip, Action::OfflineChallenge).await
 }
 
 #[tracing::instrument(name = "auth.app_offline_check", skip_all)]
@@ -49,5 +42,5 @@ pub async fn offline_check(
     JsonBody(body): JsonBody<OtpInput>,
 ) -> Result<Response, ApiError> {
     let otp = body.into_code()?;
-    super::run(&state, &headers, ip, AuthAction::OfflineCheck { otp }, false).await
+    super::run(&state, &headers, ip, Action::OfflineCheck { otp }).await
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::auth::AuthAction;
+use gatehouse_core::flow::Action;
 
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, NoInput};
@@ -17,5 +17,5 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    super::run(&state, &headers, ip, AuthAction::ResendMtan, false).await
+    super::run(&state, &headers, ip, Action::ResendMtan).await
 }

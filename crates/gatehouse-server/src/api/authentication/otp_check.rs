@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::auth::AuthAction;
+use gatehouse_core::flow::Action;
 
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, OtpInput};
@@ -17,5 +17,5 @@ pub async fn handler(
     JsonBody(body): JsonBody<OtpInput>,
 ) -> Result<Response, ApiError> {
     let otp = body.into_code()?;
-    super::run(&state, &headers, ip, AuthAction::CheckTotp { otp }, false).await
+    super::run(&state, &headers, ip, Action::CheckTotp { otp }).await
 }

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::auth::AuthAction;
+use gatehouse_core::flow::Action;
 use serde::Deserialize;
 
 use crate::errors::ApiError;
@@ -31,6 +31,6 @@ pub async fn handler(
             pointer: Some("/password".into()),
         });
     }
-    let action = AuthAction::CheckPassword { username: body.username, password: body.password };
-    super::run(&state, &headers, ip, action, true).await
+    let action = Action::CheckPassword { username: body.username, password: body.password };
+    super::run(&state, &headers, ip, action).await
 }

@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use gatehouse_core::flow::auth::AuthAction;
+use gatehouse_core::flow::Action;
 
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, NoInput};
@@ -18,7 +18,7 @@ pub async fn retrieve(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    super::run(&state, &headers, ip, AuthAction::RetrieveOptions, false).await
+    super::run(&state, &headers, ip, Action::RetrieveOptions).await
 }
 
 #[tracing::instrument(name = "auth.selection_select", skip_all, fields(option = %option_id))]
@@ -29,5 +29,5 @@ pub async fn select(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    super::run(&state, &headers, ip, AuthAction::SelectOption { id: option_id }, false).await
+    super::run(&state, &headers, ip, Action::SelectOption { id: option_id }).await
 }

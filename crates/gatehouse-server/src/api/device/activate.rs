@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::authenticator::{decode, is_public_key};
 use gatehouse_core::authenticator_service::ACTIVATION_PURPOSE;
-use gatehouse_core::flow::auth::OFFLINE_KEY_CONTEXT;
+use gatehouse_core::flow::OFFLINE_KEY_CONTEXT;
 use gatehouse_core::ports::{Device, Effect};
 use gatehouse_core::random::random_id;
 use serde::Deserialize;

@@ -10,11 +10,11 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
-use gatehouse_core::flow::auth::SESSION_TOKEN_PURPOSE;
+use gatehouse_core::flow::SESSION_TOKEN_PURPOSE;
 use gatehouse_core::ports::AuthSessionRecord;
 use gatehouse_core::user::User;
 
-use super::authentication::SESSION_COOKIE;
+use super::flow_session::SESSION_COOKIE;
 use crate::errors::ApiError;
 use crate::extract::cookie;
 use crate::state::AppState;
@@ -49,7 +49,14 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::NotAuthenticated)?;
+        Self::from_headers(&parts.headers, state).await
+    }
+}
+
+impl Authenticated {
+    /// The authenticated session named by the session cookie in `headers` (touching it), and its user.
+    pub(crate) async fn from_headers(headers: &axum::http::HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let token = cookie(headers, SESSION_COOKIE).ok_or(ApiError::NotAuthenticated)?;
         let now = state.clock.now_ms();
         let idle = i64::try_from(state.config.authentication.session.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
         let hash = state.key.hash_secret(SESSION_TOKEN_PURPOSE, &token);

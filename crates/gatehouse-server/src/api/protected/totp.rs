@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::format_timestamp;
 use gatehouse_core::crypto::totp;
-use gatehouse_core::flow::auth::TOTP_SEAL_CONTEXT;
+use gatehouse_core::flow::TOTP_SEAL_CONTEXT;
 use gatehouse_core::ports::Effect;
 use serde::Deserialize;
 

@@ -6,19 +6,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::flow::Action;
-use gatehouse_core::flow::session::Scratch;
 
 use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, NoInput, OtpInput};
 use crate::state::AppState;
-
-/// The long poll waits for the step's request, holding nothing. A request nobody can answer (stealth mode)
-/// waits the same way.
-async fn wait_for_decision(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(flow) = super::peek(state, headers).await else { return Ok(()) };
-    let Scratch::App(challenge) = flow.scratch else { return Ok(()) };
-    crate::api::wait_for_approval(state, challenge.approval_id.as_deref(), Some(challenge.expires_at)).await
-}
 
 #[tracing::instrument(name = "pss.app_poll", skip_all)]
 pub async fn poll(
@@ -27,7 +18,7 @@ pub async fn poll(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
-    wait_for_decision(&state, &headers).await?;
+    crate::api::wait_for_decision(&state, &headers, super::KIND).await?;
     super::run(&state, &headers, ip, Action::PollApp).await
 }
 

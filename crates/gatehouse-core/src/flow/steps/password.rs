@@ -1,10 +1,17 @@
-use super::AuthCtx;
+//! Username and password (next step `PASSWORD_REQUIRED`), the first step of most logins. The counter is
+//! reserved before the hash is looked at; unknown, invalid and locked users cost the same dummy verification.
+
 use crate::crypto::HashError;
+use crate::flow::FlowKind;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
-use crate::flow::engine::EngineError;
+use crate::flow::engine::{Ctx, EngineError};
 use crate::flow::factor::{Attempt, Counted, counted_check};
+use crate::flow::session::Subject;
 use crate::ports::Effect;
 use crate::user::{User, lock_reason, normalize_login};
+
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::Authentication];
+pub(crate) const NEXT: Outcome = Outcome::Continue(Some(NextStep::PasswordRequired));
 
 /// Why a password check failed; in enumeration-protection mode all of them look the same.
 enum Failure {
@@ -15,21 +22,21 @@ enum Failure {
     Wrong(Option<i64>),
 }
 
-impl AuthCtx<'_> {
+impl Ctx<'_> {
     pub(crate) async fn check_password(&mut self, username: &str, password: String) -> Result<Outcome, EngineError> {
         let login = normalize_login(username);
-        self.state.login = Some(login.clone());
+        self.state.subject = Some(Subject { login: login.clone(), user_id: None });
         let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
             // The same work as for a real user, so time tells nothing.
             self.deps.hasher.verify_dummy(password).await?;
             // A name that matches no user is often a password typed into the wrong field: the audit trail keeps
             // only a keyed hash of it (enough to see repeats), never the text.
-            self.state.login = None;
+            self.state.subject = None;
             let tag = self.deps.key.hash_secret("audit-unknown-login", &login);
             self.audit("login.unknown_name", "failed", serde_json::json!({ "name_tag": &tag[..16] }));
             return Ok(self.password_failed(Failure::UnknownUser));
         };
-        self.state.user_id = Some(user.id.clone());
+        self.state.subject = Some(Subject { login, user_id: Some(user.id.clone()) });
         if !user.is_valid_at(self.now) {
             self.deps.hasher.verify_dummy(password).await?;
             return Ok(self.password_failed(Failure::Invalid));
@@ -79,9 +86,9 @@ impl AuthCtx<'_> {
                 if let Some(password) = rehash {
                     self.upgrade_hash(&user, password).await?;
                 }
-                self.state.passed.push(method);
+                self.factor_passed(&method);
                 self.audit("login.password", "ok", serde_json::json!({}));
-                self.after_password(&user).await
+                self.advance().await
             }
             Counted::Exhausted => {
                 // The user is being locked right now by a parallel request: answer as for a locked user, after
@@ -123,20 +130,20 @@ impl AuthCtx<'_> {
         };
         self.audit("login.failed", outcome, serde_json::json!({ "method": "PASSWORD" }));
         if self.deps.config.authentication.enumeration_protection {
-            return self.terminate(ErrorCode::AuthenticationFailed);
+            return self.terminate_with(ErrorCode::AuthenticationFailed);
         }
         match failure {
             Failure::UnknownUser | Failure::Wrong(_) => {
                 if let Failure::Wrong(until) = failure {
-                    self.temporary_lock_expiry = until;
+                    self.lock_expiry = until;
                 }
                 Outcome::Retry { next: NextStep::PasswordRequired, errors: vec![FlowError::new(code)] }
             }
             Failure::TemporarilyLocked(until) => {
-                self.temporary_lock_expiry = Some(until);
-                self.terminate(code)
+                self.lock_expiry = Some(until);
+                self.terminate_with(code)
             }
-            Failure::Invalid | Failure::Locked => self.terminate(code),
+            Failure::Invalid | Failure::Locked => self.terminate_with(code),
         }
     }
 }

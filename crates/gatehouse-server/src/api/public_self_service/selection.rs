@@ -1,0 +1,33 @@
+//! The selection step of self-service flows (`SELECTION_REQUIRED`):
+//! `POST /rest/public/self-service/selection/options/retrieve` lists the option ids in `attributes.options`;
+//! `POST …/selection/options/{id}/select` continues with that option's steps.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gatehouse_core::flow::Action;
+
+use crate::errors::ApiError;
+use crate::extract::{ClientIp, JsonBody, NoInput};
+use crate::state::AppState;
+
+#[tracing::instrument(name = "pss.selection_retrieve", skip_all)]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(_): JsonBody<NoInput>,
+) -> Result<Response, ApiError> {
+    super::run(&state, &headers, ip, Action::RetrieveOptions).await
+}
+
+#[tracing::instrument(name = "pss.selection_select", skip_all, fields(option = %option_id))]
+pub async fn select(
+    State(state): State<AppState>,
+    Path(option_id): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(_): JsonBody<NoInput>,
+) -> Result<Response, ApiError> {
+    super::run(&state, &headers, ip, Action::SelectOption { id: option_id }).await
+}
