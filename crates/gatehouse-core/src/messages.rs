@@ -1,9 +1,14 @@
-//! Built-in message templates, in English and German.
+//! Message templates: every mail, SMS and letter comes from a template file, rendered with minijinja.
 //!
-//! A template names its variables as `{name}`; rendering fails when a variable is missing or unknown, so a
-//! message with a hole in it is never sent.
+//! Built-in templates (English and German) live in `crates/gatehouse-core/templates/` as `<name>.<lang>.txt`;
+//! an operator overrides one by dropping a file of the same name into `messaging.templates_dir`. A mail
+//! template starts with a `Subject:` line and a blank line. Rendering is strict: a template that uses a
+//! variable the message does not provide fails, so a message with a hole in it is never sent.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedMessage {
@@ -15,105 +20,231 @@ pub struct RenderedMessage {
 pub enum TemplateError {
     #[error("unknown template `{0}`")]
     UnknownTemplate(String),
-    #[error("template `{template}` uses `{{{variable}}}`, which was not provided")]
-    MissingVariable { template: String, variable: String },
-    #[error("template `{0}` has an unclosed `{{`")]
-    Malformed(String),
+    #[error("template `{template}`: {detail}")]
+    Render { template: String, detail: String },
+    #[error("mail template `{0}` must start with a `Subject:` line followed by a blank line")]
+    NoSubject(String),
+    #[error("template directory {dir}: {detail}")]
+    Directory { dir: String, detail: String },
 }
 
-struct Template {
-    name: &'static str,
-    lang: &'static str,
-    subject: &'static str,
-    body: &'static str,
+/// Where a message goes, which decides the template's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Mail,
+    Sms,
+    Letter,
 }
 
-const TEMPLATES: &[Template] = &[
-    Template {
-        name: "email-otp",
-        lang: "en",
-        subject: "Your password reset code",
-        body: "Hello {username},\n\nyour code to reset your password is:\n\n    {otp}\n\nIt is valid for {minutes} minutes. \
-               If you did not ask to reset your password, you can ignore this message; your password stays unchanged.\n",
-    },
-    Template {
-        name: "email-otp",
-        lang: "de",
-        subject: "Ihr Code zum Zurücksetzen des Passworts",
-        body: "Hallo {username},\n\nIhr Code zum Zurücksetzen Ihres Passworts lautet:\n\n    {otp}\n\nEr ist {minutes} Minuten gültig. \
-               Wenn Sie das Zurücksetzen nicht angefordert haben, können Sie diese Nachricht ignorieren; Ihr Passwort bleibt unverändert.\n",
-    },
-    Template {
-        name: "password-changed",
-        lang: "en",
-        subject: "Your password was changed",
-        body: "Hello {username},\n\nthe password of your account was changed at {time}.\n\n\
-               If this was not you, contact your helpdesk at once.\n",
-    },
-    Template {
-        name: "password-changed",
-        lang: "de",
-        subject: "Ihr Passwort wurde geändert",
-        body: "Hallo {username},\n\ndas Passwort Ihres Kontos wurde am {time} geändert.\n\n\
-               Wenn Sie das nicht waren, wenden Sie sich bitte sofort an Ihren Helpdesk.\n",
-    },
+/// A message Gatehouse sends, and the variables it provides to its template.
+pub struct Known {
+    pub name: &'static str,
+    pub channel: Channel,
+    pub variables: &'static [&'static str],
+}
+
+pub const KNOWN: &[Known] = &[
+    Known { name: "password-reset-otp", channel: Channel::Mail, variables: &["username", "otp", "minutes"] },
+    Known { name: "email-otp", channel: Channel::Mail, variables: &["username", "otp", "minutes"] },
+    Known { name: "password-changed", channel: Channel::Mail, variables: &["username", "time"] },
+    Known { name: "reset-link", channel: Channel::Mail, variables: &["username", "link", "minutes"] },
+    Known { name: "mtan-otp", channel: Channel::Sms, variables: &["otp", "minutes"] },
+    Known { name: "sms-otp", channel: Channel::Sms, variables: &["otp", "minutes"] },
+    Known { name: "password-letter", channel: Channel::Letter, variables: &["username", "name", "password", "date"] },
 ];
-
-/// SMS texts: no subject, short.
-const SMS_TEMPLATES: &[(&str, &str, &str)] = &[
-    ("mtan-otp", "en", "Your Gatehouse login code: {otp} (valid {minutes} min). Never share it."),
-    ("mtan-otp", "de", "Ihr Gatehouse-Anmeldecode: {otp} ({minutes} Min. gültig). Geben Sie ihn nie weiter."),
-    ("sms-otp", "en", "Your Gatehouse verification code: {otp} (valid {minutes} min). Never share it."),
-    ("sms-otp", "de", "Ihr Gatehouse-Bestätigungscode: {otp} ({minutes} Min. gültig). Geben Sie ihn nie weiter."),
-];
-
-/// Renders an SMS text in `lang`, falling back to English.
-pub fn render_sms(name: &str, lang: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
-    let text = SMS_TEMPLATES
-        .iter()
-        .find(|(n, l, _)| *n == name && *l == lang)
-        .or_else(|| SMS_TEMPLATES.iter().find(|(n, l, _)| *n == name && *l == "en"))
-        .map(|(_, _, t)| *t)
-        .ok_or_else(|| TemplateError::UnknownTemplate(name.to_owned()))?;
-    fill(name, text, vars)
-}
 
 pub const LANGUAGES: &[&str] = &["en", "de"];
+
+macro_rules! builtin {
+    ($($name:literal),+ $(,)?) => {
+        &[$(
+            ($name, "en", include_str!(concat!("../templates/", $name, ".en.txt"))),
+            ($name, "de", include_str!(concat!("../templates/", $name, ".de.txt"))),
+        )+]
+    };
+}
+
+const BUILTIN: &[(&str, &str, &str)] = builtin!(
+    "password-reset-otp",
+    "email-otp",
+    "password-changed",
+    "reset-link",
+    "mtan-otp",
+    "sms-otp",
+    "password-letter",
+);
 
 pub fn is_supported_language(lang: &str) -> bool {
     LANGUAGES.contains(&lang)
 }
 
+fn known(name: &str) -> Option<&'static Known> {
+    KNOWN.iter().find(|k| k.name == name)
+}
+
 pub fn is_known_template(name: &str) -> bool {
-    TEMPLATES.iter().any(|t| t.name == name)
+    known(name).is_some()
 }
 
-/// Renders `name` in `lang`, falling back to English for a language without a translation.
-pub fn render(name: &str, lang: &str, vars: &BTreeMap<&str, String>) -> Result<RenderedMessage, TemplateError> {
-    let template = TEMPLATES
-        .iter()
-        .find(|t| t.name == name && t.lang == lang)
-        .or_else(|| TEMPLATES.iter().find(|t| t.name == name && t.lang == "en"))
-        .ok_or_else(|| TemplateError::UnknownTemplate(name.to_owned()))?;
-    Ok(RenderedMessage { subject: fill(name, template.subject, vars)?, body: fill(name, template.body, vars)? })
+/// Whether `name` is a known template for `channel`.
+pub fn is_template_for(name: &str, channel: Channel) -> bool {
+    known(name).is_some_and(|k| k.channel == channel)
 }
 
-fn fill(name: &str, text: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| TemplateError::Malformed(name.to_owned()))?;
-        let var = &after[..close];
-        let value = vars
-            .get(var)
-            .ok_or_else(|| TemplateError::MissingVariable { template: name.to_owned(), variable: var.to_owned() })?;
-        out.push_str(value);
-        rest = &after[close + 1..];
+/// Where a template's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    BuiltIn,
+    Override,
+}
+
+/// Every template in every language: the built-ins with an operator's overrides on top.
+pub struct Templates {
+    sources: BTreeMap<(String, String), (String, Origin)>,
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("templates", &self.sources.len()).finish_non_exhaustive()
     }
-    out.push_str(rest);
-    Ok(out)
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Templates {
+    pub fn builtin() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Mail bodies end with their newline, as written; `{% if %}` lines leave no blank line behind.
+        if let Ok(syntax) =
+            minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).trim_blocks(true).build()
+        {
+            env.set_syntax(syntax);
+        }
+        let sources = BUILTIN
+            .iter()
+            .map(|(name, lang, text)| (((*name).to_owned(), (*lang).to_owned()), ((*text).to_owned(), Origin::BuiltIn)))
+            .collect();
+        Self { sources, env }
+    }
+
+    /// The built-ins, with every `<name>.<lang>.txt` of `dir` in place of the built-in of that name. Any other
+    /// file is an error, so a misspelt override is noticed instead of silently ignored.
+    pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
+        let mut templates = Self::builtin();
+        let Some(dir) = dir else { return Ok(templates) };
+        let fail = |detail: String| TemplateError::Directory { dir: dir.display().to_string(), detail };
+        let entries = std::fs::read_dir(dir).map_err(|e| fail(e.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| fail(e.to_string()))?.path();
+            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            if file.starts_with('.') || path.is_dir() {
+                continue;
+            }
+            let parsed = file.strip_suffix(".txt").and_then(|stem| stem.rsplit_once('.'));
+            let Some((name, lang)) = parsed.filter(|(n, l)| is_known_template(n) && is_supported_language(l)) else {
+                return Err(fail(format!(
+                    "`{file}` is not <template>.<language>.txt for a known template ({}) and language ({})",
+                    KNOWN.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+                    LANGUAGES.join(", ")
+                )));
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("{file}: {e}")))?;
+            templates.sources.insert((name.to_owned(), lang.to_owned()), (text, Origin::Override));
+        }
+        Ok(templates)
+    }
+
+    /// The source of `name` in `lang`, falling back to English for a language without a translation.
+    fn source(&self, name: &str, lang: &str) -> Result<&str, TemplateError> {
+        self.sources
+            .get(&(name.to_owned(), lang.to_owned()))
+            .or_else(|| self.sources.get(&(name.to_owned(), "en".to_owned())))
+            .map(|(text, _)| text.as_str())
+            .ok_or_else(|| TemplateError::UnknownTemplate(name.to_owned()))
+    }
+
+    pub fn origin(&self, name: &str, lang: &str) -> Option<Origin> {
+        self.sources.get(&(name.to_owned(), lang.to_owned())).map(|(_, o)| *o)
+    }
+
+    fn fill(&self, name: &str, text: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
+        let ctx: BTreeMap<&str, Value> = vars.iter().map(|(k, v)| (*k, Value::from(v.as_str()))).collect();
+        self.env
+            .render_str(text, Value::from(ctx))
+            .map_err(|e| TemplateError::Render { template: name.to_owned(), detail: describe(&e) })
+    }
+
+    /// A mail: the `Subject:` line and the body.
+    pub fn render_mail(
+        &self,
+        name: &str,
+        lang: &str,
+        vars: &BTreeMap<&str, String>,
+    ) -> Result<RenderedMessage, TemplateError> {
+        let text = self.source(name, lang)?;
+        let (subject, body) = split_subject(text).ok_or_else(|| TemplateError::NoSubject(name.to_owned()))?;
+        Ok(RenderedMessage {
+            subject: self.fill(name, subject, vars)?.trim().to_owned(),
+            body: self.fill(name, body, vars)?,
+        })
+    }
+
+    /// An SMS or a letter: the whole text (an SMS without trailing blanks).
+    pub fn render_text(&self, name: &str, lang: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
+        let text = self.fill(name, self.source(name, lang)?, vars)?;
+        Ok(match known(name).map(|k| k.channel) {
+            Some(Channel::Sms) => text.trim_end().to_owned(),
+            _ => text,
+        })
+    }
+
+    /// Renders every template in every language once with the variables its message provides; the problems
+    /// found (`config check` reports them).
+    pub fn check(&self) -> Vec<TemplateError> {
+        let mut problems = Vec::new();
+        for k in KNOWN {
+            let vars: BTreeMap<&str, String> = k.variables.iter().map(|v| (*v, format!("<{v}>"))).collect();
+            for lang in LANGUAGES {
+                let result = match k.channel {
+                    Channel::Mail => self.render_mail(k.name, lang, &vars).map(|_| ()),
+                    Channel::Sms | Channel::Letter => self.render_text(k.name, lang, &vars).map(|_| ()),
+                };
+                if let Err(e) = result {
+                    let e = match e {
+                        TemplateError::Render { template, detail } => {
+                            TemplateError::Render { template: format!("{template}.{lang}"), detail }
+                        }
+                        other => other,
+                    };
+                    problems.push(e);
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// `Subject: …` + blank line + body.
+fn split_subject(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("Subject:")?;
+    let (subject, body) = rest.split_once('\n')?;
+    let body = body.strip_prefix("\r\n").or_else(|| body.strip_prefix('\n'))?;
+    Some((subject, body))
+}
+
+/// A render error in one line, naming the undefined variable where that is the cause.
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = e.to_string();
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        text = format!("uses a variable the message does not provide ({text})");
+    }
+    text.replace('\n', " ")
 }
 
 #[cfg(test)]
@@ -125,26 +256,52 @@ mod tests {
     }
 
     #[test]
-    fn renders_every_template_in_every_language() {
-        let v = vars(&[("username", "jdoe"), ("otp", "12345678"), ("minutes", "10"), ("time", "2026-01-01 10:00 UTC")]);
-        for t in TEMPLATES {
-            let m = render(t.name, t.lang, &v).unwrap_or_else(|e| panic!("{}: {e}", t.name));
-            assert!(!m.body.contains('{'), "unfilled variable in {} {}", t.name, t.lang);
-        }
-        assert!(
-            render("email-otp", "de", &v).is_ok_and(|m| m.body.contains("Hallo jdoe") && m.body.contains("12345678"))
+    fn every_builtin_template_renders_in_every_language() {
+        assert_eq!(Templates::builtin().check(), vec![]);
+        let t = Templates::builtin();
+        let v = vars(&[("username", "jdoe"), ("otp", "12345678"), ("minutes", "10")]);
+        let de = t.render_mail("password-reset-otp", "de", &v).unwrap();
+        assert!(de.body.contains("Hallo jdoe") && de.body.contains("12345678"), "{de:?}");
+        assert_eq!(t.render_mail("password-reset-otp", "en", &v).unwrap().subject, "Your password reset code");
+        assert_eq!(
+            t.render_text("mtan-otp", "en", &v).unwrap(),
+            "Your Gatehouse login code: 12345678 (valid 10 min). Never share it."
         );
     }
 
     #[test]
     fn a_missing_variable_aborts_rendering() {
-        let err = render("email-otp", "en", &vars(&[("username", "jdoe")]));
-        assert_eq!(err, Err(TemplateError::MissingVariable { template: "email-otp".into(), variable: "otp".into() }));
+        let err = Templates::builtin().render_mail("email-otp", "en", &vars(&[("username", "jdoe")]));
+        assert!(matches!(err, Err(TemplateError::Render { ref template, .. }) if template == "email-otp"), "{err:?}");
     }
 
     #[test]
     fn unknown_language_falls_back_to_english() {
         let v = vars(&[("username", "jdoe"), ("time", "now")]);
-        assert_eq!(render("password-changed", "fr", &v).map(|m| m.subject), Ok("Your password was changed".into()));
+        let subject = Templates::builtin().render_mail("password-changed", "fr", &v).map(|m| m.subject);
+        assert_eq!(subject, Ok("Your password was changed".into()));
+    }
+
+    #[test]
+    fn overrides_replace_builtins_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("email-otp.en.txt"), "Subject: Code {{ otp }}\n\nHi {{ usernme }}\n").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.origin("email-otp", "en"), Some(Origin::Override));
+        assert_eq!(t.origin("email-otp", "de"), Some(Origin::BuiltIn));
+        let problems = t.check();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().contains("email-otp.en"), "{}", problems[0]);
+
+        std::fs::write(dir.path().join("email-otp.en.txt"), "Subject: Code {{ otp }}\n\nHi {{ username }}\n").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let v = vars(&[("username", "jdoe"), ("otp", "42"), ("minutes", "1")]);
+        assert_eq!(
+            t.render_mail("email-otp", "en", &v).unwrap(),
+            RenderedMessage { subject: "Code 42".into(), body: "Hi jdoe\n".into() }
+        );
+
+        std::fs::write(dir.path().join("emial-otp.en.txt"), "x").unwrap();
+        assert!(matches!(Templates::load(Some(dir.path())), Err(TemplateError::Directory { .. })));
     }
 }

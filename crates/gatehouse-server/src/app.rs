@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use gatehouse_core::messages::Templates;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -93,6 +95,10 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         HashPool::new(HashParams::from(&config.hashing), config.hashing.workers, config.hashing.queue_capacity)
             .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let delivery = delivery_from_config(&config)?;
+    let templates = Templates::load(config.messaging.templates_dir.as_deref())?;
+    if let Some(problem) = templates.check().into_iter().next() {
+        anyhow::bail!("messaging.templates_dir: {problem}");
+    }
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let bind = config.server.bind.clone();
     let state = AppState {
@@ -103,6 +109,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         random: random.clone(),
         key: Arc::new(key),
         outbox_ready: Arc::new(Notify::new()),
+        templates: Arc::new(templates),
     };
 
     let app = crate::api::router(state.clone())

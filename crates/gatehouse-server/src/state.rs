@@ -4,6 +4,7 @@ use gatehouse_core::clock::Clock;
 use gatehouse_core::config::Config;
 use gatehouse_core::crypto::ServerKey;
 use gatehouse_core::flow::FlowDeps;
+use gatehouse_core::messages::Templates;
 use gatehouse_core::ports::Store;
 use gatehouse_core::random::Random;
 use tokio::sync::Notify;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub key: Arc<ServerKey>,
     /// Wakes the delivery worker when a call queued a message.
     pub outbox_ready: Arc<Notify>,
+    /// Message templates: built-ins with the operator's overrides.
+    pub templates: Arc<Templates>,
 }
 
 impl AppState {
@@ -32,6 +35,7 @@ impl AppState {
             clock: self.clock.as_ref(),
             random: self.random.as_ref(),
             key: &self.key,
+            templates: &self.templates,
         }
     }
 }

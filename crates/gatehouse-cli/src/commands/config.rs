@@ -32,6 +32,22 @@ pub fn run(overrides: &Overrides, command: ConfigCommand) -> anyhow::Result<Exit
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            // Every template is rendered once: an override that uses a variable its message lacks fails here,
+            // not when the first user needs the message.
+            let templates = match gatehouse_core::messages::Templates::load(config.messaging.templates_dir.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{}: invalid: messaging.templates_dir: {e}", source.describe());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let problems = templates.check();
+            if !problems.is_empty() {
+                for p in problems {
+                    eprintln!("{}: invalid: messaging.templates_dir: {p}", source.describe());
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             println!("{}: valid", source.describe());
             for f in config.security_findings() {
                 let level = match f.severity {

@@ -153,6 +153,8 @@ pub struct MessagingConfig {
     pub default_language: String,
     /// Directory of the file outbox; empty means `DATA_DIR/outbox`.
     pub outbox_dir: Option<PathBuf>,
+    /// Directory of template overrides: `<template>.<language>.txt` files replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
     pub poll_interval_ms: u64,
     pub retry_initial_delay_ms: u64,
     pub retry_max_delay_ms: u64,
@@ -169,6 +171,7 @@ impl Default for MessagingConfig {
             from: "Gatehouse <noreply@gatehouse.invalid>".into(),
             default_language: "en".into(),
             outbox_dir: None,
+            templates_dir: None,
             poll_interval_ms: 1000,
             retry_initial_delay_ms: 1000,
             retry_max_delay_ms: 300_000,

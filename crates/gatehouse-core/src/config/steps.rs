@@ -161,11 +161,14 @@ pub struct EmailVerificationStep {
     pub max_resends: u32,
     /// Failed-attempt counter this step increments on the user.
     pub method_id: String,
+    /// Mail template of the code (`email-otp`, or `password-reset-otp` for reset wording).
+    pub template: String,
 }
 
 impl Default for EmailVerificationStep {
     fn default() -> Self {
         Self {
+            template: "email-otp".into(),
             email_item: "email".into(),
             otp: OtpConfig::default(),
             max_failed_attempts: 3,
@@ -185,11 +188,14 @@ pub struct SmsVerificationStep {
     pub max_failed_attempts: u32,
     pub max_resends: u32,
     pub method_id: String,
+    /// SMS template of the code.
+    pub template: String,
 }
 
 impl Default for SmsVerificationStep {
     fn default() -> Self {
         Self {
+            template: "sms-otp".into(),
             phone_item: "phone".into(),
             otp: OtpConfig { length: 8, alphabet: "0123456789".into(), validity_seconds: 300 },
             max_failed_attempts: 3,

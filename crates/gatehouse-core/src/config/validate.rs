@@ -2,6 +2,7 @@ use std::collections::HashSet;
 
 use super::{Config, FlowDef, OtpConfig, SmsTransport, SmtpTls, Step, Transport};
 use crate::flow::FlowKind;
+use crate::messages::Channel;
 
 type Invalid = (String, String);
 
@@ -238,6 +239,14 @@ impl Config {
     }
 }
 
+fn check_template(path: &str, name: &str, channel: Channel) -> Result<(), Invalid> {
+    if crate::messages::is_template_for(name, channel) {
+        return Ok(());
+    }
+    let names: Vec<&str> = crate::messages::KNOWN.iter().filter(|k| k.channel == channel).map(|k| k.name).collect();
+    fail(path, format!("unknown template `{name}` (one of: {})", names.join(", ")))
+}
+
 fn check_id(path: &str, id: &str) -> Result<(), Invalid> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return fail(path, "must be non-empty letters, digits, - and _");
@@ -295,9 +304,11 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             if s.max_failed_attempts == 0 {
                 return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
             }
+            check_template(&format!("{path}.template"), &s.template, Channel::Mail)?;
             p.verified = true;
         }
         Step::SmsIdentityVerification(s) => {
+            check_template(&format!("{path}.template"), &s.template, Channel::Sms)?;
             needs_user(p)?;
             check_method_id(&format!("{path}.method_id"), &s.method_id)?;
             check_otp(&format!("{path}.otp"), &s.otp)?;
@@ -383,9 +394,7 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
         }
         Step::EmailNotification(s) => {
             needs_user(p)?;
-            if !crate::messages::is_known_template(&s.template) {
-                return fail(format!("{path}.template"), format!("unknown template `{}`", s.template));
-            }
+            check_template(&format!("{path}.template"), &s.template, Channel::Mail)?;
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use crate::flow::codes::{ErrorCode, FlowError, Outcome};
 use crate::flow::restrictions::{self, Verdict};
 use crate::flow::session::{FlowState, Scratch, SessionStatus};
 use crate::flow::steps::{self, Enter};
-use crate::messages::TemplateError;
+use crate::messages::{TemplateError, Templates};
 use crate::ports::{Effect, Store, StoreError};
 use crate::random::{Random, random_id};
 use crate::user::User;
@@ -20,6 +20,7 @@ pub struct FlowDeps<'a> {
     pub clock: &'a dyn Clock,
     pub random: &'a dyn Random,
     pub key: &'a ServerKey,
+    pub templates: &'a Templates,
 }
 
 /// A call on a running flow, whatever its kind. Which calls a step accepts is the step's business; any other

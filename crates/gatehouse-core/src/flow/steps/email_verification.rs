@@ -12,7 +12,7 @@ fn settings(cfg: &EmailVerificationStep) -> SentOtp<'_> {
     SentOtp {
         channel: Channel::Email,
         item: &cfg.email_item,
-        template: "email-otp",
+        template: &cfg.template,
         otp: &cfg.otp,
         method_id: &cfg.method_id,
         max_failed: cfg.max_failed_attempts,

@@ -119,7 +119,7 @@ impl Ctx<'_> {
         mut vars: BTreeMap<&str, String>,
     ) -> Result<(), EngineError> {
         vars.insert("username", user.username.clone());
-        let rendered = messages::render(template, &self.language_of(user), &vars)?;
+        let rendered = self.deps.templates.render_mail(template, &self.language_of(user), &vars)?;
         let message = outbox::seal_email(self.deps.key, self.deps.random, self.now, to, template, rendered);
         self.effects.push(Effect::Enqueue(message));
         Ok(())
@@ -133,7 +133,7 @@ impl Ctx<'_> {
         template: &str,
         vars: &BTreeMap<&str, String>,
     ) -> Result<(), EngineError> {
-        let text = messages::render_sms(template, &self.language_of(user), vars)?;
+        let text = self.deps.templates.render_text(template, &self.language_of(user), vars)?;
         let message = outbox::seal_sms(self.deps.key, self.deps.random, self.now, to, template, &text);
         self.effects.push(Effect::Enqueue(message));
         Ok(())

@@ -29,7 +29,7 @@ pub(crate) struct SentOtp<'c> {
     pub channel: Channel,
     /// Context data item holding the address or number.
     pub item: &'c str,
-    pub template: &'static str,
+    pub template: &'c str,
     pub otp: &'c OtpConfig,
     pub method_id: &'c str,
     /// Wrong answers in one flow; the last one ends the flow.

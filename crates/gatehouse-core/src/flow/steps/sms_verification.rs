@@ -13,7 +13,7 @@ fn settings(cfg: &SmsVerificationStep) -> SentOtp<'_> {
     SentOtp {
         channel: Channel::Sms,
         item: &cfg.phone_item,
-        template: "sms-otp",
+        template: &cfg.template,
         otp: &cfg.otp,
         method_id: &cfg.method_id,
         max_failed: cfg.max_failed_attempts,
