@@ -23,6 +23,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hashing(#[from] HashError),
+    #[error(transparent)]
+    Template(#[from] crate::messages::TemplateError),
 }
 
 /// A password for a new user: typed (hashed here) or imported as an existing PHC/bcrypt string.
@@ -106,6 +108,40 @@ impl UserAdmin<'_> {
             outcome: outcome.to_owned(),
             details,
         }
+    }
+
+    /// Mails `login` a password-reset link into continuation flow `flow` (default: the first flow that starts
+    /// with flow-continuation), valid for `validity_seconds`. Returns the flow the link leads to.
+    pub async fn send_reset_link(
+        &self,
+        login: &str,
+        mail: &crate::flow::continuation::LinkMail<'_>,
+        flow: Option<&str>,
+        validity_seconds: u64,
+    ) -> Result<String, AdminError> {
+        let user = self.find(login).await?;
+        let flows = crate::flow::continuation::continuation_flows(mail.config);
+        let flow = match flow {
+            Some(f) if flows.contains(&f) => f.to_owned(),
+            Some(f) => return invalid("flow", format!("`{f}` is no flow that starts with flow-continuation")),
+            None => match flows.first() {
+                Some(f) => (*f).to_owned(),
+                None => return invalid("flow", "no public self-service flow starts with flow-continuation"),
+            },
+        };
+        let Some(to) = user.context_item("email").map(str::to_owned) else {
+            return invalid("email", format!("`{}` has no email address", user.username));
+        };
+        let lang = user
+            .context_item("language")
+            .filter(|l| crate::messages::is_supported_language(l))
+            .unwrap_or(&mail.config.messaging.default_language)
+            .to_owned();
+        let mut effects =
+            crate::flow::continuation::link_effects(mail, &user, &to, &flow, "reset-link", validity_seconds, &lang)?;
+        effects.push(Effect::Audit(self.audit_event("link.sent", &user, serde_json::json!({ "target_flow": flow }))));
+        self.store.apply(&effects).await?;
+        Ok(flow)
     }
 
     pub async fn find(&self, login: &str) -> Result<User, AdminError> {

@@ -120,6 +120,8 @@ pub enum Effect {
         at: Millis,
     },
     CreateAuthSession(NewAuthSession),
+    /// A single-use email-link token for a continuation flow.
+    CreateContinuationToken(NewContinuationToken),
     EndAuthSession {
         id: String,
         at: Millis,
@@ -171,6 +173,16 @@ pub struct FlowSessionUpdate {
     pub state: serde_json::Value,
     pub status: crate::flow::session::SessionStatus,
     pub last_seen_at: Millis,
+}
+
+/// An email-link token: only its keyed hash is stored; it identifies `user_id` in flow `flow_id`, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContinuationToken {
+    pub token_hash: String,
+    pub user_id: String,
+    pub flow_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
 }
 
 /// An authenticated session as created at the end of an authentication flow.
@@ -343,6 +355,14 @@ pub trait Store: Send + Sync {
     /// Accepts time step `step` for the user's confirmed TOTP credential only if it is later than every step
     /// accepted before (atomically), so a code works once.
     async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// Uses an email-link token of flow `flow_id` (atomically: once, before it expires) and returns its user.
+    async fn consume_continuation_token(
+        &self,
+        token_hash: &str,
+        flow_id: &str,
+        now: Millis,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Stores a new admin API token; `false` if the name is taken.
     async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError>;

@@ -308,6 +308,19 @@ macro_rules! store_impl {
                             .execute(&mut *conn)
                             .await?;
                         }
+                        Effect::CreateContinuationToken(t) => {
+                            sqlx::query(
+                                "INSERT INTO continuation_tokens (token_hash, user_id, flow_id, created_at, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5)",
+                            )
+                            .bind(&t.token_hash)
+                            .bind(&t.user_id)
+                            .bind(&t.flow_id)
+                            .bind(t.created_at)
+                            .bind(t.expires_at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
                         Effect::EndAuthSession { id, at } => {
                             sqlx::query("UPDATE auth_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
                                 .bind(id)
@@ -735,6 +748,25 @@ macro_rules! store_impl {
                     .await
                     .map(|r| r.rows_affected() == 1)
                     .map_err(db_error)
+            }
+
+            async fn consume_continuation_token(
+                &self,
+                token_hash: &str,
+                flow_id: &str,
+                now: Millis,
+            ) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE continuation_tokens SET used_at = $3 \
+                     WHERE token_hash = $1 AND flow_id = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+                )
+                .bind(token_hash)
+                .bind(flow_id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(|r| r.try_get::<String, _>("user_id")).transpose().map_err(db_error)
             }
 
             async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError> {

@@ -62,6 +62,16 @@ pub enum UserCommand {
     Delete { username: String },
     /// Start an authenticator activation: prints the activation URI (for a QR code) and the typed code.
     ActivateAuthenticator { username: String },
+    /// Mail the user a single-use password-reset link (queued; a running server delivers it).
+    SendResetLink {
+        username: String,
+        /// The continuation flow the link leads to (default: the first flow starting with flow-continuation).
+        #[arg(long)]
+        flow: Option<String>,
+        /// How long the link works.
+        #[arg(long, default_value_t = 86400, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        validity_seconds: u64,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -174,6 +184,19 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
         UserCommand::Delete { username } => {
             admin.delete(&username).await?;
             println!("deleted {username}");
+        }
+        UserCommand::SendResetLink { username, flow, validity_seconds } => {
+            let (key, _) = gatehouse_server::load_server_key(&config, &SystemRandom)?;
+            let templates = gatehouse_core::messages::Templates::load(config.messaging.templates_dir.as_deref())?;
+            let mail = gatehouse_core::flow::continuation::LinkMail {
+                config: &config,
+                key: &key,
+                random: &SystemRandom,
+                templates: &templates,
+                now: gatehouse_core::clock::Clock::now_ms(&SystemClock),
+            };
+            let flow = admin.send_reset_link(&username, &mail, flow.as_deref(), validity_seconds).await?;
+            println!("queued a reset link for {username} into flow `{flow}`");
         }
         UserCommand::ActivateAuthenticator { username } => {
             let user = admin.find(&username).await?;

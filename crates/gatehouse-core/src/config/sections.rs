@@ -26,6 +26,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address the HTTP server listens on.
     pub bind: String,
+    /// The URL users reach this server at, put into links in messages; unset: `http://<bind>`.
+    pub public_url: Option<String>,
     /// Directory for the SQLite database, the file outbox and the generated secret key.
     pub data_dir: PathBuf,
     /// Base64 of at least 32 random bytes; every node of a cluster needs the same key.
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            public_url: None,
             data_dir: PathBuf::from("./gatehouse-data"),
             secret_key: None,
             secret_key_file: None,
@@ -282,12 +285,21 @@ impl PublicSelfServiceConfig {
     pub fn flow(&self, id: &str) -> Option<&PublicSelfServiceFlow> {
         self.flows.iter().find(|f| f.id == id)
     }
+
+    /// The flow marked `legacy_reset_entry`, if any.
+    pub fn legacy_reset_flow(&self) -> Option<&PublicSelfServiceFlow> {
+        self.flows.iter().find(|f| f.legacy_reset_entry)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicSelfServiceFlow {
     pub id: String,
+    /// The flow an `identify` call starts when no flow was selected, so clients of the old password-reset API,
+    /// which never call `select`, keep working (at most one flow; keep its id).
+    #[serde(default)]
+    pub legacy_reset_entry: bool,
     #[serde(default)]
     pub restrictions: Restrictions,
     pub steps: Vec<Step>,
@@ -375,6 +387,14 @@ pub struct PasswordResetRestrictions {
 }
 
 impl Config {
+    /// The URL links in messages start with (no trailing slash).
+    pub fn public_url(&self) -> String {
+        match self.server.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.bind),
+        }
+    }
+
     /// `storage.url`, or the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         self.storage

@@ -29,6 +29,12 @@ pub enum Step {
     SetPassword(SetPasswordStep),
     EmailNotification(EmailNotificationStep),
     UnlockUser(UnlockUserStep),
+    /// Mails a single-use link that continues in `target_flow` (non-interactive).
+    SendEmailLink(SendEmailLinkStep),
+    /// The first step of a flow reached through an email link: takes the link's token, identifies its user.
+    FlowContinuation(FlowContinuationStep),
+    /// Shows a message the user confirms (`messageId`, `serverMessage`).
+    AcknowledgeMessage(AcknowledgeMessageStep),
 }
 
 impl Step {
@@ -48,6 +54,9 @@ impl Step {
             Self::SetPassword(_) => "set-password",
             Self::EmailNotification(_) => "email-notification",
             Self::UnlockUser(_) => "unlock-user",
+            Self::SendEmailLink(_) => "send-email-link",
+            Self::FlowContinuation(_) => "flow-continuation",
+            Self::AcknowledgeMessage(_) => "acknowledge-message",
         }
     }
 
@@ -257,4 +266,39 @@ impl Default for UnlockUserStep {
     fn default() -> Self {
         Self { counters_to_reset: vec!["PASSWORD".into(), "OLD_PASSWORD".into()] }
     }
+}
+
+/// Mails a link to `<server.public_url>/ui/app/self-service/flow/<target_flow>?token=…`; the token (256 random
+/// bits, stored as a keyed hash) works once, for `validity_seconds`, in `target_flow` only.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendEmailLinkStep {
+    pub target_flow: String,
+    pub email_item: String,
+    pub template: String,
+    pub validity_seconds: u64,
+}
+
+impl Default for SendEmailLinkStep {
+    fn default() -> Self {
+        Self {
+            target_flow: String::new(),
+            email_item: "email".into(),
+            template: "reset-link".into(),
+            validity_seconds: 1800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowContinuationStep {}
+
+/// A message for the user to confirm: `message_id` names a text the client shows (its own translation),
+/// `server_message` is a text from the server; at least one is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcknowledgeMessageStep {
+    pub message_id: Option<String>,
+    pub server_message: Option<String>,
 }

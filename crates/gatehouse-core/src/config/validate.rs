@@ -217,6 +217,41 @@ impl Config {
         for (base, flow) in self.all_flows() {
             check_flow(&base, flow)?;
         }
+        let legacy: Vec<usize> = self
+            .public_self_service
+            .flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.legacy_reset_entry)
+            .map(|(i, _)| i)
+            .collect();
+        if let [_, second, ..] = legacy.as_slice() {
+            return fail(
+                format!("public_self_service.flows[{second}].legacy_reset_entry"),
+                "only one flow can be the legacy reset entry",
+            );
+        }
+        if let Some(&i) = legacy.first()
+            && !matches!(self.public_self_service.flows[i].steps.first(), Some(Step::UserIdentification(_)))
+        {
+            return fail(
+                format!("public_self_service.flows[{i}].legacy_reset_entry"),
+                "the legacy reset entry starts with identify: its first step must be user-identification",
+            );
+        }
+        let targets = crate::flow::continuation::continuation_flows(self);
+        for (base, flow) in self.all_flows() {
+            for (path, step) in Step::walk(flow.steps) {
+                if let Step::SendEmailLink(s) = step
+                    && !targets.contains(&s.target_flow.as_str())
+                {
+                    return fail(
+                        format!("{base}.{path}.target_flow"),
+                        format!("`{}` is no public self-service flow starting with flow-continuation", s.target_flow),
+                    );
+                }
+            }
+        }
         let a = &self.authentication;
         let mut seen = HashSet::new();
         for (i, app) in a.applications.iter().enumerate() {
@@ -391,6 +426,30 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             for (k, id) in s.counters_to_reset.iter().enumerate() {
                 check_method_id(&format!("{path}.counters_to_reset[{k}]"), id)?;
             }
+        }
+        Step::SendEmailLink(s) => {
+            needs_user(p)?;
+            check_template(&format!("{path}.template"), &s.template, Channel::Mail)?;
+            if s.validity_seconds == 0 || s.validity_seconds > 7 * 24 * 3600 {
+                return fail(format!("{path}.validity_seconds"), "must be between 1 and 604800 (a week)");
+            }
+            // The target is checked against the whole configuration in `validate_flows`.
+            if s.target_flow.is_empty() {
+                return fail(format!("{path}.target_flow"), "names the flow the link continues in");
+            }
+        }
+        Step::AcknowledgeMessage(s) => {
+            let set = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+            if !set(&s.message_id) && !set(&s.server_message) {
+                return fail(path, "needs a message_id or a server_message");
+            }
+        }
+        Step::FlowContinuation(_) => {
+            if p.identified || in_option {
+                return fail(path, "flow-continuation must be the first step of its flow");
+            }
+            p.identified = true;
+            p.verified = true;
         }
         Step::EmailNotification(s) => {
             needs_user(p)?;

@@ -14,6 +14,8 @@ pub enum NextStep {
     SelectionRequired,
     App2faPollingOrOfflineRequired,
     SmsOtpRequired,
+    FlowContinuationTokenRequired,
+    AcknowledgeMessageRequired,
 }
 
 impl NextStep {
@@ -28,6 +30,8 @@ impl NextStep {
             Self::SelectionRequired => "SELECTION_REQUIRED",
             Self::App2faPollingOrOfflineRequired => "APP_2FA_POLLING_OR_OFFLINE_REQUIRED",
             Self::SmsOtpRequired => "SMS_OTP_REQUIRED",
+            Self::FlowContinuationTokenRequired => "FLOW_CONTINUATION_TOKEN_REQUIRED",
+            Self::AcknowledgeMessageRequired => "ACKNOWLEDGE_MESSAGE_REQUIRED",
         }
     }
 }
@@ -63,6 +67,7 @@ pub enum ErrorCode {
     SmsOtpExpired,
     UserRoleMissing,
     NotAuthorized,
+    FlowContinuationTokenInvalid,
 }
 
 impl ErrorCode {
@@ -94,6 +99,7 @@ impl ErrorCode {
             Self::SmsOtpExpired => "SMS_OTP_EXPIRED",
             Self::UserRoleMissing => "USER_ROLE_MISSING",
             Self::NotAuthorized => "NOT_AUTHORIZED",
+            Self::FlowContinuationTokenInvalid => "FLOW_CONTINUATION_TOKEN_INVALID",
         }
     }
 }

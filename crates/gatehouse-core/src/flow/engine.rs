@@ -42,6 +42,8 @@ pub enum Action {
     PollApp,
     OfflineChallenge,
     OfflineCheck { otp: String },
+    CheckContinuationToken { token: String },
+    Acknowledge,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 mod app_factor;
 pub mod codes;
 mod completion;
+pub mod continuation;
 mod engine;
 pub mod factor;
 pub mod kind;

@@ -160,8 +160,13 @@ pub(crate) async fn run(
     let response = detached(async move {
         let held = match acquire(&state, &headers, kind).await {
             Ok(Some(held)) => held,
-            Ok(None) if opens_login(kind, &action) => return start_default_login(&state, &headers, ip, action).await,
-            Ok(None) => return Err(ApiError::flow(ErrorCode::UnexpectedCall)),
+            Ok(None) => match implicit_flow(&state, kind, &action) {
+                Some((flow_id, app)) => {
+                    let first = Some(action);
+                    return Ok(start(&state, &headers, ip, kind, &flow_id, app.as_deref(), first).await?.response);
+                }
+                None => return Err(ApiError::flow(ErrorCode::UnexpectedCall)),
+            },
             Err(response) => return Ok(response),
         };
         match handle(&state, &held, ip, action).await {
@@ -181,25 +186,21 @@ pub(crate) async fn run(
     response
 }
 
-/// Calls that start the default application's login when no login runs (as calling the first step does in the
-/// product).
-fn opens_login(kind: FlowKind, action: &Action) -> bool {
-    kind == FlowKind::Authentication && matches!(action, Action::CheckPassword { .. } | Action::Identify { .. })
-}
-
-async fn start_default_login(
-    state: &AppState,
-    headers: &HeaderMap,
-    ip: Option<String>,
-    action: Action,
-) -> Result<Response, ApiError> {
-    let auth = &state.config.authentication;
-    let app = auth
-        .application(&auth.default_application)
-        .ok_or_else(|| ApiError::Internal("the default application is not configured".into()))?;
-    let (flow_id, app_id) = (app.flow.clone(), app.id.clone());
-    let started = start(state, headers, ip, FlowKind::Authentication, &flow_id, Some(&app_id), Some(action)).await?;
-    Ok(started.response)
+/// The flow a call starts when none runs, and its application: a login's first call (password check,
+/// username) starts the default application's flow, as calling the first step does in the product; `identify`
+/// starts the legacy reset entry flow, for clients of the old reset API that never `select`.
+fn implicit_flow(state: &AppState, kind: FlowKind, action: &Action) -> Option<(String, Option<String>)> {
+    match (kind, action) {
+        (FlowKind::Authentication, Action::CheckPassword { .. } | Action::Identify { .. }) => {
+            let auth = &state.config.authentication;
+            let app = auth.application(&auth.default_application)?;
+            Some((app.flow.clone(), Some(app.id.clone())))
+        }
+        (FlowKind::PublicSelfService, Action::Identify { .. }) => {
+            state.config.public_self_service.legacy_reset_flow().map(|f| (f.id.clone(), None))
+        }
+        _ => None,
+    }
 }
 
 /// A flow just started: its answer (with the new flow cookie) and what the engine made of the first call.

@@ -1,9 +1,12 @@
 //! Every step kind, one module each: what it accepts, what entering it does, and which flow kinds may hold it.
 //! The engine knows steps only through [`enter`], [`handle`] and [`allowed_kinds`].
 
+mod acknowledge;
 mod app_2fa;
+mod email_link;
 mod email_notification;
 mod email_verification;
+mod flow_continuation;
 mod password;
 mod required_role;
 mod selection;
@@ -54,6 +57,9 @@ pub fn allowed_kinds(step: &Step) -> &'static [FlowKind] {
         Step::SetPassword(_) => set_password::KINDS,
         Step::EmailNotification(_) => email_notification::KINDS,
         Step::UnlockUser(_) => unlock_user::KINDS,
+        Step::SendEmailLink(_) => email_link::KINDS,
+        Step::FlowContinuation(_) => flow_continuation::KINDS,
+        Step::AcknowledgeMessage(_) => acknowledge::KINDS,
     }
 }
 
@@ -74,6 +80,9 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
             Enter::Done
         }
         Step::UnlockUser(cfg) => return ctx.unlock_user(cfg).await,
+        Step::SendEmailLink(cfg) => return ctx.send_email_link(cfg).await,
+        Step::FlowContinuation(_) => Enter::Wait(flow_continuation::NEXT),
+        Step::AcknowledgeMessage(cfg) => Enter::Wait(ctx.show_message(cfg)),
     })
 }
 
@@ -98,6 +107,10 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Re
         (Step::SmsIdentityVerification(cfg), Action::CheckSmsOtp { otp }) => ctx.check_sms_otp(cfg, &otp).await,
         (Step::SmsIdentityVerification(cfg), Action::ResendSmsOtp) => ctx.resend_sms_otp(cfg).await,
         (Step::SetPassword(cfg), Action::SetPassword { new_password }) => ctx.set_password(cfg, new_password).await,
+        (Step::AcknowledgeMessage(_), Action::Acknowledge) => ctx.advance().await,
+        (Step::FlowContinuation(_), Action::CheckContinuationToken { token }) => {
+            ctx.check_continuation_token(&token).await
+        }
         _ => Ok(Outcome::Unexpected),
     }
 }

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{username}", get(users::show).delete(users::remove))
         .route("/admin/users/{username}/lock", post(users::lock))
         .route("/admin/users/{username}/unlock", post(users::unlock))
+        .route("/admin/users/{username}/reset-link", post(users::reset_link))
         .route("/admin/users/{username}/counters/{method_id}", delete(users::reset_counter))
         .route("/admin/users/{username}/app-2fa/activation", post(users::activation))
         .route("/admin/users/{username}/app-2fa/devices", get(users::devices))
@@ -88,6 +89,7 @@ impl From<AdminError> for ApiError {
             AdminError::Store(s) => s.into(),
             AdminError::Hashing(gatehouse_core::crypto::HashError::Overloaded) => ApiError::Overloaded,
             AdminError::Hashing(h) => ApiError::Internal(h.to_string()),
+            AdminError::Template(t) => ApiError::Internal(t.to_string()),
         }
     }
 }

@@ -111,6 +111,45 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetLinkRequest {
+    /// The continuation flow the link leads to (default: the first one configured).
+    pub flow: Option<String>,
+    #[serde(rename = "validitySeconds")]
+    pub validity_seconds: Option<u64>,
+}
+
+/// `POST /rest/admin/users/{username}/reset-link` (`{"flow", "validitySeconds"}`, both optional): mails the
+/// user a single-use link into a continuation flow (202: queued).
+#[tracing::instrument(name = "admin.users.reset_link", skip_all)]
+pub async fn reset_link(
+    State(state): State<AppState>,
+    admin: AdminToken,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<ResetLinkRequest>,
+) -> Result<Response, ApiError> {
+    let validity = body.validity_seconds.unwrap_or(24 * 3600);
+    if validity == 0 || validity > 7 * 24 * 3600 {
+        return Err(ApiError::InvalidRequest {
+            title: "validitySeconds must be between 1 and 604800".into(),
+            pointer: Some("/validitySeconds".into()),
+        });
+    }
+    let mail = gatehouse_core::flow::continuation::LinkMail {
+        config: &state.config,
+        key: &state.key,
+        random: state.random.as_ref(),
+        templates: &state.templates,
+        now: state.clock.now_ms(),
+    };
+    let flow = admin.service(&state).send_reset_link(&username, &mail, body.flow.as_deref(), validity).await?;
+    state.outbox_ready.notify_one();
+    let data =
+        json!({ "type": "reset-link", "id": username, "attributes": { "flow": flow, "validitySeconds": validity } });
+    Ok((StatusCode::ACCEPTED, document(&state, data)).into_response())
+}
+
 #[tracing::instrument(name = "admin.users.activation", skip_all)]
 pub async fn activation(
     State(state): State<AppState>,

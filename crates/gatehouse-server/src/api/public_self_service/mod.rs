@@ -2,7 +2,9 @@
 //! The flow session travels in an HttpOnly cookie; only its keyed hash is stored.
 
 mod abort;
+mod acknowledge;
 mod app;
+mod continuation;
 mod email_otp_check;
 mod email_otp_resend;
 mod factors;
@@ -45,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         ("mtan/otp/check", post(factors::mtan_check)),
         ("mtan/otp/resend", post(factors::mtan_resend)),
         ("password/set", post(password_set::handler)),
+        ("flow-continuation/token/check", post(continuation::handler)),
+        ("message/acknowledge", post(acknowledge::handler)),
         ("app-2fa/status/poll", post(app::poll)),
         ("app-2fa/offline/challenge", post(app::offline_challenge)),
         ("app-2fa/offline/check", post(app::offline_check)),
