@@ -23,7 +23,7 @@ fn config_on_port(env: &TestEnv) -> gatehouse_core::config::Config {
     c
 }
 
-fn gatehouse(env: &TestEnv, args: &[&str]) -> Output {
+pub(crate) fn gatehouse(env: &TestEnv, args: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("GATEHOUSE_CONFIG")
@@ -37,7 +37,7 @@ fn gatehouse(env: &TestEnv, args: &[&str]) -> Output {
 }
 
 #[track_caller]
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -7,7 +7,13 @@ on_both_backends!(malformed_requests_are_refused_without_effect, expired_session
 
 const OTP_PATH: &str = "/rest/public/self-service/verification/email/otp/check/";
 
-async fn raw(c: &mut Client, method: reqwest::Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+pub(crate) async fn raw(
+    c: &mut Client,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
     let mut req = c.http.request(method, format!("{}{path}", c.base)).body(body.to_owned());
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -16,7 +22,7 @@ async fn raw(c: &mut Client, method: reqwest::Method, path: &str, headers: &[(&s
 }
 
 #[track_caller]
-fn assert_json_error(r: &Resp, status: u16, code: &str) {
+pub(crate) fn assert_json_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"), "{}", r.body);
     assert_eq!(r.error_codes(), vec![code.to_owned()], "{}", r.body);

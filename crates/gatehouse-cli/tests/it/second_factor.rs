@@ -21,10 +21,10 @@ on_both_backends!(
     factor_selection_and_protected_calls,
 );
 
-const PW: &str = "Old-Cobalt-Lantern-1";
+pub(crate) const PW: &str = "Old-Cobalt-Lantern-1";
 
 /// A TOTP code from oathtool, an independent implementation, for the time `at` (ms).
-fn oathtool(secret: &str, at: i64) -> String {
+pub(crate) fn oathtool(secret: &str, at: i64) -> String {
     let when = format_timestamp(at).replace('T', " ");
     let when = format!("{} UTC", &when[..19]);
     let out = std::process::Command::new("oathtool")
@@ -43,7 +43,7 @@ async fn logged_in(server: &TestServer, user: &str) -> Client {
 }
 
 /// Enrolls TOTP for a logged-in user and returns the base32 secret.
-async fn enroll_totp(env: &TestEnv, c: &mut Client) -> String {
+pub(crate) async fn enroll_totp(env: &TestEnv, c: &mut Client) -> String {
     let r = c.post("/rest/protected/self-service/totp/enroll/", None).await;
     r.expect(200);
     let attrs = &r.body["data"]["attributes"];
@@ -141,7 +141,7 @@ async fn parallel_totp_guesses_lock_exactly(backend: Backend) {
 }
 
 /// Waits for the `n`-th SMS to `to` in the file outbox and returns its code.
-async fn sms_code(env: &TestEnv, to: &str, n: usize) -> String {
+pub(crate) async fn sms_code(env: &TestEnv, to: &str, n: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut found: Vec<serde_json::Value> = std::fs::read_dir(env.outbox())
@@ -171,7 +171,7 @@ fn code_in(text: &str) -> String {
         .to_owned()
 }
 
-async fn add_phone_user(env: &TestEnv, name: &str, phone: &str) {
+pub(crate) async fn add_phone_user(env: &TestEnv, name: &str, phone: &str) {
     let user = env.add_user(name, None, Some(PW)).await;
     let effect = Effect::SetContextItem { user_id: user.id, key: "phone".into(), value: Some(phone.into()), at: 1 };
     env.store().await.apply(&[effect]).await.unwrap();

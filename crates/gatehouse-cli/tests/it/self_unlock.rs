@@ -18,7 +18,7 @@ on_both_backends!(self_unlock_end_to_end, restrictions_and_feedback, max_unlocks
 const PW: &str = "Old-Cobalt-Lantern-1";
 
 /// A device enrolled for `username` through an activation made by the CLI.
-async fn enroll(env: &TestEnv, server: &TestServer, username: &str) -> (DeviceKey, String) {
+pub(crate) async fn enroll(env: &TestEnv, server: &TestServer, username: &str) -> (DeviceKey, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.args(["user", "activate-authenticator", username])
         .env_remove("GATEHOUSE_CONFIG")
@@ -40,7 +40,13 @@ async fn enroll(env: &TestEnv, server: &TestServer, username: &str) -> (DeviceKe
 }
 
 /// Approves every pending request of `username` with the device (as the app would, number matched).
-async fn approve_all(env: &TestEnv, server: &TestServer, username: &str, key: &DeviceKey, device_id: &str) -> usize {
+pub(crate) async fn approve_all(
+    env: &TestEnv,
+    server: &TestServer,
+    username: &str,
+    key: &DeviceKey,
+    device_id: &str,
+) -> usize {
     let user = env.user(username).await;
     let pending = env.store().await.pending_approvals(&user.id, env.clock.now_ms()).await.unwrap();
     let mut c = server.client();
@@ -53,7 +59,7 @@ async fn approve_all(env: &TestEnv, server: &TestServer, username: &str, key: &D
     pending.len()
 }
 
-async fn lock_by_wrong_passwords(server: &TestServer, username: &str) {
+pub(crate) async fn lock_by_wrong_passwords(server: &TestServer, username: &str) {
     for _ in 0..6 {
         server.client().login(username, "wrong").await;
     }

@@ -227,7 +227,12 @@ pub(crate) async fn start(
         _ => random_decimal_id(state.random.as_ref()),
     };
     let deps = state.flow_deps();
+    let implicit = first.is_some();
     let turn = flow::start(&deps, def, &id, ip.as_deref(), application, first).await?;
+    if implicit && turn.outcome == Outcome::Unexpected {
+        // A call that does not fit the flow it would start leaves no session behind.
+        return Err(ApiError::flow(ErrorCode::UnexpectedCall));
+    }
     let now = state.clock.now_ms();
     let lifetime = i64::try_from(state.config.flow_sessions.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
     let session = NewFlowSession {
