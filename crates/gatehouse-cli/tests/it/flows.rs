@@ -158,6 +158,9 @@ fn code_of_len(text: &str, len: usize) -> String {
         .to_owned()
 }
 
+/// What a wrong answer looked like: status, error codes, next-step code.
+type WrongAnswer = (u16, Vec<String>, Option<String>);
+
 async fn failed_attempts(env: &TestEnv, username: &str, method: &str) -> i64 {
     env.user(username).await.failed_attempts.get(method).copied().unwrap_or(0)
 }
@@ -573,7 +576,7 @@ async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
     let server = env.start(config).await;
 
     // What each row saw for its wrong answer: status, error codes, next-step code.
-    let mut observed: Vec<(Factor, (u16, Vec<String>, Option<String>))> = Vec::new();
+    let mut observed: Vec<(Factor, WrongAnswer)> = Vec::new();
     for (i, row) in factor_rows().into_iter().enumerate() {
         // A user of its own per row, with the factor.
         let name = format!("factor{i}");
