@@ -16,4 +16,5 @@ pub mod outbox;
 pub mod password_policy;
 pub mod ports;
 pub mod random;
+pub mod secret_answers;
 pub mod user;

@@ -120,6 +120,12 @@ pub enum Effect {
         at: Millis,
     },
     CreateAuthSession(NewAuthSession),
+    /// Replaces every secret answer of the user: (question, keyed hash of the normalised answer).
+    SetSecretAnswers {
+        user_id: String,
+        answers: Vec<(String, String)>,
+        at: Millis,
+    },
     /// A single-use email-link token for a continuation flow.
     CreateContinuationToken(NewContinuationToken),
     EndAuthSession {
@@ -355,6 +361,9 @@ pub trait Store: Send + Sync {
     /// Accepts time step `step` for the user's confirmed TOTP credential only if it is later than every step
     /// accepted before (atomically), so a code works once.
     async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// The user's secret answers: (question, keyed hash), by question.
+    async fn get_secret_answers(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError>;
 
     /// Uses an email-link token of flow `flow_id` (atomically: once, before it expires) and returns its user.
     async fn consume_continuation_token(

@@ -308,6 +308,23 @@ macro_rules! store_impl {
                             .execute(&mut *conn)
                             .await?;
                         }
+                        Effect::SetSecretAnswers { user_id, answers, at } => {
+                            sqlx::query("DELETE FROM secret_answers WHERE user_id = $1")
+                                .bind(user_id)
+                                .execute(&mut *conn)
+                                .await?;
+                            for (question, hash) in answers {
+                                sqlx::query(
+                                    "INSERT INTO secret_answers (user_id, question, answer_hash, created_at) VALUES ($1, $2, $3, $4)",
+                                )
+                                .bind(user_id)
+                                .bind(question)
+                                .bind(hash)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                            }
+                        }
                         Effect::CreateContinuationToken(t) => {
                             sqlx::query(
                                 "INSERT INTO continuation_tokens (token_hash, user_id, flow_id, created_at, expires_at) \
@@ -747,6 +764,20 @@ macro_rules! store_impl {
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected() == 1)
+                    .map_err(db_error)
+            }
+
+            async fn get_secret_answers(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT question, answer_hash FROM secret_answers WHERE user_id = $1 ORDER BY question",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get::<String, _>("question")?, r.try_get::<String, _>("answer_hash")?)))
+                    .collect::<Result<_, sqlx::Error>>()
                     .map_err(db_error)
             }
 

@@ -37,6 +37,7 @@ on_both_backends!(
     bad_input_on_new_endpoints,
     reset_by_email_link,
     legacy_entry_and_acknowledge_step,
+    reset_by_secret_questions,
 );
 
 const NEW_PW: &str = "Quiet-Harbor-Gull-58";
@@ -937,6 +938,86 @@ async fn legacy_entry_and_acknowledge_step(backend: Backend) {
     // Mail 2 told her the password changed; mail 3 has the code.
     let otp = wait_for_mails(&env.outbox(), "olga@example.com", 3).await[2].otp();
     c.check_otp(&otp).await.expect(200);
+
+    server.stop().await;
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 10. Secret questions: set through the protected API, asked by the reset flow
+// ---------------------------------------------------------------------------------------------------------------
+
+const QUESTIONS_CHECK: &str = "/rest/public/self-service/verification/secret-questions/check/";
+
+async fn ask_questions(server: &TestServer, name: &str) -> (Client, Resp) {
+    let mut c = server.client();
+    c.select("password-reset-questions").await.expect(200);
+    let r = c.identify(name).await;
+    (c, r)
+}
+
+async fn reset_by_secret_questions(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("quinn", None, Some(PW)).await;
+    let mut me = server.client();
+    me.login("quinn", PW).await.expect(200);
+    let answers = [
+        ("secret-question.first-pet", "Rex the Dog"),
+        ("secret-question.birth-city", "Basel"),
+        ("secret-question.first-school", "Dorfschule Lenk"),
+    ];
+    let body = |n: usize| json!({ "answers": answers[..n].iter().map(|(q, a)| json!({ "question": q, "answer": a })).collect::<Vec<_>>() });
+
+    // Too few answers, an unknown question: refused, nothing stored.
+    let r = me.post("/rest/protected/self-service/secret-questions/answers/", Some(body(2))).await;
+    assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]), "{}", r.body);
+    let wrong = json!({ "answers": [{ "question": "nope.q", "answer": "x" }] });
+    let r = me.post("/rest/protected/self-service/secret-questions/answers/", Some(wrong)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = me.get("/rest/protected/self-service/secret-questions/").await;
+    r.expect(200);
+    assert_eq!(r.body["data"]["attributes"]["answered"], json!([]), "{}", r.body);
+    let r = me.post("/rest/protected/self-service/secret-questions/answers/", Some(body(3))).await;
+    r.expect(200);
+    assert_eq!(r.body["data"]["attributes"]["answered"].as_array().unwrap().len(), 3, "{}", r.body);
+    assert!(!r.body.to_string().contains("Basel"), "answers are never shown");
+    let anonymous = server.client().post("/rest/protected/self-service/secret-questions/answers/", Some(body(3))).await;
+    assert_eq!(anonymous.status, 401);
+
+    // The reset asks two of her questions; answers count however they are cased and spaced.
+    let (mut c, r) = ask_questions(&server, "quinn").await;
+    r.expect(200);
+    assert_eq!(r.next_step(), Some("SECRET_QUESTIONS_ANSWERS_REQUIRED"), "{}", r.body);
+    let asked: Vec<String> = r.body["data"]["attributes"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(asked.len(), 2);
+    let reply: Vec<String> = asked
+        .iter()
+        .map(|q| answers.iter().find(|(k, _)| k == q).unwrap().1.to_uppercase().replace(' ', "  "))
+        .collect();
+    let r = c.post(QUESTIONS_CHECK, Some(json!({ "answers": reply }))).await;
+    r.expect(200);
+    assert_eq!(r.next_step(), Some("NEW_PASSWORD_REQUIRED"), "{}", r.body);
+    c.set_password(NEW_PW).await.expect(200);
+    assert_eq!(server.client().login("quinn", NEW_PW).await.status, 200);
+
+    // One wrong answer set ends the flow and counts; an unknown name is asked and refused alike.
+    let (mut c, real) = ask_questions(&server, "quinn").await;
+    let (mut ghost, unknown) = ask_questions(&server, "nobody-here").await;
+    assert_eq!((unknown.status, unknown.next_step()), (real.status, real.next_step()), "{}", unknown.body);
+    assert_eq!(unknown.body["data"]["attributes"]["questions"].as_array().unwrap().len(), 2, "{}", unknown.body);
+    for c in [&mut c, &mut ghost] {
+        let r = c.post(QUESTIONS_CHECK, Some(json!({ "answers": ["not it", "nor this"] }))).await;
+        assert_refused(&r, 403, "SECRET_ANSWERS_WRONG");
+    }
+    assert_eq!(failed_attempts(&env, "quinn", "SECRET_QUESTIONS").await, 1);
+    let r = c.post(QUESTIONS_CHECK, Some(json!({ "answers": ["a", "b"] }))).await;
+    assert_eq!(r.status, 400, "the flow is over: {}", r.body);
 
     server.stop().await;
     env.cleanup().await;

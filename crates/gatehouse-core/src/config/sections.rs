@@ -278,6 +278,7 @@ impl Default for FlowSessionConfig {
 pub struct PublicSelfServiceConfig {
     /// Self-unlocks allowed without a successful login in between (unset: unlimited; a risk `config check` names).
     pub max_number_of_unlocks: Option<u32>,
+    pub secret_questions: SecretQuestionsConfig,
     pub flows: Vec<PublicSelfServiceFlow>,
 }
 
@@ -289,6 +290,37 @@ impl PublicSelfServiceConfig {
     /// The flow marked `legacy_reset_entry`, if any.
     pub fn legacy_reset_flow(&self) -> Option<&PublicSelfServiceFlow> {
         self.flows.iter().find(|f| f.legacy_reset_entry)
+    }
+}
+
+/// The questions users may answer (resource keys a client translates, containing a `.`) and what a set of
+/// answers needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretQuestionsConfig {
+    pub questions: Vec<String>,
+    /// Answers a user must give at once (and the most a verification step can ask).
+    pub min_answers: usize,
+    /// Characters an answer needs after normalisation.
+    pub min_answer_length: usize,
+}
+
+impl Default for SecretQuestionsConfig {
+    fn default() -> Self {
+        Self {
+            questions: [
+                "secret-question.first-pet",
+                "secret-question.birth-city",
+                "secret-question.first-school",
+                "secret-question.childhood-friend",
+                "secret-question.first-concert",
+                "secret-question.favourite-teacher",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            min_answers: 3,
+            min_answer_length: 3,
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Step {
     FlowContinuation(FlowContinuationStep),
     /// Shows a message the user confirms (`messageId`, `serverMessage`).
     AcknowledgeMessage(AcknowledgeMessageStep),
+    /// Asks some of the user's secret questions; stealth like the other identity verifications.
+    SecretQuestionsIdentityVerification(SecretQuestionsStep),
 }
 
 impl Step {
@@ -57,6 +59,7 @@ impl Step {
             Self::SendEmailLink(_) => "send-email-link",
             Self::FlowContinuation(_) => "flow-continuation",
             Self::AcknowledgeMessage(_) => "acknowledge-message",
+            Self::SecretQuestionsIdentityVerification(_) => "secret-questions-identity-verification",
         }
     }
 
@@ -301,4 +304,20 @@ pub struct FlowContinuationStep {}
 pub struct AcknowledgeMessageStep {
     pub message_id: Option<String>,
     pub server_message: Option<String>,
+}
+
+/// Asks `questions_asked` of the user's answered questions (chosen at random); all answers must be right.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretQuestionsStep {
+    pub questions_asked: usize,
+    /// Wrong answer sets in one flow; the last ends the flow (the product's default: 1).
+    pub max_failed_attempts: u32,
+    pub method_id: String,
+}
+
+impl Default for SecretQuestionsStep {
+    fn default() -> Self {
+        Self { questions_asked: 2, max_failed_attempts: 1, method_id: "SECRET_QUESTIONS".into() }
+    }
 }

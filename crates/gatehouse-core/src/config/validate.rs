@@ -239,6 +239,34 @@ impl Config {
                 "the legacy reset entry starts with identify: its first step must be user-identification",
             );
         }
+        let sq = &self.public_self_service.secret_questions;
+        let mut seen = HashSet::new();
+        for (i, q) in sq.questions.iter().enumerate() {
+            if !q.contains('.') || q.len() > 128 || q.chars().any(char::is_whitespace) || !seen.insert(q.as_str()) {
+                return fail(
+                    format!("public_self_service.secret_questions.questions[{i}]"),
+                    "must be a distinct resource key with a `.` and no blanks, e.g. secret-question.first-pet",
+                );
+            }
+        }
+        if sq.min_answers == 0 || sq.min_answers > sq.questions.len() {
+            return fail(
+                "public_self_service.secret_questions.min_answers",
+                "must be between 1 and the number of questions",
+            );
+        }
+        for (base, flow) in self.all_flows() {
+            for (path, step) in Step::walk(flow.steps) {
+                if let Step::SecretQuestionsIdentityVerification(s) = step
+                    && s.questions_asked > sq.min_answers
+                {
+                    return fail(
+                        format!("{base}.{path}.questions_asked"),
+                        "cannot ask more questions than every user has answered (secret_questions.min_answers)",
+                    );
+                }
+            }
+        }
         let targets = crate::flow::continuation::continuation_flows(self);
         for (base, flow) in self.all_flows() {
             for (path, step) in Step::walk(flow.steps) {
@@ -437,6 +465,18 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             if s.target_flow.is_empty() {
                 return fail(format!("{path}.target_flow"), "names the flow the link continues in");
             }
+        }
+        Step::SecretQuestionsIdentityVerification(s) => {
+            needs_user(p)?;
+            check_method_id(&format!("{path}.method_id"), &s.method_id)?;
+            if s.max_failed_attempts == 0 {
+                return fail(format!("{path}.max_failed_attempts"), "must be at least 1");
+            }
+            // `validate_secret_questions` checks questions_asked against the configured questions.
+            if s.questions_asked == 0 {
+                return fail(format!("{path}.questions_asked"), "must be at least 1");
+            }
+            p.verified = true;
         }
         Step::AcknowledgeMessage(s) => {
             let set = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());

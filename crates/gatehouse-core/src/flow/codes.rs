@@ -16,6 +16,7 @@ pub enum NextStep {
     SmsOtpRequired,
     FlowContinuationTokenRequired,
     AcknowledgeMessageRequired,
+    SecretQuestionsAnswersRequired,
 }
 
 impl NextStep {
@@ -32,6 +33,7 @@ impl NextStep {
             Self::SmsOtpRequired => "SMS_OTP_REQUIRED",
             Self::FlowContinuationTokenRequired => "FLOW_CONTINUATION_TOKEN_REQUIRED",
             Self::AcknowledgeMessageRequired => "ACKNOWLEDGE_MESSAGE_REQUIRED",
+            Self::SecretQuestionsAnswersRequired => "SECRET_QUESTIONS_ANSWERS_REQUIRED",
         }
     }
 }
@@ -68,6 +70,7 @@ pub enum ErrorCode {
     UserRoleMissing,
     NotAuthorized,
     FlowContinuationTokenInvalid,
+    SecretAnswersWrong,
 }
 
 impl ErrorCode {
@@ -100,6 +103,7 @@ impl ErrorCode {
             Self::UserRoleMissing => "USER_ROLE_MISSING",
             Self::NotAuthorized => "NOT_AUTHORIZED",
             Self::FlowContinuationTokenInvalid => "FLOW_CONTINUATION_TOKEN_INVALID",
+            Self::SecretAnswersWrong => "SECRET_ANSWERS_WRONG",
         }
     }
 }

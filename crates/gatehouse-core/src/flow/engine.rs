@@ -44,6 +44,7 @@ pub enum Action {
     OfflineCheck { otp: String },
     CheckContinuationToken { token: String },
     Acknowledge,
+    CheckSecretAnswers { answers: Vec<String> },
 }
 
 #[derive(Debug, thiserror::Error)]

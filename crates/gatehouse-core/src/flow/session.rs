@@ -108,6 +108,11 @@ pub enum Scratch {
     Selection {
         options: Vec<String>,
     },
+    /// The secret questions asked, and wrong answer sets so far.
+    SecretQuestions {
+        questions: Vec<String>,
+        failed: u32,
+    },
 }
 
 /// The authenticator request of a flow. Without an approval (stealth mode, no device) the step waits until

@@ -9,6 +9,7 @@ mod email_verification;
 mod flow_continuation;
 mod password;
 mod required_role;
+mod secret_questions;
 mod selection;
 mod sent_otp;
 mod set_password;
@@ -60,6 +61,7 @@ pub fn allowed_kinds(step: &Step) -> &'static [FlowKind] {
         Step::SendEmailLink(_) => email_link::KINDS,
         Step::FlowContinuation(_) => flow_continuation::KINDS,
         Step::AcknowledgeMessage(_) => acknowledge::KINDS,
+        Step::SecretQuestionsIdentityVerification(_) => secret_questions::KINDS,
     }
 }
 
@@ -83,6 +85,7 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
         Step::SendEmailLink(cfg) => return ctx.send_email_link(cfg).await,
         Step::FlowContinuation(_) => Enter::Wait(flow_continuation::NEXT),
         Step::AcknowledgeMessage(cfg) => Enter::Wait(ctx.show_message(cfg)),
+        Step::SecretQuestionsIdentityVerification(cfg) => Enter::Wait(ctx.enter_secret_questions(cfg).await?),
     })
 }
 
@@ -108,6 +111,9 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Re
         (Step::SmsIdentityVerification(cfg), Action::ResendSmsOtp) => ctx.resend_sms_otp(cfg).await,
         (Step::SetPassword(cfg), Action::SetPassword { new_password }) => ctx.set_password(cfg, new_password).await,
         (Step::AcknowledgeMessage(_), Action::Acknowledge) => ctx.advance().await,
+        (Step::SecretQuestionsIdentityVerification(cfg), Action::CheckSecretAnswers { answers }) => {
+            ctx.check_secret_answers(cfg, &answers).await
+        }
         (Step::FlowContinuation(_), Action::CheckContinuationToken { token }) => {
             ctx.check_continuation_token(&token).await
         }

@@ -3,6 +3,7 @@
 pub(crate) mod devices;
 mod password_change;
 mod phone;
+mod secret_questions;
 mod session;
 mod totp;
 
@@ -24,12 +25,15 @@ pub fn routes() -> Router<AppState> {
     let mut r = Router::new()
         .route(&format!("{base}/session"), get(session::show).delete(session::logout))
         .route(&format!("{base}/self-service/totp"), delete(totp::remove))
+        .route(&format!("{base}/self-service/secret-questions"), get(secret_questions::show))
+        .route(&format!("{base}/self-service/secret-questions/"), get(secret_questions::show))
         .route(&format!("{base}/self-service/app-2fa/devices"), get(devices::list))
         .route(&format!("{base}/self-service/app-2fa/devices/{{id}}"), delete(devices::remove));
     for (path, handler) in [
         ("self-service/totp/enroll", post(totp::enroll)),
         ("self-service/totp/confirm", post(totp::confirm)),
         ("self-service/phone", post(phone::set)),
+        ("self-service/secret-questions/answers", post(secret_questions::set)),
         ("self-service/password/change", post(password_change::handler)),
         ("self-service/app-2fa/activation", post(devices::activation)),
         ("self-service/app-2fa/devices/{id}/rename", post(devices::rename)),

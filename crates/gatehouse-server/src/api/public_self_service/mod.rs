@@ -10,6 +10,7 @@ mod email_otp_resend;
 mod factors;
 mod identify;
 mod password_set;
+mod secret_questions;
 mod select;
 mod selection;
 mod sms_otp;
@@ -49,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         ("password/set", post(password_set::handler)),
         ("flow-continuation/token/check", post(continuation::handler)),
         ("message/acknowledge", post(acknowledge::handler)),
+        ("verification/secret-questions/check", post(secret_questions::check)),
         ("app-2fa/status/poll", post(app::poll)),
         ("app-2fa/offline/challenge", post(app::offline_challenge)),
         ("app-2fa/offline/check", post(app::offline_check)),
