@@ -62,6 +62,30 @@ pub fn seal_sms(
     }
 }
 
+/// A letter: `to` is the recipient block (name and address lines), `body` the text.
+pub fn seal_letter(
+    key: &ServerKey,
+    random: &dyn Random,
+    now: Millis,
+    recipient: &str,
+    template: &str,
+    text: &str,
+) -> OutboxMessage {
+    let envelope = Envelope {
+        to: recipient.to_owned(),
+        subject: String::new(),
+        body: text.to_owned(),
+        template: template.to_owned(),
+    };
+    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
+    OutboxMessage {
+        id: random_id(random),
+        channel: Channel::Letter,
+        sealed: key.seal(random, SEAL_CONTEXT, &plain),
+        created_at: now,
+    }
+}
+
 pub fn open(key: &ServerKey, message: &OutboxMessage) -> Result<Envelope, KeyError> {
     let plain = key.open(SEAL_CONTEXT, &message.sealed)?;
     serde_json::from_slice(&plain).map_err(|_| KeyError::Unseal)

@@ -35,6 +35,8 @@ pub struct OutboxMessage {
 pub enum Channel {
     Email,
     Sms,
+    /// A letter for a print shop: the envelope's `to` holds the postal address lines.
+    Letter,
 }
 
 impl Channel {
@@ -42,6 +44,7 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Sms => "sms",
+            Self::Letter => "letter",
         }
     }
 
@@ -49,6 +52,7 @@ impl Channel {
         match s {
             "email" => Some(Self::Email),
             "sms" => Some(Self::Sms),
+            "letter" => Some(Self::Letter),
             _ => None,
         }
     }

@@ -88,9 +88,35 @@ async fn add_user_with_roles(env: &TestEnv, username: &str, roles: &[&str]) {
 
 /// Gives an existing user a phone number (after TOTP enrollment, so the enrollment login asks for no SMS).
 async fn set_phone(env: &TestEnv, username: &str, phone: &str) {
+    set_item(env, username, "phone", phone).await;
+}
+
+async fn set_item(env: &TestEnv, username: &str, key: &str, value: &str) {
     let user = env.user(username).await;
-    let effect = Effect::SetContextItem { user_id: user.id, key: "phone".into(), value: Some(phone.into()), at: 1 };
+    let effect = Effect::SetContextItem { user_id: user.id, key: key.into(), value: Some(value.into()), at: 1 };
     env.store().await.apply(&[effect]).await.unwrap();
+}
+
+/// The text of the first PDF in the letter outbox, read by pdftotext (an independent PDF reader).
+async fn wait_for_letter(env: &TestEnv) -> String {
+    let dir = env.dir.path().join("letters");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pdf = std::fs::read_dir(&dir).ok().and_then(|d| {
+            d.filter_map(Result::ok).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "pdf"))
+        });
+        if let Some(pdf) = pdf {
+            let out = std::process::Command::new("pdftotext")
+                .arg(&pdf)
+                .arg("-")
+                .output()
+                .expect("pdftotext is needed (apt-get install poppler-utils)");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no letter in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Adds a user without factors, logs in and enrolls TOTP; returns the secret.
@@ -455,6 +481,27 @@ async fn complex_reset_by_totp_or_authenticator(backend: Backend) {
     r.expect(200);
     assert_eq!(r.next_step(), Some("NEW_PASSWORD_REQUIRED"), "{}", r.body);
     c.set_password(NEW_PW).await.expect(200);
+
+    // A letter: offered to a user with a postal address; the flow ends, the PDF carries the new password.
+    add_totp_user(&env, &server, "fred", Some("fred@example.com")).await;
+    set_item(&env, "fred", "postal_address", "Fred Muster; Bahnhofstrasse 1; 8001 Zürich").await;
+    let (mut c, r) = complex_reset_past_email(&env, &server, "fred", "fred@example.com").await;
+    assert_eq!(r.next_step(), Some("SELECTION_REQUIRED"), "{}", r.body);
+    let r = c.post("/rest/public/self-service/selection/options/retrieve", None).await;
+    assert_eq!(r.body["data"]["attributes"]["options"], json!(["OATH_OTP", "LETTER"]), "{}", r.body);
+    let r = c.post("/rest/public/self-service/selection/options/LETTER/select", None).await;
+    r.expect(200);
+    assert_eq!(r.body["data"]["attributes"], json!({ "letterOrdered": true }), "{}", r.body);
+    let letter = wait_for_letter(&env).await;
+    assert!(letter.contains("Bahnhofstrasse 1") && letter.contains("fred"), "{letter}");
+    let password = letter
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 12 && l.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| panic!("no one-time password in the letter: {letter}"))
+        .to_owned();
+    assert_eq!(server.client().login("fred", &password).await.status, 200, "the letter's password logs in");
+    assert_refused(&server.client().login("fred", PW).await, 400, "USERNAME_PASSWORD_WRONG");
 
     // No second factor: the required selection ends the flow.
     env.add_user("emil", Some("emil@example.com"), Some(PW)).await;

@@ -158,6 +158,8 @@ pub struct MessagingConfig {
     pub outbox_dir: Option<PathBuf>,
     /// Directory of template overrides: `<template>.<language>.txt` files replace the built-in ones.
     pub templates_dir: Option<PathBuf>,
+    /// Where letters are written as PDF files for a print shop; empty means `DATA_DIR/letters`.
+    pub letters_dir: Option<PathBuf>,
     pub poll_interval_ms: u64,
     pub retry_initial_delay_ms: u64,
     pub retry_max_delay_ms: u64,
@@ -175,6 +177,7 @@ impl Default for MessagingConfig {
             default_language: "en".into(),
             outbox_dir: None,
             templates_dir: None,
+            letters_dir: None,
             poll_interval_ms: 1000,
             retry_initial_delay_ms: 1000,
             retry_max_delay_ms: 300_000,

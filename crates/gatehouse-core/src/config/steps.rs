@@ -37,6 +37,8 @@ pub enum Step {
     AcknowledgeMessage(AcknowledgeMessageStep),
     /// Asks some of the user's secret questions; stealth like the other identity verifications.
     SecretQuestionsIdentityVerification(SecretQuestionsStep),
+    /// Orders a letter with a new one-time password (non-interactive) and, by default, ends the flow.
+    PasswordLetterOrder(PasswordLetterStep),
 }
 
 impl Step {
@@ -60,6 +62,7 @@ impl Step {
             Self::FlowContinuation(_) => "flow-continuation",
             Self::AcknowledgeMessage(_) => "acknowledge-message",
             Self::SecretQuestionsIdentityVerification(_) => "secret-questions-identity-verification",
+            Self::PasswordLetterOrder(_) => "password-letter-order",
         }
     }
 
@@ -319,5 +322,32 @@ pub struct SecretQuestionsStep {
 impl Default for SecretQuestionsStep {
     fn default() -> Self {
         Self { questions_asked: 2, max_failed_attempts: 1, method_id: "SECRET_QUESTIONS".into() }
+    }
+}
+
+/// A letter to the postal address on record with a fresh one-time password, which replaces the user's password
+/// at once (the letter is the only place it exists). The letter goes to the letter outbox as a PDF.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordLetterStep {
+    /// Context item with the recipient's name (default: the username).
+    pub name_item: String,
+    /// Context item with the postal address, lines separated by newlines or `;`.
+    pub address_item: String,
+    pub template: String,
+    pub password_length: usize,
+    /// Complete the flow after ordering (with `attributes.letterOrdered`); otherwise go on with the next step.
+    pub ends_flow: bool,
+}
+
+impl Default for PasswordLetterStep {
+    fn default() -> Self {
+        Self {
+            name_item: "postal_name".into(),
+            address_item: "postal_address".into(),
+            template: "password-letter".into(),
+            password_length: 12,
+            ends_flow: true,
+        }
     }
 }

@@ -478,6 +478,15 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             }
             p.verified = true;
         }
+        Step::PasswordLetterOrder(s) => {
+            if !p.verified {
+                return fail(path, "password-letter-order must follow an identity verification step");
+            }
+            check_template(&format!("{path}.template"), &s.template, Channel::Letter)?;
+            if !(10..=32).contains(&s.password_length) {
+                return fail(format!("{path}.password_length"), "must be between 10 and 32");
+            }
+        }
         Step::AcknowledgeMessage(s) => {
             let set = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
             if !set(&s.message_id) && !set(&s.server_message) {

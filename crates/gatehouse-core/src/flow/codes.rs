@@ -71,6 +71,7 @@ pub enum ErrorCode {
     NotAuthorized,
     FlowContinuationTokenInvalid,
     SecretAnswersWrong,
+    PostalAddressMissing,
 }
 
 impl ErrorCode {
@@ -104,6 +105,7 @@ impl ErrorCode {
             Self::NotAuthorized => "NOT_AUTHORIZED",
             Self::FlowContinuationTokenInvalid => "FLOW_CONTINUATION_TOKEN_INVALID",
             Self::SecretAnswersWrong => "SECRET_ANSWERS_WRONG",
+            Self::PostalAddressMissing => "POSTAL_ADDRESS_MISSING",
         }
     }
 }

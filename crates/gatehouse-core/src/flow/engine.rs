@@ -208,6 +208,7 @@ impl<'a> Ctx<'a> {
                 Enter::Wait(outcome) => return Ok(outcome),
                 Enter::Done => self.step_forward(),
                 Enter::Moved => {}
+                Enter::End => return self.complete().await,
             }
         }
     }

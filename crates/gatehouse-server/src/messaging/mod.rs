@@ -2,6 +2,7 @@
 //! configured transport and retries with exponential backoff. Delivered messages lose their content.
 
 mod file;
+mod letter;
 mod sms;
 mod smtp;
 mod worker;
@@ -27,13 +28,17 @@ pub fn delivery_from_config(config: &Config) -> anyhow::Result<Arc<dyn Delivery>
         SmsTransport::File => Box::new(sms::FileSms::new(outbox_dir(config))),
         SmsTransport::Http => Box::new(sms::HttpSms::new(&config.messaging.sms)?),
     };
-    Ok(Arc::new(ByChannel { email, sms }))
+    let letters_dir =
+        config.messaging.letters_dir.clone().unwrap_or_else(|| Path::new(&config.server.data_dir).join("letters"));
+    let letter: Box<dyn Delivery> = Box::new(letter::LetterOutbox::new(letters_dir));
+    Ok(Arc::new(ByChannel { email, sms, letter }))
 }
 
 /// Hands each message to the transport of its channel.
 struct ByChannel {
     email: Box<dyn Delivery>,
     sms: Box<dyn Delivery>,
+    letter: Box<dyn Delivery>,
 }
 
 #[async_trait::async_trait]
@@ -42,11 +47,17 @@ impl Delivery for ByChannel {
         match message.channel {
             Channel::Email => self.email.deliver(message, envelope).await,
             Channel::Sms => self.sms.deliver(message, envelope).await,
+            Channel::Letter => self.letter.deliver(message, envelope).await,
         }
     }
 
     fn describe(&self) -> String {
-        format!("mail to {}, SMS to {}", self.email.describe(), self.sms.describe())
+        format!(
+            "mail to {}, SMS to {}, letters to {}",
+            self.email.describe(),
+            self.sms.describe(),
+            self.letter.describe()
+        )
     }
 }
 

@@ -8,6 +8,7 @@ mod email_notification;
 mod email_verification;
 mod flow_continuation;
 mod password;
+mod password_letter;
 mod required_role;
 mod secret_questions;
 mod selection;
@@ -40,6 +41,8 @@ pub(crate) enum Enter {
     Done,
     /// The step moved the flow itself (into a selection's option): enter whatever is current now.
     Moved,
+    /// The step finished the flow's work: it completes here, whatever steps follow.
+    End,
 }
 
 /// The flow kinds that may hold `step`; `config check` refuses any other placement.
@@ -62,6 +65,7 @@ pub fn allowed_kinds(step: &Step) -> &'static [FlowKind] {
         Step::FlowContinuation(_) => flow_continuation::KINDS,
         Step::AcknowledgeMessage(_) => acknowledge::KINDS,
         Step::SecretQuestionsIdentityVerification(_) => secret_questions::KINDS,
+        Step::PasswordLetterOrder(_) => password_letter::KINDS,
     }
 }
 
@@ -86,6 +90,7 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
         Step::FlowContinuation(_) => Enter::Wait(flow_continuation::NEXT),
         Step::AcknowledgeMessage(cfg) => Enter::Wait(ctx.show_message(cfg)),
         Step::SecretQuestionsIdentityVerification(cfg) => Enter::Wait(ctx.enter_secret_questions(cfg).await?),
+        Step::PasswordLetterOrder(cfg) => return ctx.order_letter(cfg).await,
     })
 }
 

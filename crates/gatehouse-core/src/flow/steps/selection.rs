@@ -14,19 +14,20 @@ use crate::user::User;
 
 pub(crate) const KINDS: &[FlowKind] = &[FlowKind::Authentication, FlowKind::PublicSelfService];
 
-/// What a user has enrolled, as far as factor steps care.
-struct Enrolled {
+/// What a user has enrolled or on record, as far as the steps of an option care.
+struct Enrolled<'u> {
+    user: &'u User,
     totp: bool,
-    phone: bool,
     device: bool,
 }
 
-impl Enrolled {
+impl Enrolled<'_> {
     fn allows(&self, step: &Step) -> bool {
         match step {
             Step::Totp(_) => self.totp,
-            Step::Mtan(_) => self.phone,
+            Step::Mtan(_) => self.user.context_item("phone").is_some(),
             Step::App2fa(_) => self.device,
+            Step::PasswordLetterOrder(cfg) => self.user.context_item(&cfg.address_item).is_some(),
             _ => true,
         }
     }
@@ -45,8 +46,8 @@ pub(crate) async fn available_options(ctx: &Ctx<'_>, cfg: &SelectionStep) -> Res
         return Ok(all);
     };
     let enrolled = Enrolled {
+        user: &user,
         totp: ctx.deps.store.get_totp(&user.id).await?.is_some_and(|t| t.confirmed),
-        phone: user.context_item("phone").is_some(),
         device: !ctx.deps.store.list_devices(&user.id).await?.is_empty(),
     };
     let mut ids: Vec<String> =
