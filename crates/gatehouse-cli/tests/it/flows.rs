@@ -429,6 +429,16 @@ async fn self_unlock_by_totp_or_sms(backend: Backend) {
     r.expect(200);
     assert_eq!(r.body["data"]["attributes"], json!({}), "{}", r.body);
     assert!(!env.user("bert").await.locked);
+    // The unlock initialized the next login in this browser: the password alone, no username.
+    let r = c.post("/rest/public/authentication/password/check/", Some(json!({ "password": "wrong" }))).await;
+    assert_refused(&r, 400, "USERNAME_PASSWORD_WRONG");
+    assert_eq!(failed_attempts(&env, "bert", "PASSWORD").await, 1, "the known user's counter counts");
+    let r = c.post("/rest/public/authentication/password/check/", Some(json!({ "password": PW }))).await;
+    r.expect(200);
+    assert_eq!(r.next_auth_step(), Some("MTAN_OTP_REQUIRED"), "the second factor is still asked: {}", r.body);
+    // Elsewhere a password without a name matches nobody.
+    let r = server.client().post("/rest/public/authentication/password/check/", Some(json!({ "password": PW }))).await;
+    assert_refused(&r, 400, "USERNAME_PASSWORD_WRONG");
     let r = server.client().login("bert", PW).await;
     r.expect(200);
     assert_eq!(r.next_auth_step(), Some("MTAN_OTP_REQUIRED"), "{}", r.body);
@@ -612,6 +622,7 @@ async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
         config.public_self_service.flows.push(PublicSelfServiceFlow {
             id: flow.into(),
             legacy_reset_entry: false,
+            initialize_next_auth_flow: None,
             restrictions: Restrictions::default(),
             steps: vec![
                 Step::UserIdentification(UserIdentificationStep {}),
@@ -944,6 +955,7 @@ async fn legacy_entry_and_acknowledge_step(backend: Backend) {
     config.public_self_service.flows.push(PublicSelfServiceFlow {
         id: "reset-with-notice".into(),
         legacy_reset_entry: false,
+        initialize_next_auth_flow: None,
         restrictions: Restrictions::default(),
         steps: vec![
             Step::UserIdentification(UserIdentificationStep {}),

@@ -296,6 +296,32 @@ impl PublicSelfServiceConfig {
     }
 }
 
+/// What a completed self-service flow hands to the next login (reference §2.7): the login of `application`
+/// (default: the default application) starts with the user known, for `validity_seconds`. A self-service gives
+/// little identity evidence, so strong authentication should still follow.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NextAuthFlow {
+    pub application: Option<String>,
+    pub skip: NextAuthSkip,
+    pub validity_seconds: u64,
+}
+
+impl Default for NextAuthFlow {
+    fn default() -> Self {
+        Self { application: None, skip: NextAuthSkip::Username, validity_seconds: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NextAuthSkip {
+    /// The password is still asked, the username not (`password/check` with `{"password"}` alone).
+    Username,
+    /// The login goes straight to the steps after the password (the second factor).
+    Password,
+}
+
 /// The questions users may answer (resource keys a client translates, containing a `.`) and what a set of
 /// answers needs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,6 +361,9 @@ pub struct PublicSelfServiceFlow {
     /// which never call `select`, keep working (at most one flow; keep its id).
     #[serde(default)]
     pub legacy_reset_entry: bool,
+    /// After the flow completes, the next login in the same browser starts knowing the user.
+    #[serde(default)]
+    pub initialize_next_auth_flow: Option<NextAuthFlow>,
     #[serde(default)]
     pub restrictions: Restrictions,
     pub steps: Vec<Step>,

@@ -239,6 +239,22 @@ impl Config {
                 "the legacy reset entry starts with identify: its first step must be user-identification",
             );
         }
+        let a = &self.authentication;
+        for (i, f) in self.public_self_service.flows.iter().enumerate() {
+            let Some(next) = &f.initialize_next_auth_flow else { continue };
+            let path = format!("public_self_service.flows[{i}].initialize_next_auth_flow");
+            let app_id = next.application.as_deref().unwrap_or(&a.default_application);
+            let Some(app) = a.application(app_id) else {
+                return fail(format!("{path}.application"), format!("no application `{app_id}`"));
+            };
+            let first = a.flow(&app.flow).and_then(|flow| flow.steps.first());
+            if !matches!(first, Some(Step::Password(_) | Step::Username(_))) {
+                return fail(path, format!("the login of `{app_id}` must start with a password or username step"));
+            }
+            if next.validity_seconds == 0 || next.validity_seconds > 3600 {
+                return fail(format!("{path}.validity_seconds"), "must be between 1 and 3600");
+            }
+        }
         let sq = &self.public_self_service.secret_questions;
         let mut seen = HashSet::new();
         for (i, q) in sq.questions.iter().enumerate() {

@@ -27,24 +27,48 @@ pub struct FlowDeps<'a> {
 /// call is `UNEXPECTED_CALL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    CheckPassword { username: String, password: String },
-    Identify { username: String },
-    CheckEmailOtp { otp: String },
+    /// `username` may be left out in a login a self-service flow initialized (the user is known).
+    CheckPassword {
+        username: Option<String>,
+        password: String,
+    },
+    Identify {
+        username: String,
+    },
+    CheckEmailOtp {
+        otp: String,
+    },
     ResendEmailOtp,
-    CheckSmsOtp { otp: String },
+    CheckSmsOtp {
+        otp: String,
+    },
     ResendSmsOtp,
-    CheckTotp { otp: String },
-    CheckMtan { otp: String },
+    CheckTotp {
+        otp: String,
+    },
+    CheckMtan {
+        otp: String,
+    },
     ResendMtan,
     RetrieveOptions,
-    SelectOption { id: String },
-    SetPassword { new_password: String },
+    SelectOption {
+        id: String,
+    },
+    SetPassword {
+        new_password: String,
+    },
     PollApp,
     OfflineChallenge,
-    OfflineCheck { otp: String },
-    CheckContinuationToken { token: String },
+    OfflineCheck {
+        otp: String,
+    },
+    CheckContinuationToken {
+        token: String,
+    },
     Acknowledge,
-    CheckSecretAnswers { answers: Vec<String> },
+    CheckSecretAnswers {
+        answers: Vec<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +96,18 @@ pub struct Turn {
     pub session_token: Option<String>,
     /// `meta.temporaryLockExpiry` of the answer.
     pub lock_expiry: Option<Millis>,
+    /// A completed self-service flow configured to initialize the next login: whom it starts with.
+    pub next_auth: Option<Seed>,
+}
+
+/// What a completed self-service flow tells the next login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    pub user_id: String,
+    pub login: String,
+    pub application: String,
+    pub skip: crate::config::NextAuthSkip,
+    pub validity_seconds: u64,
 }
 
 /// One call's working context: the flow, its state, and what the call changes.
@@ -87,6 +123,37 @@ pub(crate) struct Ctx<'a> {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     pub session_token: Option<String>,
     pub lock_expiry: Option<Millis>,
+    pub next_auth: Option<Seed>,
+}
+
+/// Starts a login for a user a self-service flow just verified (reference §2.7): the subject is known, and with
+/// `skip = password` the password step counts as done (not as a passed factor: its counter is not reset).
+pub async fn start_seeded(
+    deps: &FlowDeps<'_>,
+    flow: FlowDef<'_>,
+    session_id: &str,
+    ip: Option<&str>,
+    seed: &Seed,
+) -> Result<Turn, EngineError> {
+    let state = FlowState {
+        application: Some(seed.application.clone()),
+        subject: Some(crate::flow::session::Subject { login: seed.login.clone(), user_id: Some(seed.user_id.clone()) }),
+        seeded: true,
+        ..FlowState::default()
+    };
+    let mut ctx = Ctx::new(deps, flow, session_id, ip, state);
+    let skip_password = seed.skip == crate::config::NextAuthSkip::Password;
+    match flow.steps.first() {
+        Some(Step::Username(_)) => ctx.state.step = 1,
+        Some(Step::Password(_)) if skip_password => {
+            ctx.state.step = 1;
+            ctx.state.verified = true;
+        }
+        _ => {}
+    }
+    ctx.audit("flow.started", "seeded", serde_json::json!({ "application": seed.application }));
+    let outcome = ctx.enter_current().await?;
+    Ok(ctx.finish(outcome))
 }
 
 /// Starts a flow: enters its first step (running any non-interactive steps before it). With `first`, the call
@@ -160,6 +227,7 @@ impl<'a> Ctx<'a> {
             attributes: serde_json::Map::new(),
             session_token: None,
             lock_expiry: None,
+            next_auth: None,
         }
     }
 
@@ -172,6 +240,7 @@ impl<'a> Ctx<'a> {
             attributes: self.attributes,
             session_token: self.session_token,
             lock_expiry: self.lock_expiry,
+            next_auth: self.next_auth,
         }
     }
 
@@ -254,6 +323,7 @@ impl<'a> Ctx<'a> {
             }
         }
         self.audit("flow.completed", "ok", serde_json::json!({}));
+        self.next_auth = self.seed_for_next_login();
         Ok(Outcome::Continue(None))
     }
 
@@ -291,6 +361,17 @@ impl<'a> Ctx<'a> {
             Some(id) => Ok(self.deps.store.get_user(&id).await?),
             None => Ok(None),
         }
+    }
+
+    /// The next login's seed, when this public self-service flow is configured to initialize it and verified a
+    /// real user.
+    fn seed_for_next_login(&self) -> Option<Seed> {
+        let cfg = self.deps.config.public_self_service.flow(self.flow.id)?.initialize_next_auth_flow.as_ref()?;
+        let user_id = self.user_id().filter(|_| self.state.verified && self.kind() == FlowKind::PublicSelfService)?;
+        let login = self.state.subject.as_ref()?.login.clone();
+        let auth = &self.deps.config.authentication;
+        let application = cfg.application.clone().unwrap_or_else(|| auth.default_application.clone());
+        Some(Seed { user_id, login, application, skip: cfg.skip, validity_seconds: cfg.validity_seconds })
     }
 
     /// A factor passed: it proves the identity, and its counter resets when the flow succeeds.

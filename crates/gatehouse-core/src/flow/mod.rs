@@ -16,6 +16,6 @@ mod steps;
 pub use app_factor::OFFLINE_KEY_CONTEXT;
 pub use codes::{ErrorCode, FlowError, NextStep, Outcome};
 pub use completion::SESSION_TOKEN_PURPOSE;
-pub use engine::{Action, EngineError, FlowDeps, Turn, fits, handle, start};
+pub use engine::{Action, EngineError, FlowDeps, Seed, Turn, fits, handle, start, start_seeded};
 pub use kind::FlowKind;
 pub use steps::{TOTP_SEAL_CONTEXT, allowed_kinds};

@@ -77,6 +77,9 @@ pub struct FlowState {
     pub methods_passed: Vec<String>,
     /// The application an authentication flow was started for.
     pub application: Option<String>,
+    /// A login started by a completed self-service flow: the subject is known, the password step takes the
+    /// password alone.
+    pub seeded: bool,
     pub scratch: Scratch,
 }
 

@@ -250,7 +250,12 @@ pub(crate) async fn start(
     let secure = wants_secure_cookie(&state.config.server, headers);
     let outcome = turn.outcome.clone();
     let active = turn.status == SessionStatus::Active;
+    let seeded = seed_next_login(state, ip.as_deref(), turn.next_auth.as_ref(), secure).await?;
     let response = finish(state, kind, &id, turn, secure);
+    let response = match seeded {
+        Some(cookie) => with_cookie(response, &cookie),
+        None => response,
+    };
     let response =
         if active { with_cookie(response, &set_cookie(cookie_name(kind), Some(&token), secure)) } else { response };
     Ok(Started { response, outcome })
@@ -271,7 +276,53 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
     let turn = flow::handle(&deps, def, &held.record.id, ip.as_deref(), flow_state, action).await?;
     let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
     commit(state, held, new_state, turn.status, &turn.effects).await?;
-    Ok(finish(state, kind, &held.record.id, turn, held.secure))
+    let seeded = seed_next_login(state, ip.as_deref(), turn.next_auth.as_ref(), held.secure).await?;
+    let response = finish(state, kind, &held.record.id, turn, held.secure);
+    Ok(match seeded {
+        Some(cookie) => with_cookie(response, &cookie),
+        None => response,
+    })
+}
+
+/// A completed self-service flow configured to initialize the next login starts that login now, knowing the
+/// user; the answer carries its flow cookie (`Set-Cookie` value returned).
+async fn seed_next_login(
+    state: &AppState,
+    ip: Option<&str>,
+    seed: Option<&flow::Seed>,
+    secure: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(seed) = seed else { return Ok(None) };
+    let auth = &state.config.authentication;
+    let Some(def) =
+        auth.application(&seed.application).and_then(|a| state.config.flow(FlowKind::Authentication, &a.flow))
+    else {
+        return Ok(None);
+    };
+    let token = random_token(state.random.as_ref());
+    let id = random_id(state.random.as_ref());
+    let deps = state.flow_deps();
+    let turn = flow::start_seeded(&deps, def, &id, ip, seed).await?;
+    let now = state.clock.now_ms();
+    let lifetime = i64::try_from(seed.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let session = NewFlowSession {
+        id,
+        token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
+        kind: FlowKind::Authentication,
+        flow_id: def.id.to_owned(),
+        state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
+        status: turn.status,
+        created_at: now,
+        expires_at: now.saturating_add(lifetime),
+    };
+    state.store.create_flow_session(&session, &turn.effects).await?;
+    notify_outbox(state, &turn.effects);
+    Ok(match (turn.status, &turn.session_token) {
+        (SessionStatus::Active, _) => Some(set_cookie(cookie_name(FlowKind::Authentication), Some(&token), secure)),
+        // Nothing was left to ask (`skip = password`, no second factor): the user is logged in.
+        (SessionStatus::Completed, Some(session)) => Some(set_cookie(SESSION_COOKIE, Some(session), secure)),
+        _ => None,
+    })
 }
 
 /// The running flow's state of `kind`, read without holding the session (for long polls).

@@ -98,7 +98,7 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
 pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Result<Outcome, EngineError> {
     match (step, action) {
         (Step::Password(_), Action::CheckPassword { username, password }) => {
-            ctx.check_password(&username, password).await
+            ctx.check_password(username.as_deref(), password).await
         }
         (Step::Username(_), Action::Identify { username }) => ctx.identify_for_login(&username).await,
         (Step::UserIdentification(_), Action::Identify { username }) => ctx.identify(&username).await,

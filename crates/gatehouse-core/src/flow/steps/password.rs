@@ -23,8 +23,17 @@ enum Failure {
 }
 
 impl Ctx<'_> {
-    pub(crate) async fn check_password(&mut self, username: &str, password: String) -> Result<Outcome, EngineError> {
-        let login = normalize_login(username);
+    pub(crate) async fn check_password(
+        &mut self,
+        username: Option<&str>,
+        password: String,
+    ) -> Result<Outcome, EngineError> {
+        // A login a self-service flow initialized knows its user; otherwise a missing name matches nobody.
+        let seeded = self.state.subject.as_ref().filter(|_| self.state.seeded).map(|s| s.login.clone());
+        let login = match username {
+            Some(name) => normalize_login(name),
+            None => seeded.unwrap_or_default(),
+        };
         self.state.subject = Some(Subject { login: login.clone(), user_id: None });
         let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
             // The same work as for a real user, so time tells nothing.

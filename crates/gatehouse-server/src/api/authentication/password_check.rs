@@ -1,4 +1,5 @@
-//! `POST /rest/public/authentication/password/check/` — `{"username": "jdoe", "password": "…"}`.
+//! `POST /rest/public/authentication/password/check/` — `{"username": "jdoe", "password": "…"}` (`username`
+//! may be left out in a login a self-service flow initialized).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,7 +14,8 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordCheckRequest {
-    pub username: String,
+    /// May be left out when a completed self-service flow initialized this login (the user is known).
+    pub username: Option<String>,
     pub password: String,
 }
 
@@ -24,7 +26,9 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PasswordCheckRequest>,
 ) -> Result<Response, ApiError> {
-    crate::extract::check_username(&body.username)?;
+    if let Some(username) = &body.username {
+        crate::extract::check_username(username)?;
+    }
     if body.password.len() > 4096 {
         return Err(ApiError::InvalidRequest {
             title: "password is too long".into(),
