@@ -15,6 +15,7 @@ pub mod messages;
 pub mod outbox;
 pub mod password_policy;
 pub mod ports;
+pub mod protected;
 pub mod random;
 pub mod secret_answers;
 pub mod user;

@@ -12,6 +12,33 @@ pub mod detail {
     pub const SAME_AS_OLD: &str = "SAME_AS_OLD";
 }
 
+/// The violations of `new_password` for `user`: the checks of [`check`] with the user's name, aliases and
+/// context data as guessable inputs, and `SAME_AS_OLD` — against `known_old` when the caller just verified the
+/// old password, else against the stored hash. The one check of the set-password step and the password change.
+pub async fn check_for_user(
+    policy: &PasswordPolicyConfig,
+    hasher: &dyn crate::crypto::PasswordHashing,
+    user: &crate::user::User,
+    new_password: &str,
+    known_old: Option<&str>,
+) -> Result<Vec<&'static str>, crate::crypto::HashError> {
+    let mut inputs: Vec<&str> = vec![user.username.as_str()];
+    inputs.extend(user.aliases.iter().map(String::as_str));
+    inputs.extend(user.context.values().map(String::as_str));
+    let mut violations = check(policy, new_password, &user.username, &inputs);
+    if violations.is_empty() && policy.reject_same_as_old {
+        let same = match (known_old, &user.password_hash) {
+            (Some(old), _) => old == new_password,
+            (None, Some(stored)) => hasher.verify(new_password.to_owned(), stored.clone()).await?.matches,
+            (None, None) => false,
+        };
+        if same {
+            violations.push(detail::SAME_AS_OLD);
+        }
+    }
+    Ok(violations)
+}
+
 /// Checks everything that needs no stored hash. `user_inputs` (username, email, names) count as guessable.
 pub fn check(policy: &PasswordPolicyConfig, password: &str, username: &str, user_inputs: &[&str]) -> Vec<&'static str> {
     let mut violations = Vec::new();

@@ -2,12 +2,44 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::clock::{Clock, SystemClock};
+use std::sync::Arc;
+
+use gatehouse_core::clock::{Clock, Millis, SystemClock};
 use gatehouse_core::crypto::HashError;
 use gatehouse_core::flow::{EngineError, ErrorCode, FlowError, NextStep};
 use gatehouse_core::ports::StoreError;
+use gatehouse_core::protected::ProtectedError;
 
 use crate::documents;
+
+tokio::task_local! {
+    /// The server's clock, for the timestamps of error documents made where no state is at hand.
+    static CLOCK: Arc<dyn Clock>;
+}
+
+/// Runs `f` with `clock` as the time of the error documents it produces (a layer does this for every request).
+pub async fn with_clock<F: Future>(clock: Arc<dyn Clock>, f: F) -> F::Output {
+    CLOCK.scope(clock, f).await
+}
+
+/// The clock of the current request, to carry into a task it spawns.
+pub fn current_clock() -> Option<Arc<dyn Clock>> {
+    CLOCK.try_with(Arc::clone).ok()
+}
+
+fn now() -> Millis {
+    // Outside a request (never for an API answer) the system clock is all there is.
+    CLOCK.try_with(|c| c.now_ms()).unwrap_or_else(|_| SystemClock.now_ms())
+}
+
+/// The layer that gives every request's error documents the server's (injected) clock.
+pub async fn clock_scope(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    with_clock(state.clock.clone(), next.run(req)).await
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,8 +70,8 @@ pub enum ApiError {
     #[error("not authenticated")]
     NotAuthenticated,
     /// An endpoint-specific refusal with its own code.
-    #[error("{code}: {title}")]
-    Rejected { status: StatusCode, code: &'static str, title: String, pointer: Option<&'static str> },
+    #[error("{code:?}: {title}")]
+    Rejected { status: StatusCode, code: ErrorCode, title: String, pointer: Option<&'static str> },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("password hashing overloaded")]
@@ -90,7 +122,7 @@ impl ApiError {
             Self::ApplicationNotFound => ("APPLICATION_NOT_FOUND", "there is no such application".into()),
             Self::NotFound => ("NOT_FOUND", "no such resource".into()),
             Self::NotAuthenticated => ("NOT_AUTHENTICATED", "this call needs an authenticated session".into()),
-            Self::Rejected { code, title, .. } => (code, title.clone()),
+            Self::Rejected { code, title, .. } => (code.as_str(), title.clone()),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", "this method is not allowed here".into()),
             Self::Overloaded => ("SERVICE_OVERLOADED", "the server is busy, retry shortly".into()),
             Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", "the service is temporarily unavailable".into()),
@@ -109,6 +141,58 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<ProtectedError> for ApiError {
+    fn from(e: ProtectedError) -> Self {
+        let rejected = |status, code: ErrorCode, title: &str, pointer| Self::Rejected {
+            status,
+            code,
+            title: title.to_owned(),
+            pointer,
+        };
+        match e {
+            ProtectedError::Wrong { code, pointer } => {
+                let title = match code {
+                    ErrorCode::OldPasswordWrong => "the current password is wrong",
+                    ErrorCode::OtpWrong => "the code does not match",
+                    _ => "the answer is wrong",
+                };
+                rejected(StatusCode::BAD_REQUEST, code, title, Some(pointer))
+            }
+            ProtectedError::Locked => {
+                rejected(StatusCode::FORBIDDEN, ErrorCode::UserLocked, "the account is locked", None)
+            }
+            ProtectedError::Conflict(code) => {
+                let title = match code {
+                    ErrorCode::TotpAlreadyEnrolled => "remove the current authenticator first",
+                    _ => "this does not fit the account's current state",
+                };
+                rejected(StatusCode::CONFLICT, code, title, None)
+            }
+            ProtectedError::NotReady(code) => {
+                let title = match code {
+                    ErrorCode::NoPendingEnrollment => "start an enrollment first (or again: it expired)",
+                    _ => "a previous step is missing",
+                };
+                rejected(StatusCode::BAD_REQUEST, code, title, None)
+            }
+            ProtectedError::Policy(details) => Self::Rejected {
+                status: StatusCode::BAD_REQUEST,
+                code: ErrorCode::PasswordPolicyViolated,
+                title: details.join(", "),
+                pointer: Some("/newPassword"),
+            },
+            ProtectedError::Invalid { pointer, message } => {
+                Self::InvalidRequest { title: message, pointer: Some(pointer) }
+            }
+            ProtectedError::NotFound => Self::NotFound,
+            ProtectedError::Store(s) => s.into(),
+            ProtectedError::Hashing(HashError::Overloaded) => Self::Overloaded,
+            ProtectedError::Hashing(h) => Self::Internal(h.to_string()),
+            ProtectedError::Internal(why) => Self::Internal(why),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -121,7 +205,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let now = SystemClock.now_ms();
+        let now = now();
         match &self {
             Self::Internal(why) => tracing::error!(error = %why, "request failed"),
             Self::Unavailable(why) => tracing::warn!(error = %why, "dependency unavailable"),

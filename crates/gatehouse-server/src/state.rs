@@ -27,6 +27,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The services of a logged-in user's own account.
+    pub fn protected(&self) -> gatehouse_core::protected::Protected<'_> {
+        gatehouse_core::protected::Protected {
+            config: &self.config,
+            store: self.store.as_ref(),
+            hasher: &self.hasher,
+            clock: self.clock.as_ref(),
+            random: self.random.as_ref(),
+            key: &self.key,
+        }
+    }
+
     pub fn flow_deps(&self) -> FlowDeps<'_> {
         FlowDeps {
             config: &self.config,

@@ -38,8 +38,10 @@ impl NextStep {
     }
 }
 
-/// Error codes of flow calls. The HTTP status is not decided here: it follows from the outcome
-/// (retry → 400, flow ended → 403) so the matrix of the product's documentation holds in one place.
+/// Error codes of the API: of flow calls, and of the calls around flows (protected self-service, devices,
+/// administration). The HTTP status is not decided here: for flows it follows from the outcome (retry → 400,
+/// flow ended → 403) so the matrix of the product's documentation holds in one place; for the others the
+/// server's `errors.rs` maps each error in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -72,6 +74,14 @@ pub enum ErrorCode {
     FlowContinuationTokenInvalid,
     SecretAnswersWrong,
     PostalAddressMissing,
+    OldPasswordWrong,
+    TotpAlreadyEnrolled,
+    NoPendingEnrollment,
+    DeviceNotAuthenticated,
+    ActivationInvalid,
+    ApprovalNotFound,
+    ApprovalNotPending,
+    NumberMismatch,
 }
 
 impl ErrorCode {
@@ -106,6 +116,14 @@ impl ErrorCode {
             Self::FlowContinuationTokenInvalid => "FLOW_CONTINUATION_TOKEN_INVALID",
             Self::SecretAnswersWrong => "SECRET_ANSWERS_WRONG",
             Self::PostalAddressMissing => "POSTAL_ADDRESS_MISSING",
+            Self::OldPasswordWrong => "OLD_PASSWORD_WRONG",
+            Self::TotpAlreadyEnrolled => "TOTP_ALREADY_ENROLLED",
+            Self::NoPendingEnrollment => "NO_PENDING_ENROLLMENT",
+            Self::DeviceNotAuthenticated => "DEVICE_NOT_AUTHENTICATED",
+            Self::ActivationInvalid => "ACTIVATION_INVALID",
+            Self::ApprovalNotFound => "APPROVAL_NOT_FOUND",
+            Self::ApprovalNotPending => "APPROVAL_NOT_PENDING",
+            Self::NumberMismatch => "NUMBER_MISMATCH",
         }
     }
 }

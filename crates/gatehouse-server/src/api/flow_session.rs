@@ -49,7 +49,14 @@ pub(crate) async fn detached<F>(f: F) -> Result<Response, ApiError>
 where
     F: Future<Output = Result<Response, ApiError>> + Send + 'static,
 {
-    tokio::spawn(f).await.map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))?
+    let clock = crate::errors::current_clock();
+    let task = async move {
+        match clock {
+            Some(clock) => crate::errors::with_clock(clock, f).await,
+            None => f.await,
+        }
+    };
+    tokio::spawn(task).await.map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))?
 }
 
 /// Takes the running flow session of `kind` named by the request's cookie. `Ok(None)`: there is none (no cookie,

@@ -4,7 +4,7 @@ use crate::config::SetPasswordStep;
 use crate::flow::FlowKind;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
-use crate::password_policy::{self, detail};
+use crate::password_policy;
 use crate::ports::Effect;
 
 pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
@@ -25,17 +25,7 @@ impl Ctx<'_> {
             }
         };
         let policy = &self.deps.config.password_policy;
-        let mut inputs: Vec<&str> = vec![user.username.as_str()];
-        inputs.extend(user.aliases.iter().map(String::as_str));
-        inputs.extend(user.context.values().map(String::as_str));
-        let mut violations = password_policy::check(policy, &new_password, &user.username, &inputs);
-        if violations.is_empty()
-            && policy.reject_same_as_old
-            && let Some(old) = user.password_hash.clone()
-            && self.deps.hasher.verify(new_password.clone(), old).await?.matches
-        {
-            violations.push(detail::SAME_AS_OLD);
-        }
+        let violations = password_policy::check_for_user(policy, self.deps.hasher, &user, &new_password, None).await?;
         if !violations.is_empty() {
             self.audit("password.rejected", "policy", serde_json::json!({ "violations": violations }));
             let errors = violations

@@ -73,7 +73,7 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::NotFound(name) => ApiError::Rejected {
                 status: axum::http::StatusCode::NOT_FOUND,
-                code: "USER_NOT_FOUND",
+                code: gatehouse_core::flow::ErrorCode::UserNotFound,
                 title: format!("no user `{name}`"),
                 pointer: None,
             },
@@ -82,7 +82,7 @@ impl From<AdminError> for ApiError {
             }
             AdminError::Policy(v) => ApiError::Rejected {
                 status: axum::http::StatusCode::BAD_REQUEST,
-                code: "PASSWORD_POLICY_VIOLATED",
+                code: gatehouse_core::flow::ErrorCode::PasswordPolicyViolated,
                 title: v.join(", "),
                 pointer: None,
             },

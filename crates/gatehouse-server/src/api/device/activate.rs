@@ -65,7 +65,7 @@ pub async fn handler(
         Ok(None) => {
             return Err(ApiError::Rejected {
                 status: StatusCode::BAD_REQUEST,
-                code: "ACTIVATION_INVALID",
+                code: gatehouse_core::flow::ErrorCode::ActivationInvalid,
                 title: "the activation code is unknown, used or expired".into(),
                 pointer: Some("/code"),
             });

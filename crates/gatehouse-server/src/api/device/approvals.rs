@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::authenticator::{approval_message, verify};
 use gatehouse_core::clock::format_timestamp;
+use gatehouse_core::flow::ErrorCode;
 use gatehouse_core::ports::{ApprovalStatus, Effect};
 use gatehouse_core::random::random_id;
 use serde::Deserialize;
@@ -79,7 +80,7 @@ pub async fn pending(
     })))
 }
 
-fn rejected(status: StatusCode, code: &'static str, title: &str) -> ApiError {
+fn rejected(status: StatusCode, code: ErrorCode, title: &str) -> ApiError {
     ApiError::Rejected { status, code, title: title.into(), pointer: None }
 }
 
@@ -99,19 +100,19 @@ pub async fn decide(
             });
         }
     };
-    let unknown = || rejected(StatusCode::NOT_FOUND, "APPROVAL_NOT_FOUND", "no such request for this device");
+    let unknown = || rejected(StatusCode::NOT_FOUND, ErrorCode::ApprovalNotFound, "no such request for this device");
     let device = state.store.get_device(&body.device_id).await?.ok_or_else(unknown)?;
     let approval =
         state.store.get_approval(&approval_id).await?.filter(|a| a.user_id == device.user_id).ok_or_else(unknown)?;
     let message = approval_message(&approval.id, &approval.nonce, &body.decision, body.number);
     if !verify(&device.public_key, &message, &body.signature) {
-        return Err(rejected(StatusCode::UNAUTHORIZED, "DEVICE_NOT_AUTHENTICATED", "bad signature"));
+        return Err(rejected(StatusCode::UNAUTHORIZED, ErrorCode::DeviceNotAuthenticated, "bad signature"));
     }
     let now = state.clock.now_ms();
     if approval.status != ApprovalStatus::Pending || now >= approval.expires_at {
         return Err(rejected(
             StatusCode::CONFLICT,
-            "APPROVAL_NOT_PENDING",
+            ErrorCode::ApprovalNotPending,
             "the request was decided already or expired",
         ));
     }
@@ -121,7 +122,7 @@ pub async fn decide(
     if !state.store.decide_approval(&approval.id, &device.id, granted, now).await? {
         return Err(rejected(
             StatusCode::CONFLICT,
-            "APPROVAL_NOT_PENDING",
+            ErrorCode::ApprovalNotPending,
             "the request was decided already or expired",
         ));
     }
@@ -150,7 +151,7 @@ pub async fn decide(
     if !matched {
         return Err(rejected(
             StatusCode::BAD_REQUEST,
-            "NUMBER_MISMATCH",
+            ErrorCode::NumberMismatch,
             "the number does not match; the request was denied",
         ));
     }

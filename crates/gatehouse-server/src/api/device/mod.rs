@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 fn refused(title: &str) -> ApiError {
     ApiError::Rejected {
         status: StatusCode::UNAUTHORIZED,
-        code: "DEVICE_NOT_AUTHENTICATED",
+        code: gatehouse_core::flow::ErrorCode::DeviceNotAuthenticated,
         title: title.into(),
         pointer: None,
     }

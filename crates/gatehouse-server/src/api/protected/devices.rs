@@ -6,9 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::authenticator_service::start_activation;
 use gatehouse_core::clock::format_timestamp;
-use gatehouse_core::ports::{Device, Effect};
+use gatehouse_core::ports::Device;
 use serde::Deserialize;
 
 use super::Authenticated;
@@ -42,21 +41,9 @@ pub async fn activation(
     auth: Authenticated,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let audit = super::audit(&state, &auth, "device.activation_started", serde_json::json!({ "by": "user" }));
-    let now = state.clock.now_ms();
-    let a = start_activation(
-        state.store.as_ref(),
-        &state.key,
-        state.random.as_ref(),
-        &state.config.authenticator,
-        &auth.user,
-        now,
-        audit,
-    )
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let a = state.protected().start_device_activation(&auth.me()).await?;
     Ok(Json(documents::resource(
-        now,
+        state.clock.now_ms(),
         "my.token.app-2fa.activation",
         &auth.user.id,
         serde_json::json!({
@@ -70,15 +57,11 @@ pub async fn activation(
 
 #[tracing::instrument(name = "protected.app2fa_devices", skip_all)]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
-    let devices = state.store.list_devices(&auth.user.id).await?;
+    let devices = state.protected().devices(&auth.me()).await?;
     Ok(Json(serde_json::json!({
         "meta": { "type": "jsonapi.metadata.document", "timestamp": format_timestamp(state.clock.now_ms()) },
         "data": devices.iter().map(device_view).collect::<Vec<_>>(),
     })))
-}
-
-async fn own_device(state: &AppState, auth: &Authenticated, id: &str) -> Result<Device, ApiError> {
-    state.store.get_device(id).await?.filter(|d| d.user_id == auth.user.id).ok_or(ApiError::NotFound)
 }
 
 #[tracing::instrument(name = "protected.app2fa_rename", skip_all)]
@@ -88,18 +71,7 @@ pub async fn rename(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RenameRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let name = body.display_name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(ApiError::InvalidRequest {
-            title: "displayName must be 1–64 characters".into(),
-            pointer: Some("/displayName".into()),
-        });
-    }
-    let device = own_device(&state, &auth, &id).await?;
-    let audit = super::audit(&state, &auth, "device.renamed", serde_json::json!({ "device": device.id }));
-    let effect = Effect::RenameDevice { id: device.id.clone(), user_id: auth.user.id.clone(), display_name: name };
-    state.store.apply(&[effect, Effect::Audit(audit)]).await?;
-    let device = own_device(&state, &auth, &id).await?;
+    let device = state.protected().rename_device(&auth.me(), &id, &body.display_name).await?;
     Ok(Json(serde_json::json!({
         "meta": { "type": "jsonapi.metadata.document", "timestamp": format_timestamp(state.clock.now_ms()) },
         "data": device_view(&device),
@@ -112,11 +84,6 @@ pub async fn remove(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let device = own_device(&state, &auth, &id).await?;
-    let audit = super::audit(&state, &auth, "device.removed", serde_json::json!({ "device": device.id, "by": "user" }));
-    state
-        .store
-        .apply(&[Effect::DeleteDevice { id: device.id, user_id: auth.user.id.clone() }, Effect::Audit(audit)])
-        .await?;
+    state.protected().remove_device(&auth.me(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

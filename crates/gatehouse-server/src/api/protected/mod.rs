@@ -75,24 +75,9 @@ impl Authenticated {
     }
 }
 
-/// An audit event of an authenticated user's own action.
-pub(crate) fn audit(
-    state: &AppState,
-    auth: &Authenticated,
-    event: &str,
-    details: serde_json::Value,
-) -> gatehouse_core::audit::AuditEvent {
-    gatehouse_core::audit::AuditEvent {
-        id: gatehouse_core::random::random_id(state.random.as_ref()),
-        at: state.clock.now_ms(),
-        event: event.to_owned(),
-        actor: format!("user:{}", auth.user.username),
-        user_id: Some(auth.user.id.clone()),
-        username: Some(auth.user.username.clone()),
-        flow_id: None,
-        session_id: Some(auth.session.id.clone()),
-        ip: None,
-        outcome: "ok".into(),
-        details,
+impl Authenticated {
+    /// The user and session, as the protected services see them.
+    pub fn me(&self) -> gatehouse_core::protected::Me<'_> {
+        gatehouse_core::protected::Me { user: &self.user, session_id: &self.session.id, ip: None }
     }
 }

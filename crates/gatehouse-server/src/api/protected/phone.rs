@@ -3,8 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use gatehouse_core::admin::validate_phone;
-use gatehouse_core::ports::Effect;
 use serde::Deserialize;
 
 use super::Authenticated;
@@ -25,17 +23,7 @@ pub async fn set(
     auth: Authenticated,
     JsonBody(body): JsonBody<PhoneRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let phone = match body.phone {
-        Some(p) => Some(
-            validate_phone(&p)
-                .map_err(|e| ApiError::InvalidRequest { title: e.to_string(), pointer: Some("/phone".into()) })?,
-        ),
-        None => None,
-    };
+    let phone = state.protected().set_phone(&auth.me(), body.phone.as_deref()).await?;
     let now = state.clock.now_ms();
-    let audit = super::audit(&state, &auth, "phone.changed", serde_json::json!({ "removed": phone.is_none() }));
-    let effect =
-        Effect::SetContextItem { user_id: auth.user.id.clone(), key: "phone".into(), value: phone.clone(), at: now };
-    state.store.apply(&[effect, Effect::Audit(audit)]).await?;
     Ok(Json(documents::resource(now, "my.phone", &auth.user.id, serde_json::json!({ "phone": phone }))))
 }

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::clock::format_timestamp;
-use gatehouse_core::ports::Effect;
 
 use super::Authenticated;
 use crate::api::authentication::SESSION_COOKIE;
@@ -39,9 +38,7 @@ pub async fn logout(
     headers: HeaderMap,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now_ms();
-    let audit = super::audit(&state, &auth, "logout", serde_json::json!({}));
-    state.store.apply(&[Effect::EndAuthSession { id: auth.session.id.clone(), at: now }, Effect::Audit(audit)]).await?;
+    state.protected().logout(&auth.me()).await?;
     let secure = wants_secure_cookie(&state.config.server, &headers);
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &set_cookie(SESSION_COOKIE, None, secure)))
 }
