@@ -527,3 +527,55 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
 fn is_loopback_host(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{
+        AuthenticationFlow, ConfigSource, PasswordStep, SendEmailLinkStep, SetPasswordStep, Step, TotpStep, load,
+    };
+
+    fn demo() -> crate::config::Config {
+        load(&ConfigSource::Demo).unwrap()
+    }
+
+    #[test]
+    fn the_demo_configuration_is_valid() {
+        assert_eq!(demo().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_step_in_a_flow_kind_that_does_not_allow_it_is_refused() {
+        let mut c = demo();
+        c.public_self_service.flows[0].steps.insert(0, Step::Password(PasswordStep {}));
+        let (path, message) = c.validate().unwrap_err();
+        assert_eq!(path, "public_self_service.flows[0].steps[0]");
+        assert!(message.contains("`password` step cannot be used in a public_self_service flow"), "{message}");
+
+        let mut c = demo();
+        c.authentication.flows[0].steps.push(Step::SetPassword(SetPasswordStep::default()));
+        let (path, message) = c.validate().unwrap_err();
+        assert_eq!(path, "authentication.flows[0].steps[2]");
+        assert!(message.contains("authentication flow"), "{message}");
+    }
+
+    #[test]
+    fn order_targets_and_verification_are_checked() {
+        let mut c = demo();
+        c.public_self_service.flows[0].steps.insert(0, Step::Totp(TotpStep {}));
+        assert!(c.validate().unwrap_err().1.contains("needs a step that identifies the user"));
+
+        let mut c = demo();
+        let link =
+            Step::SendEmailLink(SendEmailLinkStep { target_flow: "password-reset".into(), ..Default::default() });
+        c.public_self_service.flows[0].steps.push(link);
+        let (path, message) = c.validate().unwrap_err();
+        assert!(path.ends_with(".target_flow") && message.contains("flow-continuation"), "{path}: {message}");
+
+        // A login that no user must pass with a credential is refused.
+        let mut c = demo();
+        c.authentication
+            .flows
+            .push(AuthenticationFlow { id: "open".into(), steps: vec![Step::Username(Default::default())] });
+        assert_eq!(c.validate().unwrap_err().0, "authentication.flows[1].steps");
+    }
+}
