@@ -14,7 +14,7 @@ const PW: &str = "Old-Cobalt-Lantern-1";
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// A config bound to a port known in advance, so activation URIs can name the server.
-fn config_on_port(env: &TestEnv) -> gatehouse_core::config::Config {
+pub(crate) fn config_on_port(env: &TestEnv) -> gatehouse_core::config::Config {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut c = env.config();
     c.server.bind = format!("127.0.0.1:{port}");
@@ -50,7 +50,7 @@ async fn login_to_app_step(server: &TestServer) -> (Client, u32) {
     (c, number)
 }
 
-fn pending(env: &TestEnv, store: &str) -> Vec<serde_json::Value> {
+pub(crate) fn pending(env: &TestEnv, store: &str) -> Vec<serde_json::Value> {
     let out = ok(&gatehouse(env, &["authenticator", "--store", store, "pending", "--wait", "5", "--json"]));
     serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
 }

@@ -190,6 +190,33 @@ fn config_check_reports_the_key_path() {
             .contains("warning: public_self_service.flows[0].restrictions.locked_user_feedback")
     );
 
+    // A step in a flow kind that does not allow it.
+    let misplaced = write(
+        "misplaced.toml",
+        &demo.replacen(
+            "[[public_self_service.flows.steps]]\ntype = \"user-identification\"",
+            "[[public_self_service.flows.steps]]\ntype = \"password\"",
+            1,
+        ),
+    );
+    let err = String::from_utf8_lossy(&run(&["config", "check", &misplaced]).stderr).into_owned();
+    assert!(err.contains("`password` step cannot be used in a public_self_service flow"), "{err}");
+
+    // Every template is rendered once: an override using a variable its message lacks is reported.
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    write("templates/email-otp.de.txt", "Subject: Code\n\nHallo {{ username }}, {{ kode }}\n");
+    let overridden = write(
+        "templates.toml",
+        &demo.replace(
+            "# templates_dir = \"./templates\"",
+            &format!("templates_dir = \"{}\"", dir.path().join("templates").display()),
+        ),
+    );
+    let out = run(&["config", "check", &overridden]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("email-otp.de") && err.contains("kode"), "{err}");
+
     // The same validation stops the server from starting.
     let out = run(&["serve", "--config", &short]);
     assert!(!out.status.success());

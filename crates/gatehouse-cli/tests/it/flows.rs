@@ -20,7 +20,7 @@ use gatehouse_core::ports::Effect;
 use gatehouse_core::random::SystemRandom;
 use serde_json::json;
 
-use crate::authenticator::{gatehouse, ok};
+use crate::authenticator::{config_on_port, gatehouse, ok, pending};
 use crate::bad_input::{assert_json_error, raw};
 use crate::harness::{Backend, Client, Resp, TestEnv, TestServer, wait_for_mails};
 use crate::on_both_backends;
@@ -38,6 +38,7 @@ on_both_backends!(
     reset_by_email_link,
     legacy_entry_and_acknowledge_step,
     reset_by_secret_questions,
+    complex_reset_approved_with_the_cli_authenticator,
 );
 
 const NEW_PW: &str = "Quiet-Harbor-Gull-58";
@@ -1077,6 +1078,43 @@ async fn reset_by_secret_questions(backend: Backend) {
     assert_eq!(failed_attempts(&env, "quinn", "SECRET_QUESTIONS").await, 1);
     let r = c.post(QUESTIONS_CHECK, Some(json!({ "answers": ["a", "b"] }))).await;
     assert_eq!(r.status, 400, "the flow is over: {}", r.body);
+
+    server.stop().await;
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 11. The complex reset approved with the command-line authenticator
+// ---------------------------------------------------------------------------------------------------------------
+
+async fn complex_reset_approved_with_the_cli_authenticator(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    env.add_user("pia", Some("pia@example.com"), Some(PW)).await;
+    let store = env.dir.path().join("authenticator.json").display().to_string();
+    // The activation from her own session names this server (the CLI's would name the configured public URL).
+    let mut session = server.client();
+    session.login("pia", PW).await.expect(200);
+    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
+    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+
+    let (mut c, r) = complex_reset_past_email(&env, &server, "pia", "pia@example.com").await;
+    assert_eq!(r.next_step(), Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED"), "{}", r.body);
+    let number = r.body["data"]["attributes"]["number"].as_u64().unwrap();
+    let requests = pending(&env, &store);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["attributes"]["kind"], "password-reset", "the device shows what it approves");
+    let id = requests[0]["id"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", &id, "--number", &number.to_string()]));
+    let r = c.post("/rest/public/self-service/app-2fa/status/poll/", None).await;
+    r.expect(200);
+    assert_eq!(r.next_step(), Some("NEW_PASSWORD_REQUIRED"), "{}", r.body);
+    c.set_password(NEW_PW).await.expect(200);
+    assert_eq!(
+        server.client().login("pia", NEW_PW).await.next_auth_step(),
+        Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED")
+    );
 
     server.stop().await;
     env.cleanup().await;
