@@ -439,7 +439,9 @@ pub fn mails_in(dir: &Path) -> Vec<Mail> {
         .map(|e| e.path())
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
-    paths.sort();
+    // Oldest first: a Maildir's names do not sort by time within a second (unpadded microseconds), so the
+    // modification time decides, the name only breaks ties.
+    paths.sort_by_key(|p| (std::fs::metadata(p).and_then(|m| m.modified()).ok(), p.clone()));
     paths.iter().map(|p| Mail::parse(&std::fs::read_to_string(p).unwrap())).collect()
 }
 
