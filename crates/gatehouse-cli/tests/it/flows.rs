@@ -531,6 +531,7 @@ async fn complex_reset_by_totp_or_authenticator(backend: Backend) {
 enum Factor {
     Totp,
     Mtan,
+    App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -604,22 +605,50 @@ fn factor_rows() -> Vec<Row> {
             next: "MTAN_OTP_REQUIRED",
             method: "MTAN",
         },
+        Row {
+            factor: Factor::App,
+            kind: Kind::Login,
+            start: "app-app",
+            check: "/rest/public/authentication/app-2fa/offline/check/",
+            wrong_status: 400,
+            wrong_code: "APP_2FA_CODE_WRONG",
+            next: "APP_2FA_POLLING_OR_OFFLINE_REQUIRED",
+            method: "APP_2FA",
+        },
+        Row {
+            factor: Factor::App,
+            kind: Kind::SelfService,
+            start: "reset-by-app",
+            check: "/rest/public/self-service/app-2fa/offline/check/",
+            wrong_status: 400,
+            wrong_code: "APP_2FA_CODE_WRONG",
+            next: "APP_2FA_POLLING_OR_OFFLINE_REQUIRED",
+            method: "APP_2FA",
+        },
     ]
 }
 
 async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
-    for (flow, app_id, factor) in
-        [("with-totp", "totp-app", Step::Totp(TotpStep {})), ("with-mtan", "mtan-app", Step::Mtan(MtanStep {}))]
-    {
+    config.authenticator.poll_wait_seconds = 2;
+    let app_step = || Step::App2fa(gatehouse_core::config::App2faStep::default());
+    for (flow, app_id, factor) in [
+        ("with-totp", "totp-app", Step::Totp(TotpStep {})),
+        ("with-mtan", "mtan-app", Step::Mtan(MtanStep {})),
+        ("with-app", "app-app", app_step()),
+    ] {
         config
             .authentication
             .flows
             .push(AuthenticationFlow { id: flow.into(), steps: vec![Step::Password(PasswordStep {}), factor] });
         config.authentication.applications.push(app(app_id, flow, &[]));
     }
-    for (flow, factor) in [("reset-by-totp", Step::Totp(TotpStep {})), ("reset-by-mtan", Step::Mtan(MtanStep {}))] {
+    for (flow, factor) in [
+        ("reset-by-totp", Step::Totp(TotpStep {})),
+        ("reset-by-mtan", Step::Mtan(MtanStep {})),
+        ("reset-by-app", app_step()),
+    ] {
         config.public_self_service.flows.push(PublicSelfServiceFlow {
             id: flow.into(),
             legacy_reset_entry: false,
@@ -641,10 +670,16 @@ async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
         // A user of its own per row, with the factor.
         let name = format!("factor{i}");
         let phone = format!("+4179000500{i}");
+        let mut device = None;
         let secret = match row.factor {
             Factor::Totp => add_totp_user(&env, &server, &name, None).await,
             Factor::Mtan => {
                 add_phone_user(&env, &name, &phone).await;
+                String::new()
+            }
+            Factor::App => {
+                env.add_user(&name, None, Some(PW)).await;
+                device = Some(enroll(&env, &server, &name).await);
                 String::new()
             }
         };
@@ -668,6 +703,11 @@ async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
         let wrong = match row.factor {
             Factor::Totp => wrong_totp(&env, &secret),
             Factor::Mtan => not_the_code(&sms_code(&env, &phone, 1).await),
+            Factor::App => {
+                // Offline mode first: the device would answer the challenge with its code.
+                c.post(&row.check.replace("/check/", "/challenge/"), None).await.expect(200);
+                "00000000".to_owned()
+            }
         };
         let before = failed_attempts(&env, &name, row.method).await;
         let r = c.post(row.check, Some(json!({ "otp": wrong }))).await;
@@ -683,18 +723,21 @@ async fn factors_answer_alike_in_login_and_self_service(backend: Backend) {
         observed.push((row.factor, (r.status, r.error_codes(), next)));
 
         // The right answer moves on.
-        let right = match row.factor {
-            Factor::Totp => fresh_totp(&env, &secret),
-            Factor::Mtan => sms_code(&env, &phone, 1).await,
+        let r = match (row.factor, &device) {
+            (Factor::App, Some((key, id))) => {
+                assert_eq!(approve_all(&env, &server, &name, key, id).await, 1);
+                c.post(&row.check.replace("offline/check/", "status/poll/"), None).await
+            }
+            (Factor::Totp, _) => c.post(row.check, Some(json!({ "otp": fresh_totp(&env, &secret) }))).await,
+            _ => c.post(row.check, Some(json!({ "otp": sms_code(&env, &phone, 1).await }))).await,
         };
-        let r = c.post(row.check, Some(json!({ "otp": right }))).await;
         assert_eq!(r.status, 200, "{row:?}: {}", r.body);
         match row.kind {
             Kind::Login => assert_eq!(r.body["data"]["attributes"], json!({}), "{row:?}: {}", r.body),
             Kind::SelfService => assert_eq!(r.next_step(), Some("NEW_PASSWORD_REQUIRED"), "{row:?}: {}", r.body),
         }
     }
-    for factor in [Factor::Totp, Factor::Mtan] {
+    for factor in [Factor::Totp, Factor::Mtan, Factor::App] {
         let answers: Vec<&(u16, Vec<String>, Option<String>)> =
             observed.iter().filter(|(f, _)| *f == factor).map(|(_, a)| a).collect();
         assert_eq!(answers.len(), 2, "{factor:?}");
