@@ -5,7 +5,9 @@ use std::sync::Arc;
 use futures::future::join_all;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
-use gatehouse_core::ports::{Acquired, Channel, Effect, FlowSessionUpdate, OutboxMessage, Store, StoreError};
+use gatehouse_core::ports::{
+    Acquired, Channel, Effect, FlowSessionUpdate, NewContinuationToken, OutboxMessage, Store, StoreError,
+};
 use gatehouse_core::user::NewUser;
 
 use crate::harness::{Backend, TestEnv};
@@ -16,7 +18,9 @@ on_both_backends!(
     attempt_counters_and_locks,
     flow_sessions,
     outbox_and_audit,
-    approval_events_reach_waiters
+    approval_events_reach_waiters,
+    continuation_tokens_work_once,
+    secret_answers_are_replaced_whole
 );
 
 fn audit(id: &str, at: i64) -> AuditEvent {
@@ -283,5 +287,58 @@ async fn approval_events_reach_waiters(backend: Backend) {
     let got = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.expect("an event").unwrap();
     assert_eq!(got, "decided:ap1");
     assert_eq!(node_b.get_approval("ap1").await.unwrap().unwrap().status, ApprovalStatus::Approved);
+    env.cleanup().await;
+}
+
+async fn continuation_tokens_work_once(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let other = env.second_store().await;
+    store.create_user(&new_user("u1", "alice", &[]), &audit("a1", 1)).await.unwrap();
+    let token = |hash: &str, expires_at| {
+        Effect::CreateContinuationToken(NewContinuationToken {
+            token_hash: hash.into(),
+            user_id: "u1".into(),
+            flow_id: "reset-continue".into(),
+            created_at: 10,
+            expires_at,
+        })
+    };
+    store.apply(&[token("t1", 1000), token("t2", 1000)]).await.unwrap();
+
+    // Only in its flow, only before it expires.
+    assert_eq!(store.consume_continuation_token("t1", "other-flow", 500).await.unwrap(), None);
+    assert_eq!(store.consume_continuation_token("t2", "reset-continue", 1000).await.unwrap(), None);
+    assert_eq!(store.consume_continuation_token("nope", "reset-continue", 500).await.unwrap(), None);
+
+    // 40 parallel uses over two nodes: exactly one wins.
+    let uses = (0..40).map(|i| {
+        let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+        async move { s.consume_continuation_token("t1", "reset-continue", 500).await.unwrap() }
+    });
+    let won: Vec<String> = join_all(uses).await.into_iter().flatten().collect();
+    assert_eq!(won, vec!["u1".to_owned()]);
+
+    // A deleted user's tokens go with the user.
+    store.apply(&[token("t3", 1000), Effect::DeleteUser { user_id: "u1".into() }]).await.unwrap();
+    assert_eq!(store.consume_continuation_token("t3", "reset-continue", 500).await.unwrap(), None);
+    env.cleanup().await;
+}
+
+async fn secret_answers_are_replaced_whole(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    store.create_user(&new_user("u1", "alice", &[]), &audit("a1", 1)).await.unwrap();
+    assert!(store.get_secret_answers("u1").await.unwrap().is_empty());
+    let set = |pairs: &[(&str, &str)]| Effect::SetSecretAnswers {
+        user_id: "u1".into(),
+        answers: pairs.iter().map(|(q, h)| ((*q).to_owned(), (*h).to_owned())).collect(),
+        at: 5,
+    };
+    store.apply(&[set(&[("q.b", "hb"), ("q.a", "ha")])]).await.unwrap();
+    let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(q, h)| format!("{q}={h}")).collect::<Vec<_>>();
+    assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.a=ha", "q.b=hb"]);
+    store.apply(&[set(&[("q.c", "hc")])]).await.unwrap();
+    assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.c=hc"]);
     env.cleanup().await;
 }
