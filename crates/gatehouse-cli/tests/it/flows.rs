@@ -950,6 +950,9 @@ async fn reset_by_email_link(backend: Backend) {
         answers.push(r.shape());
     }
     assert_eq!(answers[0], answers[1]);
+    let trail = env.store().await.list_audit(1000).await.unwrap();
+    assert!(trail.iter().any(|e| e.username.as_deref().is_some_and(|u| u.starts_with("unknown:"))));
+    assert!(!serde_json::to_string(&trail).unwrap().contains("nobody-here"), "unknown names only as a keyed hash");
     let token = link_token(&env, "lina@example.com", 1).await;
     assert!(token.len() >= 43, "at least 256 bits: {token}");
 

@@ -395,13 +395,23 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
         let subject = self.state.subject.as_ref();
+        // A name that matches no user is often a password typed into the wrong field: the trail keeps only a
+        // keyed hash of it (enough to see repeats), never the text.
+        let (actor, username) = match subject {
+            Some(s) if s.user_id.is_some() => (format!("user:{}", s.login), Some(s.login.clone())),
+            Some(s) => {
+                let tag = self.deps.key.hash_secret("audit-unknown-login", &s.login);
+                ("anonymous".to_owned(), Some(format!("unknown:{}", &tag[..16])))
+            }
+            None => ("anonymous".to_owned(), None),
+        };
         let ev = AuditEvent {
             id: random_id(self.deps.random),
             at: self.now,
             event: event.to_owned(),
-            actor: subject.map_or_else(|| "anonymous".to_owned(), |s| format!("user:{}", s.login)),
+            actor,
             user_id: subject.and_then(|s| s.user_id.clone()),
-            username: subject.map(|s| s.login.clone()),
+            username,
             flow_id: Some(self.flow.id.to_owned()),
             session_id: Some(self.session_id.to_owned()),
             ip: self.ip.map(str::to_owned),
