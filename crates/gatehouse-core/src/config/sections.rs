@@ -530,6 +530,13 @@ pub struct Application {
     pub required_roles: Vec<String>,
 }
 
+impl Application {
+    /// Whether an authenticated session of `user` may use the application.
+    pub fn admits(&self, user: &crate::user::User) -> bool {
+        self.required_roles.iter().all(|r| user.roles.contains(r))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticationFlow {

@@ -16,13 +16,8 @@ pub(crate) async fn authenticated(ctx: &mut Ctx<'_>) -> Result<Outcome, EngineEr
     let Some(user_id) = ctx.user_id().filter(|_| ctx.state.verified) else {
         return Ok(ctx.terminate_with(ErrorCode::AuthenticationFailed));
     };
-    let required = ctx
-        .state
-        .application
-        .as_deref()
-        .and_then(|id| ctx.deps.config.authentication.application(id))
-        .map(|a| a.required_roles.clone())
-        .unwrap_or_default();
+    let app = ctx.state.application.as_deref().and_then(|id| ctx.deps.config.authentication.application(id));
+    let required = app.map(|a| a.required_roles.clone()).unwrap_or_default();
     if !ctx.has_roles(&required).await? {
         ctx.audit("flow.role_missing", "failed", serde_json::json!({ "roles": required }));
         return Ok(ctx.terminate_with(ErrorCode::UserRoleMissing));

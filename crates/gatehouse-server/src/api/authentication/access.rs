@@ -40,7 +40,7 @@ pub async fn default_application(
 async fn access(state: &AppState, headers: &HeaderMap, ip: Option<String>, id: &str) -> Result<Response, ApiError> {
     let app = state.config.authentication.application(id).ok_or(ApiError::ApplicationNotFound)?;
     match Authenticated::from_headers(headers, state).await {
-        Ok(auth) if app.required_roles.iter().all(|r| auth.user.roles.contains(r)) => {
+        Ok(auth) if app.admits(&auth.user) => {
             let attributes = serde_json::Map::from_iter([("application".to_owned(), serde_json::json!(app.id))]);
             let doc =
                 documents::session(state.clock.now_ms(), "authentication.session", &auth.session.id, None, attributes);
