@@ -183,6 +183,9 @@ pub struct FlowSessionUpdate {
     pub state: serde_json::Value,
     pub status: crate::flow::session::SessionStatus,
     pub last_seen_at: Millis,
+    /// A new cookie token's keyed hash: the old cookie stops working (renewed when the flow learns who the
+    /// user is, so a cookie planted before cannot ride along).
+    pub token_hash: Option<String>,
 }
 
 /// An email-link token: only its keyed hash is stored; it identifies `user_id` in flow `flow_id`, once.

@@ -75,8 +75,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// The value of cookie `name`, if the request has it.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The name cookie `name` travels under: with the `__Host-` prefix when Secure, so that no other host (a
+/// sibling subdomain) can plant or overwrite it.
+fn wire_name(name: &str, secure: bool) -> String {
+    if secure { format!("__Host-{name}") } else { name.to_owned() }
+}
+
+/// The value of cookie `name`, if the request has it (under its `__Host-` name when `secure`).
+pub fn cookie(headers: &HeaderMap, name: &str, secure: bool) -> Option<String> {
+    let name = wire_name(name, secure);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -97,9 +104,10 @@ pub fn wants_secure_cookie(config: &gatehouse_core::config::ServerConfig, header
                 .is_some_and(|p| p.eq_ignore_ascii_case("https")))
 }
 
-/// `Set-Cookie` value for cookie `name`; `None` clears it. Always HttpOnly and SameSite=Strict.
+/// `Set-Cookie` value for cookie `name`; `None` clears it. Always HttpOnly, SameSite=Strict and `Path=/`;
+/// when Secure, named `__Host-<name>` (which browsers accept only from this host, over TLS, without Domain).
 pub fn set_cookie(name: &'static str, value: Option<&str>, secure: bool) -> String {
-    let mut c = cookie::Cookie::build((name, value.unwrap_or("").to_owned()))
+    let mut c = cookie::Cookie::build((wire_name(name, secure), value.unwrap_or("").to_owned()))
         .path("/")
         .http_only(true)
         .same_site(cookie::SameSite::Strict)

@@ -589,14 +589,15 @@ macro_rules! store_impl {
             async fn commit_flow_session(&self, u: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 let updated = sqlx::query(
-                    "UPDATE flow_sessions SET state = $3, status = $4, version = version + 1, lease_until = NULL, last_seen_at = $5 \
-                     WHERE id = $1 AND version = $2",
+                    "UPDATE flow_sessions SET state = $3, status = $4, version = version + 1, lease_until = NULL, last_seen_at = $5, \
+                     token_hash = COALESCE($6, token_hash) WHERE id = $1 AND version = $2",
                 )
                 .bind(&u.id)
                 .bind(u.version)
                 .bind(u.state.to_string())
                 .bind(u.status.as_str())
                 .bind(u.last_seen_at)
+                .bind(u.token_hash.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;

@@ -10,6 +10,7 @@ mod authenticator;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod cookies;
 mod engine;
 mod flows;
 mod login;

@@ -179,6 +179,7 @@ async fn flow_sessions(backend: Backend) {
         state: serde_json::json!({ "step": step }),
         status: SessionStatus::Active,
         last_seen_at: 400,
+        token_hash: None,
     };
     assert!(store.commit_flow_session(&update(0, 1), &[Effect::Audit(audit("f2", 400))]).await.unwrap());
     assert!(

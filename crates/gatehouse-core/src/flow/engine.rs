@@ -98,6 +98,8 @@ pub struct Turn {
     pub lock_expiry: Option<Millis>,
     /// A completed self-service flow configured to initialize the next login: whom it starts with.
     pub next_auth: Option<Seed>,
+    /// The call identified or authenticated the user: the flow gets a new cookie token.
+    pub renew_token: bool,
 }
 
 /// What a completed self-service flow tells the next login.
@@ -124,6 +126,7 @@ pub(crate) struct Ctx<'a> {
     pub session_token: Option<String>,
     pub lock_expiry: Option<Millis>,
     pub next_auth: Option<Seed>,
+    pub renew_token: bool,
 }
 
 /// Starts a login for a user a self-service flow just verified (reference §2.7): the subject is known, and with
@@ -228,6 +231,7 @@ impl<'a> Ctx<'a> {
             session_token: None,
             lock_expiry: None,
             next_auth: None,
+            renew_token: false,
         }
     }
 
@@ -241,6 +245,7 @@ impl<'a> Ctx<'a> {
             session_token: self.session_token,
             lock_expiry: self.lock_expiry,
             next_auth: self.next_auth,
+            renew_token: self.renew_token,
         }
     }
 
@@ -348,6 +353,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The flow now knows whom it is about: a new cookie token, so a token planted before is worthless.
+    pub(crate) fn identified(&mut self) {
+        self.renew_token = true;
+    }
+
     /// The identified user's id, unless the flow runs in stealth mode.
     pub(crate) fn user_id(&self) -> Option<String> {
         if self.state.stealth {
@@ -376,6 +386,7 @@ impl<'a> Ctx<'a> {
 
     /// A factor passed: it proves the identity, and its counter resets when the flow succeeds.
     pub(crate) fn factor_passed(&mut self, method_id: &str) {
+        self.renew_token = true;
         self.state.verified = true;
         if !self.state.methods_passed.iter().any(|m| m == method_id) {
             self.state.methods_passed.push(method_id.to_owned());

@@ -63,7 +63,7 @@ where
 /// unknown token, or the flow is over). `Err`: the answer to give (busy, expired).
 pub(crate) async fn acquire(state: &AppState, headers: &HeaderMap, kind: FlowKind) -> Result<Option<Held>, Response> {
     let secure = wants_secure_cookie(&state.config.server, headers);
-    let Some(token) = cookie(headers, cookie_name(kind)) else { return Ok(None) };
+    let Some(token) = cookie(headers, cookie_name(kind), secure) else { return Ok(None) };
     let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
     let now = state.clock.now_ms();
     let record = match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await {
@@ -99,6 +99,7 @@ pub(crate) async fn end(state: &AppState, held: &Held, code: ErrorCode) -> Respo
         state: serde_json::json!({}),
         status: SessionStatus::Terminated,
         last_seen_at: held.now,
+        token_hash: None,
     };
     if let Err(e) = state.store.commit_flow_session(&update, &[]).await {
         return ApiError::from(e).into_response();
@@ -119,6 +120,7 @@ pub(crate) async fn commit(
     new_state: serde_json::Value,
     status: SessionStatus,
     effects: &[Effect],
+    token_hash: Option<String>,
 ) -> Result<(), ApiError> {
     let update = FlowSessionUpdate {
         id: held.record.id.clone(),
@@ -126,6 +128,7 @@ pub(crate) async fn commit(
         state: new_state,
         status,
         last_seen_at: held.now,
+        token_hash,
     };
     if !state.store.commit_flow_session(&update, effects).await? {
         return Err(ApiError::flow(ErrorCode::ConcurrentAccess));
@@ -282,9 +285,17 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
     let deps = state.flow_deps();
     let turn = flow::handle(&deps, def, &held.record.id, ip.as_deref(), flow_state, action).await?;
     let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
-    commit(state, held, new_state, turn.status, &turn.effects).await?;
+    // A call that identified or authenticated the user renews the cookie: a flow cookie planted in the
+    // victim's browser before is worthless afterwards.
+    let renewed =
+        (turn.renew_token && turn.status == SessionStatus::Active).then(|| random_token(state.random.as_ref()));
+    let token_hash = renewed.as_ref().map(|t| state.key.hash_secret(TOKEN_PURPOSE, t));
+    commit(state, held, new_state, turn.status, &turn.effects, token_hash).await?;
     let seeded = seed_next_login(state, ip.as_deref(), turn.next_auth.as_ref(), held.secure).await?;
-    let response = finish(state, kind, &held.record.id, turn, held.secure);
+    let mut response = finish(state, kind, &held.record.id, turn, held.secure);
+    if let Some(token) = renewed {
+        response = with_cookie(response, &set_cookie(cookie_name(kind), Some(&token), held.secure));
+    }
     Ok(match seeded {
         Some(cookie) => with_cookie(response, &cookie),
         None => response,

@@ -25,6 +25,7 @@ impl Ctx<'_> {
         };
         self.state.subject = Some(Subject { login: user.username.clone(), user_id: Some(user.id) });
         self.state.verified = true;
+        self.identified();
         self.audit("link.used", "ok", serde_json::json!({}));
         // The restrictions hold for a link as for any identification (a user locked since the mail was sent).
         if let Some(code) = self.restriction_violation().await? {

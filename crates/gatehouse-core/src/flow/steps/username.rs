@@ -17,6 +17,7 @@ impl Ctx<'_> {
         let usable = user.filter(|u| u.is_valid_at(self.now) && !u.locked);
         self.state.stealth = usable.is_none();
         self.state.subject = Some(Subject { login, user_id: usable.map(|u| u.id) });
+        self.identified();
         let outcome = if self.state.stealth { "stealth" } else { "ok" };
         self.audit("flow.identified", outcome, serde_json::json!({}));
         self.advance().await

@@ -60,7 +60,8 @@ impl FromRequestParts<AppState> for Authenticated {
 impl Authenticated {
     /// The authenticated session named by the session cookie in `headers` (touching it), and its user.
     pub(crate) async fn from_headers(headers: &axum::http::HeaderMap, state: &AppState) -> Result<Self, ApiError> {
-        let token = cookie(headers, SESSION_COOKIE).ok_or(ApiError::NotAuthenticated)?;
+        let secure = crate::extract::wants_secure_cookie(&state.config.server, headers);
+        let token = cookie(headers, SESSION_COOKIE, secure).ok_or(ApiError::NotAuthenticated)?;
         let now = state.clock.now_ms();
         let idle = i64::try_from(state.config.authentication.session.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
         let hash = state.key.hash_secret(SESSION_TOKEN_PURPOSE, &token);

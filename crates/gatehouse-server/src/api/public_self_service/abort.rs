@@ -23,7 +23,7 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     let secure = wants_secure_cookie(&state.config.server, &headers);
     let done = with_cookie(StatusCode::NO_CONTENT.into_response(), &set_cookie(cookie_name(KIND), None, secure));
-    let Some(token) = cookie(&headers, cookie_name(KIND)) else {
+    let Some(token) = cookie(&headers, cookie_name(KIND), secure) else {
         return Ok(done);
     };
     let now = state.clock.now_ms();
@@ -53,6 +53,7 @@ pub async fn handler(
                 state: session.state.clone(),
                 status,
                 last_seen_at: now,
+                token_hash: None,
             };
             state.store.commit_flow_session(&update, &[Effect::Audit(audit)]).await?;
             Ok(done)

@@ -1,0 +1,85 @@
+//! Cookie hygiene: a flow cookie planted before the user identifies is worthless afterwards (the cookie is
+//! renewed at every step that identifies or authenticates), and Secure cookies carry the `__Host-` prefix.
+
+use gatehouse_core::clock::Clock as _;
+use serde_json::json;
+
+use crate::harness::{Backend, TestEnv};
+use crate::on_both_backends;
+use crate::second_factor::{PW, enroll_totp, oathtool};
+
+on_both_backends!(a_planted_login_cookie_is_worthless, secure_cookies_are_host_only);
+
+async fn a_planted_login_cookie_is_worthless(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("vera", None, Some(PW)).await;
+    let mut setup = server.client();
+    setup.login("vera", PW).await.expect(200);
+    let secret = enroll_totp(&env, &mut setup).await;
+
+    // The attacker opens a login and plants its cookie in the victim's browser.
+    let mut attacker = server.client();
+    let r = attacker.post("/rest/public/authentication/default-application/access/", None).await;
+    assert_eq!(r.status, 401);
+    let planted = attacker.jar.get("gatehouse_auth").cloned().expect("a flow cookie");
+    let mut victim = server.client();
+    victim.jar.insert("gatehouse_auth".into(), planted.clone());
+
+    // The victim's password check continues that flow — and renews its cookie.
+    let r = victim.login("vera", PW).await;
+    assert_eq!(r.next_auth_step(), Some("OTP_REQUIRED"), "{}", r.body);
+    let renewed = victim.jar.get("gatehouse_auth").cloned().expect("a renewed cookie");
+    assert_ne!(renewed, planted, "a new flow token once the user is known");
+
+    // The planted cookie opens nothing: the attacker cannot answer the victim's second factor.
+    env.clock.advance_ms(30_000);
+    let code = oathtool(&secret, env.clock.now_ms());
+    let r = attacker.post("/rest/public/authentication/otp/check/", Some(json!({ "otp": code }))).await;
+    assert_eq!((r.status, r.error_codes()), (400, vec!["UNEXPECTED_CALL".to_owned()]), "{}", r.body);
+    let r = victim.post("/rest/public/authentication/otp/check/", Some(json!({ "otp": code }))).await;
+    r.expect(200);
+    let session = victim.jar.get("gatehouse_session").cloned().expect("a session cookie");
+    assert_ne!(session, renewed);
+    assert_eq!(attacker.get("/rest/protected/session").await.status, 401);
+    victim.get("/rest/protected/session").await.expect(200);
+
+    // Self-service flows renew theirs at identification too.
+    let mut c = server.client();
+    let r = c.select("password-reset").await;
+    let before = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let r = c.identify("vera").await;
+    let after = r.headers.get("set-cookie").map(|v| v.to_str().unwrap().to_owned()).expect("renewed at identify");
+    assert_ne!(before.split(';').next(), after.split(';').next());
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn secure_cookies_are_host_only(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.server.secure_cookies = true;
+    let server = env.start(config).await;
+    env.add_user("wim", Some("wim@example.com"), Some(PW)).await;
+
+    let mut c = server.client();
+    let r = c.select("password-reset").await;
+    let cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-gatehouse_flow="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    // The flow goes on with the prefixed cookie; a cookie without the prefix is not taken.
+    c.identify("wim").await.expect(200);
+    let mut plain = server.client();
+    plain.jar.insert("gatehouse_flow".into(), "whatever".into());
+    let r = plain.check_otp("12345678").await;
+    assert_eq!(r.error_codes(), vec!["UNEXPECTED_CALL".to_owned()], "{}", r.body);
+
+    let r = server.client().login("wim", PW).await;
+    let session = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(session.iter().any(|c| c.starts_with("__Host-gatehouse_session=") && c.contains("Secure")), "{session:?}");
+    server.stop().await;
+    env.cleanup().await;
+}
