@@ -13,7 +13,12 @@ use tokio::sync::Barrier;
 use crate::harness::{Backend, Client, Resp, TestEnv, TestServer};
 use crate::on_both_backends;
 
-on_both_backends!(self_unlock_end_to_end, restrictions_and_feedback, max_unlocks_hold_under_parallel_attempts);
+on_both_backends!(
+    self_unlock_end_to_end,
+    restrictions_and_feedback,
+    max_unlocks_hold_under_parallel_attempts,
+    denials_count_when_the_device_decides
+);
 
 const PW: &str = "Old-Cobalt-Lantern-1";
 
@@ -237,4 +242,64 @@ async fn max_unlocks_hold_under_parallel_attempts(backend: Backend) {
     node_a.stop().await;
     node_b.stop().await;
     env.cleanup().await;
+}
+
+/// Answers every pending request of `username` with `decision`, the number offset by `number_offset` (a
+/// wrong number when not 0); returns the statuses the device API gave.
+pub(crate) async fn decide_all(
+    env: &TestEnv,
+    server: &TestServer,
+    username: &str,
+    (key, device_id): (&DeviceKey, &str),
+    decision: &str,
+    number_offset: u32,
+) -> Vec<u16> {
+    let user = env.user(username).await;
+    let pending = env.store().await.pending_approvals(&user.id, env.clock.now_ms()).await.unwrap();
+    let mut c = server.client();
+    let mut statuses = Vec::new();
+    for a in &pending {
+        let number = a.number + number_offset;
+        let sig = key.sign(&approval_message(&a.id, &a.nonce, decision, number));
+        let body =
+            serde_json::json!({ "deviceId": device_id, "decision": decision, "number": number, "signature": sig });
+        statuses.push(c.post(&format!("/rest/device/approvals/{}/decision", a.id), Some(body)).await.status);
+    }
+    statuses
+}
+
+async fn denials_count_when_the_device_decides(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(fast_polls(&env)).await;
+    env.add_user("otto", None, Some(PW)).await;
+    let (key, device) = enroll(&env, &server, "otto").await;
+
+    // Someone with the password pushes again and again and never polls: every denial counts at once.
+    for n in 1..=3 {
+        let r = server.client().login("otto", PW).await;
+        assert_eq!(r.next_auth_step(), Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED"), "{}", r.body);
+        let decision = if n == 2 { "approve" } else { "deny" };
+        let offset = if n == 2 { 1 } else { 0 };
+        let statuses = decide_all(&env, &server, "otto", (&key, &device), decision, offset).await;
+        // The second time the user approves blindly with a wrong number: a denial too.
+        assert_eq!(statuses, vec![if n == 2 { 400 } else { 200 }]);
+        assert_eq!(env.user("otto").await.failed_attempts.get("APP_2FA"), Some(&n), "counted without a poll");
+    }
+    // The fourth denial passes the limit (3): the user is locked at the moment the device says no.
+    let mut c = server.client();
+    c.login("otto", PW).await;
+    decide_all(&env, &server, "otto", (&key, &device), "deny", 0).await;
+    let otto = env.user("otto").await;
+    assert!(otto.locked);
+    assert_eq!(otto.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.APP_2FA"));
+    // The browser's poll reports it, without counting again.
+    let r = poll_login(&mut c).await;
+    assert_eq!((r.status, r.error_codes()), (403, vec!["USER_LOCKED".to_owned()]), "{}", r.body);
+    assert_eq!(env.user("otto").await.failed_attempts.get("APP_2FA"), Some(&4));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn poll_login(c: &mut Client) -> Resp {
+    c.post("/rest/public/authentication/app-2fa/status/poll/", None).await
 }

@@ -86,13 +86,10 @@ impl Ctx<'_> {
                 self.advance().await
             }
             ApprovalStatus::Denied => {
-                // A denial is a failed attempt of the factor.
-                let check = self.verify_factor(&method, async { Ok(false) }).await?;
+                // The denial was counted when the device decided; where locks show, say if it locked the user.
                 self.audit("approval.denied", "denied", serde_json::json!({ "device": device }));
-                if let Some(outcome) = self.locked_answer(check) {
-                    return Ok(outcome);
-                }
-                Ok(self.terminate_with(ErrorCode::App2faDenied))
+                let locked = !self.kind().hides_locks() && self.load_user().await?.is_some_and(|u| u.locked);
+                Ok(self.terminate_with(if locked { ErrorCode::UserLocked } else { ErrorCode::App2faDenied }))
             }
             ApprovalStatus::Cancelled => Ok(self.terminate_with(ErrorCode::App2faExpired)),
             ApprovalStatus::Pending if self.now >= challenge.expires_at => {
@@ -127,6 +124,12 @@ impl Ctx<'_> {
         let Some(text) = challenge.offline.clone() else {
             return Ok(Outcome::Unexpected);
         };
+        // A request the device denied ends the flow, offline or not.
+        if let Some(id) = &challenge.approval_id
+            && self.deps.store.get_approval(id).await?.is_some_and(|a| a.status == ApprovalStatus::Denied)
+        {
+            return Ok(self.terminate_with(ErrorCode::App2faDenied));
+        }
         let method = self.deps.config.authenticator.method_id.clone();
         let deps = self.deps;
         let user_id = self.user_id();

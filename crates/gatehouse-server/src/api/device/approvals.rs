@@ -8,12 +8,10 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use gatehouse_core::audit::AuditEvent;
-use gatehouse_core::authenticator::{approval_message, verify};
+use gatehouse_core::authenticator_service::{DecideError, Decided, Decision, decide as decide_approval};
 use gatehouse_core::clock::format_timestamp;
 use gatehouse_core::flow::ErrorCode;
-use gatehouse_core::ports::{ApprovalStatus, Effect};
-use gatehouse_core::random::random_id;
+
 use serde::Deserialize;
 
 use super::SignedByDevice;
@@ -100,63 +98,47 @@ pub async fn decide(
             });
         }
     };
-    let unknown = || rejected(StatusCode::NOT_FOUND, ErrorCode::ApprovalNotFound, "no such request for this device");
-    let device = state.store.get_device(&body.device_id).await?.ok_or_else(unknown)?;
-    let approval =
-        state.store.get_approval(&approval_id).await?.filter(|a| a.user_id == device.user_id).ok_or_else(unknown)?;
-    let message = approval_message(&approval.id, &approval.nonce, &body.decision, body.number);
-    if !verify(&device.public_key, &message, &body.signature) {
-        return Err(rejected(StatusCode::UNAUTHORIZED, ErrorCode::DeviceNotAuthenticated, "bad signature"));
-    }
     let now = state.clock.now_ms();
-    if approval.status != ApprovalStatus::Pending || now >= approval.expires_at {
-        return Err(rejected(
-            StatusCode::CONFLICT,
-            ErrorCode::ApprovalNotPending,
-            "the request was decided already or expired",
-        ));
-    }
-    // Approving with the wrong number is a denial: whoever approves blindly (push fatigue) does not get in.
-    let matched = !approve || body.number == approval.number;
-    let granted = approve && matched;
-    if !state.store.decide_approval(&approval.id, &device.id, granted, now).await? {
-        return Err(rejected(
-            StatusCode::CONFLICT,
-            ErrorCode::ApprovalNotPending,
-            "the request was decided already or expired",
-        ));
-    }
-    let user = state.store.get_user(&device.user_id).await?;
-    let audit = AuditEvent {
-        id: random_id(state.random.as_ref()),
-        at: now,
-        event: "approval.decided".into(),
-        actor: format!("device:{}", device.id),
-        user_id: Some(device.user_id.clone()),
-        username: user.map(|u| u.username),
-        flow_id: None,
-        session_id: None,
-        ip: None,
-        outcome: if granted {
-            "approved"
-        } else if matched {
-            "denied"
-        } else {
-            "wrong_number"
-        }
-        .into(),
-        details: serde_json::json!({ "approval": approval.id, "kind": approval.kind }),
+    let decision = Decision {
+        approval_id: &approval_id,
+        device_id: &body.device_id,
+        approve,
+        number: body.number,
+        signature: &body.signature,
     };
-    state.store.apply(&[Effect::Audit(audit)]).await?;
-    if !matched {
+    let decided =
+        match decide_approval(state.store.as_ref(), &state.config, state.random.as_ref(), now, &decision).await {
+            Ok(d) => d,
+            Err(DecideError::NotFound) => {
+                return Err(rejected(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::ApprovalNotFound,
+                    "no such request for this device",
+                ));
+            }
+            Err(DecideError::BadSignature) => {
+                return Err(rejected(StatusCode::UNAUTHORIZED, ErrorCode::DeviceNotAuthenticated, "bad signature"));
+            }
+            Err(DecideError::NotPending) => {
+                return Err(rejected(
+                    StatusCode::CONFLICT,
+                    ErrorCode::ApprovalNotPending,
+                    "the request was decided already or expired",
+                ));
+            }
+            Err(DecideError::Store(e)) => return Err(e.into()),
+            Err(DecideError::Internal(why)) => return Err(ApiError::Internal(why)),
+        };
+    if decided == Decided::WrongNumber {
         return Err(rejected(
             StatusCode::BAD_REQUEST,
             ErrorCode::NumberMismatch,
             "the number does not match; the request was denied",
         ));
     }
+    let granted = decided == Decided::Approved;
     Ok(Json(serde_json::json!({
         "meta": { "type": "jsonapi.metadata.document", "timestamp": format_timestamp(now) },
-        "data": { "type": "approval", "id": approval.id, "attributes": { "status": if granted { "approved" } else { "denied" } } },
+        "data": { "type": "approval", "id": approval_id, "attributes": { "status": if granted { "approved" } else { "denied" } } },
     })))
 }
