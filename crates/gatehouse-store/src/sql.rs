@@ -518,6 +518,31 @@ macro_rules! store_impl {
                 row.map(|r| r.try_get::<i64, _>("count")).transpose().map_err(db_error)
             }
 
+            async fn lock_over_limit(
+                &self,
+                user_id: &str,
+                method_id: &str,
+                max: u32,
+                reason: &str,
+                now: Millis,
+            ) -> Result<bool, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE users SET locked = TRUE, lock_reason = CASE WHEN locked THEN lock_reason ELSE $4 END, \
+                     locked_at = CASE WHEN locked THEN locked_at ELSE $5 END, updated_at = $5 \
+                     WHERE id = $1 AND EXISTS (SELECT 1 FROM failed_attempts f WHERE f.user_id = $1 AND f.method = $2 AND f.count > $3) \
+                     RETURNING locked",
+                )
+                .bind(user_id)
+                .bind(method_id)
+                .bind(i64::from(max))
+                .bind(reason)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.is_some())
+            }
+
             async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;

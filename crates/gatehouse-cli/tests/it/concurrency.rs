@@ -12,7 +12,8 @@ use crate::on_both_backends;
 on_both_backends!(
     parallel_wrong_otps_on_one_flow,
     parallel_wrong_otps_across_flows_and_nodes,
-    two_parallel_calls_one_wins
+    two_parallel_calls_one_wins,
+    an_overloaded_hashing_pool_charges_nothing
 );
 
 fn tally(responses: &[Resp]) -> BTreeMap<String, usize> {
@@ -192,6 +193,55 @@ async fn a_full_hashing_queue_answers_503_and_changes_nothing(backend: Backend) 
             r = c.set_password("Fresh-Marble-Otter-42").await;
         }
         r.expect(200);
+    }
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// Logins of `username` with `password`, all at once, each from its own client.
+async fn login_burst(server: &crate::harness::TestServer, username: &str, password: &str, n: usize) -> Vec<Resp> {
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks = (0..n).map(|_| {
+        let (b, mut c) = (barrier.clone(), server.client());
+        let (username, password) = (username.to_owned(), password.to_owned());
+        tokio::spawn(async move {
+            b.wait().await;
+            c.login(&username, &password).await
+        })
+    });
+    join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+}
+
+async fn an_overloaded_hashing_pool_charges_nothing(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    // One hashing worker and no queue: whoever finds it busy gets 503.
+    config.hashing.workers = 1;
+    config.hashing.queue_capacity = 0;
+    let server = env.start(config).await;
+    env.add_user("hana", None, Some("Old-Cobalt-Lantern-1")).await;
+
+    // Her right password while the pool is full: 503s, never a failed attempt.
+    let answers = login_burst(&server, "hana", "Old-Cobalt-Lantern-1", 40).await;
+    let t = tally(&answers);
+    assert!(t.keys().any(|k| k.starts_with("503")), "{t:?}");
+    // While more checks of her than the limit allows are in flight, the surplus is refused as locked (pending
+    // answers hold a slot, docs/api.md); none of it may stay behind.
+    assert!(answers.iter().all(|r| matches!(r.status, 200 | 503) || r.error_codes() == ["USER_LOCKED"]), "{t:?}");
+    let hana = env.user("hana").await;
+    assert_eq!(hana.failed_attempts.get("PASSWORD").copied().unwrap_or(0), 0, "{t:?}");
+    assert!(!hana.locked);
+    assert_eq!(server.client().login("hana", "Old-Cobalt-Lantern-1").await.status, 200);
+
+    // 200 wrong passwords while the pool answers 503s: afterwards "over the limit" and "locked" agree.
+    let answers = login_burst(&server, "hana", "wrong-password", 200).await;
+    let t = tally(&answers);
+    let hana = env.user("hana").await;
+    let count = hana.failed_attempts.get("PASSWORD").copied().unwrap_or(0);
+    assert!(count <= 6, "never more than the limit + 1 counted: {count} {t:?}");
+    assert_eq!(hana.locked, count > 5, "locked {} with PASSWORD {count}: {t:?}", hana.locked);
+    if hana.locked {
+        assert_eq!(hana.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.PASSWORD"));
     }
     server.stop().await;
     env.cleanup().await;

@@ -20,7 +20,8 @@ on_both_backends!(
     outbox_and_audit,
     approval_events_reach_waiters,
     continuation_tokens_work_once,
-    secret_answers_are_replaced_whole
+    secret_answers_are_replaced_whole,
+    a_lock_follows_the_counter
 );
 
 fn audit(id: &str, at: i64) -> AuditEvent {
@@ -341,5 +342,29 @@ async fn secret_answers_are_replaced_whole(backend: Backend) {
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.a=ha", "q.b=hb"]);
     store.apply(&[set(&[("q.c", "hc")])]).await.unwrap();
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.c=hc"]);
+    env.cleanup().await;
+}
+
+async fn a_lock_follows_the_counter(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    store.create_user(&new_user("u1", "alice", &[]), &audit("a1", 1)).await.unwrap();
+    let reason = "LockReason.TooManyAuthAtts.PASSWORD";
+    // Within the limit nothing locks.
+    for _ in 0..2 {
+        store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap();
+    }
+    assert!(!store.lock_over_limit("u1", "PASSWORD", 2, reason, 5).await.unwrap());
+    assert!(!store.get_user("u1").await.unwrap().unwrap().locked);
+    // Over it, the lock is written with the counter's method as reason.
+    assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(), Some(3));
+    assert!(store.lock_over_limit("u1", "PASSWORD", 2, reason, 6).await.unwrap());
+    let u = store.get_user("u1").await.unwrap().unwrap();
+    assert!(u.locked);
+    assert_eq!((u.lock_reason.as_deref(), u.locked_at), (Some(reason), Some(6)));
+    // An existing lock keeps its reason and time.
+    assert!(store.lock_over_limit("u1", "PASSWORD", 2, "LockReason.Other", 7).await.unwrap());
+    let u = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!((u.lock_reason.as_deref(), u.locked_at), (Some(reason), Some(6)));
     env.cleanup().await;
 }

@@ -43,18 +43,27 @@ where
     let Some(count) = store.reserve_attempt(user_id, method_id, max).await? else {
         return Ok(Counted::Exhausted);
     };
-    if check.await? {
-        effects.push(Effect::ReleaseAttempt { user_id: user_id.to_owned(), method_id: method_id.to_owned() });
+    let release = || Effect::ReleaseAttempt { user_id: user_id.to_owned(), method_id: method_id.to_owned() };
+    let right = match check.await {
+        Ok(right) => right,
+        Err(e) => {
+            // The answer was never looked at (the hashing pool is full, the database failed): the attempt is
+            // given back at once, so a 503 costs the user nothing.
+            if let Err(release_error) = store.apply(&[release()]).await {
+                tracing::error!(error = %release_error, "could not give back a reserved attempt");
+            }
+            return Err(e);
+        }
+    };
+    if right {
+        effects.push(release());
         return Ok(Counted::Right);
     }
+    // Over the limit: the lock is written now, in one statement that locks only while the counter is over the
+    // limit — not with the flow's commit, which a failure later in the call could lose.
     let locked = count > i64::from(max);
     if locked {
-        effects.push(Effect::Lock {
-            user_id: user_id.to_owned(),
-            reason: lock_reason.to_owned(),
-            at: now,
-            replace: false,
-        });
+        store.lock_over_limit(user_id, method_id, max, lock_reason, now).await?;
     }
     Ok(Counted::Wrong { count, locked })
 }
