@@ -84,7 +84,10 @@ impl Delivery for HttpSms {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| DeliveryError::Transient(format!("SMS gateway: {e}")))?;
+        // The URL may carry a key (a path segment, a query parameter): it stays out of errors, which are logged
+        // and kept in the outbox row.
+        let response =
+            request.send().await.map_err(|e| DeliveryError::Transient(format!("SMS gateway: {}", e.without_url())))?;
         let status = response.status();
         if status.is_success() {
             tracing::info!(to = %mask_phone(&envelope.to), template = %envelope.template, "outbox: SMS handed to the gateway");
@@ -99,6 +102,22 @@ impl Delivery for HttpSms {
     }
 
     fn describe(&self) -> String {
-        format!("SMS gateway {}", self.url)
+        format!("SMS gateway {}", origin(&self.url))
+    }
+}
+
+/// Scheme, host and port of a URL — what logs may show of the gateway's address.
+fn origin(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(|_| "(unparsable URL)".to_owned(), |u| u.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logs_show_the_gateways_origin_only() {
+        assert_eq!(
+            super::origin("https://user:pw@sms.example.com:8443/send/KEY123?apikey=s3cret"),
+            "https://sms.example.com:8443"
+        );
     }
 }
