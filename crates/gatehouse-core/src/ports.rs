@@ -136,6 +136,12 @@ pub enum Effect {
         id: String,
         at: Millis,
     },
+    /// Ends every authenticated session of the user but `except` (after a password change or reset).
+    EndUserSessions {
+        user_id: String,
+        except: Option<String>,
+        at: Millis,
+    },
     /// Starts a TOTP enrollment (replacing any credential), unconfirmed until a first valid code.
     SetTotp {
         user_id: String,

@@ -159,6 +159,12 @@ impl Protected<'_> {
             user_id: user.id.clone(),
             method_ids: vec![password_method, OLD_PASSWORD_METHOD.into()],
         });
+        // Whoever else holds a session (maybe the reason for the change) is logged out; this one stays.
+        effects.push(Effect::EndUserSessions {
+            user_id: user.id.clone(),
+            except: Some(me.session_id.to_owned()),
+            at: now,
+        });
         effects.push(self.audit(me, "password.changed", "ok", serde_json::json!({ "by": "user" })));
         self.store.apply(&effects).await?;
         Ok(())

@@ -338,6 +338,17 @@ macro_rules! store_impl {
                             .execute(&mut *conn)
                             .await?;
                         }
+                        Effect::EndUserSessions { user_id, except, at } => {
+                            sqlx::query(
+                                "UPDATE auth_sessions SET ended_at = $3 WHERE user_id = $1 AND ended_at IS NULL \
+                                 AND ($2 IS NULL OR id <> $2)",
+                            )
+                            .bind(user_id)
+                            .bind(except.as_deref())
+                            .bind(at)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
                         Effect::EndAuthSession { id, at } => {
                             sqlx::query("UPDATE auth_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
                                 .bind(id)

@@ -1,5 +1,6 @@
-//! Cookie hygiene: a flow cookie planted before the user identifies is worthless afterwards (the cookie is
-//! renewed at every step that identifies or authenticates), and Secure cookies carry the `__Host-` prefix.
+//! Cookie and session hygiene: a flow cookie planted before the user identifies is worthless afterwards (the
+//! cookie is renewed at every step that identifies or authenticates), Secure cookies carry the `__Host-`
+//! prefix, a password change or reset ends the other sessions, and a login re-checks the lock at the end.
 
 use gatehouse_core::clock::Clock as _;
 use serde_json::json;
@@ -8,7 +9,12 @@ use crate::harness::{Backend, TestEnv};
 use crate::on_both_backends;
 use crate::second_factor::{PW, enroll_totp, oathtool};
 
-on_both_backends!(a_planted_login_cookie_is_worthless, secure_cookies_are_host_only);
+on_both_backends!(
+    a_planted_login_cookie_is_worthless,
+    secure_cookies_are_host_only,
+    password_change_and_reset_end_other_sessions,
+    a_lock_during_the_second_factor_holds
+);
 
 async fn a_planted_login_cookie_is_worthless(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -80,6 +86,57 @@ async fn secure_cookies_are_host_only(backend: Backend) {
     let r = server.client().login("wim", PW).await;
     let session = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert!(session.iter().any(|c| c.starts_with("__Host-gatehouse_session=") && c.contains("Secure")), "{session:?}");
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn password_change_and_reset_end_other_sessions(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("ruth", Some("ruth@example.com"), Some(PW)).await;
+    let (mut here, mut elsewhere) = (server.client(), server.client());
+    here.login("ruth", PW).await.expect(200);
+    elsewhere.login("ruth", PW).await.expect(200);
+
+    let change = json!({ "oldPassword": PW, "newPassword": "Quiet-Harbor-Gull-58" });
+    here.post("/rest/protected/self-service/password/change/", Some(change)).await.expect(200);
+    assert_eq!(elsewhere.get("/rest/protected/session").await.status, 401, "the other session ended");
+    here.get("/rest/protected/session").await.expect(200);
+
+    // A reset ends every session, the one that asked too.
+    let (mut c, otp) = crate::harness::reset_until_otp(&server, &env.outbox(), "ruth", "ruth@example.com").await;
+    c.check_otp(&otp).await.expect(200);
+    c.set_password("Calm-Meadow-Otter-73").await.expect(200);
+    assert_eq!(here.get("/rest/protected/session").await.status, 401);
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn a_lock_during_the_second_factor_holds(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("sven", None, Some(PW)).await;
+    let mut setup = server.client();
+    setup.login("sven", PW).await.expect(200);
+    let secret = enroll_totp(&env, &mut setup).await;
+
+    let mut c = server.client();
+    assert_eq!(c.login("sven", PW).await.next_auth_step(), Some("OTP_REQUIRED"));
+    // The helpdesk locks him while the code is asked.
+    let user = env.user("sven").await;
+    let lock = gatehouse_core::ports::Effect::Lock {
+        user_id: user.id,
+        reason: "LockReason.InitiatedByAdmin".into(),
+        at: 1,
+        replace: true,
+    };
+    env.store().await.apply(&[lock]).await.unwrap();
+    env.clock.advance_ms(30_000);
+    let r = c
+        .post("/rest/public/authentication/otp/check/", Some(json!({ "otp": oathtool(&secret, env.clock.now_ms()) })))
+        .await;
+    assert_eq!((r.status, r.error_codes()), (403, vec!["USER_LOCKED".to_owned()]), "{}", r.body);
+    assert!(!c.jar.contains_key("gatehouse_session"));
     server.stop().await;
     env.cleanup().await;
 }

@@ -16,6 +16,13 @@ pub(crate) async fn authenticated(ctx: &mut Ctx<'_>) -> Result<Outcome, EngineEr
     let Some(user_id) = ctx.user_id().filter(|_| ctx.state.verified) else {
         return Ok(ctx.terminate_with(ErrorCode::AuthenticationFailed));
     };
+    // The user may have been locked or invalidated while the second factor was asked: checked again here.
+    match ctx.load_user().await? {
+        None => return Ok(ctx.terminate_with(ErrorCode::AuthenticationFailed)),
+        Some(user) if user.locked => return Ok(ctx.terminate_with(ErrorCode::UserLocked)),
+        Some(user) if !user.is_valid_at(ctx.now) => return Ok(ctx.terminate_with(ErrorCode::UserInvalid)),
+        Some(_) => {}
+    }
     let app = ctx.state.application.as_deref().and_then(|id| ctx.deps.config.authentication.application(id));
     let required = app.map(|a| a.required_roles.clone()).unwrap_or_default();
     if !ctx.has_roles(&required).await? {

@@ -42,6 +42,7 @@ impl Ctx<'_> {
         let text = self.deps.templates.render_text(&cfg.template, &self.language_of(&user), &vars)?;
         let password_hash = self.deps.hasher.hash(password).await?;
         self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
+        self.effects.push(Effect::EndUserSessions { user_id: user.id.clone(), except: None, at: self.now });
         self.effects.push(Effect::ResetCounters {
             user_id: user.id.clone(),
             method_ids: vec![self.deps.config.authentication.password_method_id.clone()],

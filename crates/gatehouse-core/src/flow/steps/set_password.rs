@@ -40,6 +40,8 @@ impl Ctx<'_> {
         }
         let password_hash = self.deps.hasher.hash(new_password).await?;
         self.effects.push(Effect::SetPassword { user_id: user.id.clone(), password_hash, at: self.now });
+        // A reset means the old password may be known to someone else: every session of the user ends.
+        self.effects.push(Effect::EndUserSessions { user_id: user.id.clone(), except: None, at: self.now });
         // Failures against the old password say nothing about the new one.
         self.effects
             .push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![cfg.password_method_id.clone()] });
