@@ -136,6 +136,11 @@ pub enum Effect {
         id: String,
         at: Millis,
     },
+    /// The user proved who they are again in session `id` (a step-up before a sensitive change).
+    ReauthenticateSession {
+        id: String,
+        at: Millis,
+    },
     /// Ends every authenticated session of the user but `except` (after a password change or reset).
     EndUserSessions {
         user_id: String,
@@ -222,6 +227,8 @@ pub struct AuthSessionRecord {
     pub user_id: String,
     pub factors: Vec<String>,
     pub created_at: Millis,
+    /// The last time the user proved who they are in this session: the login, or a step-up since.
+    pub authenticated_at: Millis,
     pub last_seen_at: Millis,
     pub expires_at: Millis,
 }

@@ -29,6 +29,10 @@ pub enum ProtectedError {
     /// The call does not fit the account's state (409), e.g. TOTP enrolled already.
     #[error("{0:?}")]
     Conflict(ErrorCode),
+    /// A sensitive change needs a recent proof of identity (403 `REAUTHENTICATION_REQUIRED`): the password
+    /// again, through `reauthenticate`.
+    #[error("re-enter your password first")]
+    StepUpRequired,
     /// The call needs something done first (400), e.g. a TOTP enrollment to confirm.
     #[error("{0:?}")]
     NotReady(ErrorCode),
@@ -61,6 +65,8 @@ pub struct Me<'a> {
     pub user: &'a User,
     pub session_id: &'a str,
     pub ip: Option<&'a str>,
+    /// When the user last proved who they are in this session.
+    pub authenticated_at: Millis,
 }
 
 /// A TOTP enrollment to show the user (the secret is shown once, here).
@@ -170,6 +176,66 @@ impl Protected<'_> {
         Ok(())
     }
 
+    /// Refuses a sensitive change unless the user proved who they are within `step_up_seconds`.
+    fn require_recent(&self, me: &Me<'_>) -> Result<(), ProtectedError> {
+        let window =
+            i64::try_from(self.config.authentication.session.step_up_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if self.clock.now_ms().saturating_sub(me.authenticated_at) > window {
+            return Err(ProtectedError::StepUpRequired);
+        }
+        Ok(())
+    }
+
+    /// A step-up: the password again, counted on the password's counter like a login (past the limit the user
+    /// is locked and the session ends). Sensitive changes are allowed for `step_up_seconds` after.
+    pub async fn reauthenticate(&self, me: &Me<'_>, password: String) -> Result<(), ProtectedError> {
+        let user = me.user;
+        let now = self.clock.now_ms();
+        let method = self.config.authentication.password_method_id.clone();
+        let (stored, hasher) = (user.password_hash.clone(), self.hasher);
+        let check = async move {
+            match stored {
+                Some(h) => match hasher.verify(password, h).await {
+                    Ok(v) => Ok(v.matches),
+                    Err(HashError::UnsupportedHash(_)) => Ok(false),
+                    Err(e) => Err(e.into()),
+                },
+                None => Ok(false),
+            }
+        };
+        let reason = lock_reason::too_many_auth_attempts(&method);
+        let attempt = Attempt {
+            user_id: &user.id,
+            method_id: &method,
+            max: self.config.lockout.max_for(&method),
+            lock_reason: &reason,
+            now,
+        };
+        let mut effects = Vec::new();
+        let counted = counted_check(self.store, attempt, &mut effects, check).await.map_err(engine_error)?;
+        match counted {
+            Counted::Right => {
+                // Like a login, a proven password clears its earlier failures.
+                effects.push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![method.clone()] });
+                effects.push(Effect::ReauthenticateSession { id: me.session_id.to_owned(), at: now });
+                effects.push(self.audit(me, "session.reauthenticated", "ok", serde_json::json!({})));
+                self.store.apply(&effects).await?;
+                Ok(())
+            }
+            Counted::Exhausted | Counted::Wrong { locked: true, .. } => {
+                effects.push(Effect::EndAuthSession { id: me.session_id.to_owned(), at: now });
+                effects.push(self.audit(me, "user.locked", "ok", serde_json::json!({ "reason": reason })));
+                self.store.apply(&effects).await?;
+                Err(ProtectedError::Locked)
+            }
+            Counted::Wrong { .. } => {
+                effects.push(self.audit(me, "session.reauthentication_failed", "failed", serde_json::json!({})));
+                self.store.apply(&effects).await?;
+                Err(ProtectedError::Wrong { code: ErrorCode::PasswordWrong, pointer: "/password" })
+            }
+        }
+    }
+
     /// Ends the session.
     pub async fn logout(&self, me: &Me<'_>) -> Result<(), ProtectedError> {
         let now = self.clock.now_ms();
@@ -224,6 +290,7 @@ impl Protected<'_> {
     }
 
     pub async fn remove_totp(&self, me: &Me<'_>) -> Result<(), ProtectedError> {
+        self.require_recent(me)?;
         let audit = self.audit(me, "totp.removed", "ok", serde_json::json!({}));
         self.store.apply(&[Effect::DeleteTotp { user_id: me.user.id.clone() }, audit]).await?;
         Ok(())
@@ -231,6 +298,7 @@ impl Protected<'_> {
 
     /// Sets (or with `None` removes) the number SMS codes go to; returns it as stored.
     pub async fn set_phone(&self, me: &Me<'_>, phone: Option<&str>) -> Result<Option<String>, ProtectedError> {
+        self.require_recent(me)?;
         let phone = match phone {
             Some(p) => Some(
                 crate::admin::validate_phone(p)
@@ -247,6 +315,7 @@ impl Protected<'_> {
     }
 
     pub async fn start_device_activation(&self, me: &Me<'_>) -> Result<Activation, ProtectedError> {
+        self.require_recent(me)?;
         let audit = self.event(me, "device.activation_started", "ok", serde_json::json!({ "by": "user" }));
         let now = self.clock.now_ms();
         start_activation(self.store, self.key, self.random, &self.config.authenticator, me.user, now, audit)
@@ -301,6 +370,7 @@ impl Protected<'_> {
         me: &Me<'_>,
         answers: &[(String, String)],
     ) -> Result<SecretQuestions, ProtectedError> {
+        self.require_recent(me)?;
         let cfg = &self.config.public_self_service.secret_questions;
         let effect = secret_answers::set_answers(cfg, self.key, &me.user.id, answers, self.clock.now_ms())
             .map_err(|e| ProtectedError::Invalid { pointer: e.pointer, message: e.message })?;

@@ -154,6 +154,7 @@ impl From<ProtectedError> for ApiError {
                 let title = match code {
                     ErrorCode::OldPasswordWrong => "the current password is wrong",
                     ErrorCode::OtpWrong => "the code does not match",
+                    ErrorCode::PasswordWrong => "the password is wrong",
                     _ => "the answer is wrong",
                 };
                 rejected(StatusCode::BAD_REQUEST, code, title, Some(pointer))
@@ -161,6 +162,12 @@ impl From<ProtectedError> for ApiError {
             ProtectedError::Locked => {
                 rejected(StatusCode::FORBIDDEN, ErrorCode::UserLocked, "the account is locked", None)
             }
+            ProtectedError::StepUpRequired => rejected(
+                StatusCode::FORBIDDEN,
+                ErrorCode::ReauthenticationRequired,
+                "confirm your password first (POST /rest/protected/self-service/reauthenticate/)",
+                None,
+            ),
             ProtectedError::Conflict(code) => {
                 let title = match code {
                     ErrorCode::TotpAlreadyEnrolled => "remove the current authenticator first",

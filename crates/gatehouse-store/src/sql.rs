@@ -296,8 +296,8 @@ macro_rules! store_impl {
                         }
                         Effect::CreateAuthSession(s) => {
                             sqlx::query(
-                                "INSERT INTO auth_sessions (id, token_hash, user_id, factors, created_at, last_seen_at, expires_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                                "INSERT INTO auth_sessions (id, token_hash, user_id, factors, created_at, authenticated_at, last_seen_at, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $5, $5, $6)",
                             )
                             .bind(&s.id)
                             .bind(&s.token_hash)
@@ -337,6 +337,13 @@ macro_rules! store_impl {
                             .bind(t.expires_at)
                             .execute(&mut *conn)
                             .await?;
+                        }
+                        Effect::ReauthenticateSession { id, at } => {
+                            sqlx::query("UPDATE auth_sessions SET authenticated_at = $2 WHERE id = $1 AND ended_at IS NULL")
+                                .bind(id)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
                         }
                         Effect::EndUserSessions { user_id, except, at } => {
                             sqlx::query(
@@ -755,7 +762,7 @@ macro_rules! store_impl {
                 let row = sqlx::query(
                     "UPDATE auth_sessions SET last_seen_at = $2 \
                      WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at >= $3 \
-                     RETURNING id, user_id, factors, created_at, last_seen_at, expires_at",
+                     RETURNING id, user_id, factors, created_at, COALESCE(authenticated_at, created_at) AS authenticated_at, last_seen_at, expires_at",
                 )
                 .bind(token_hash)
                 .bind(now)
@@ -770,6 +777,7 @@ macro_rules! store_impl {
                     user_id: row.try_get("user_id").map_err(db_error)?,
                     factors: json_list(&factors)?,
                     created_at: row.try_get("created_at").map_err(db_error)?,
+                    authenticated_at: row.try_get("authenticated_at").map_err(db_error)?,
                     last_seen_at: row.try_get("last_seen_at").map_err(db_error)?,
                     expires_at: row.try_get("expires_at").map_err(db_error)?,
                 }))

@@ -13,7 +13,8 @@ on_both_backends!(
     a_planted_login_cookie_is_worthless,
     secure_cookies_are_host_only,
     password_change_and_reset_end_other_sessions,
-    a_lock_during_the_second_factor_holds
+    a_lock_during_the_second_factor_holds,
+    sensitive_changes_need_a_recent_proof
 );
 
 async fn a_planted_login_cookie_is_worthless(backend: Backend) {
@@ -137,6 +138,47 @@ async fn a_lock_during_the_second_factor_holds(backend: Backend) {
         .await;
     assert_eq!((r.status, r.error_codes()), (403, vec!["USER_LOCKED".to_owned()]), "{}", r.body);
     assert!(!c.jar.contains_key("gatehouse_session"));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn sensitive_changes_need_a_recent_proof(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    env.add_user("tilda", None, Some(PW)).await;
+    let mut c = server.client();
+    c.login("tilda", PW).await.expect(200);
+    let phone = |p: &str| json!({ "phone": p });
+    c.post("/rest/protected/self-service/phone/", Some(phone("+41790000700"))).await.expect(200);
+
+    // Six minutes later (step_up_seconds = 300) a stolen session cannot redirect the SMS codes.
+    env.clock.advance_ms(360_000);
+    let sensitive: [(&str, Option<serde_json::Value>); 3] = [
+        ("/rest/protected/self-service/phone/", Some(phone("+41790000701"))),
+        ("/rest/protected/self-service/app-2fa/activation/", None),
+        ("/rest/protected/self-service/secret-questions/answers/", Some(json!({ "answers": [] }))),
+    ];
+    for (path, body) in &sensitive {
+        let r = c.post(path, body.clone()).await;
+        assert_eq!(
+            (r.status, r.error_codes()),
+            (403, vec!["REAUTHENTICATION_REQUIRED".to_owned()]),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = c.delete("/rest/protected/self-service/totp").await;
+    assert_eq!(r.error_codes(), vec!["REAUTHENTICATION_REQUIRED".to_owned()], "{}", r.body);
+    assert_eq!(env.user("tilda").await.context.get("phone").map(String::as_str), Some("+41790000700"));
+
+    // The password again: a wrong one counts like a login's, the right one opens the window.
+    let r = c.post("/rest/protected/self-service/reauthenticate/", Some(json!({ "password": "nope" }))).await;
+    assert_eq!((r.status, r.error_codes()), (400, vec!["PASSWORD_WRONG".to_owned()]), "{}", r.body);
+    assert_eq!(env.user("tilda").await.failed_attempts.get("PASSWORD"), Some(&1));
+    c.post("/rest/protected/self-service/reauthenticate/", Some(json!({ "password": PW }))).await.expect(200);
+    let failures = env.user("tilda").await.failed_attempts.get("PASSWORD").copied().unwrap_or(0);
+    assert_eq!(failures, 0, "a proven password clears its failures, as a login does");
+    c.post("/rest/protected/self-service/phone/", Some(phone("+41790000701"))).await.expect(200);
     server.stop().await;
     env.cleanup().await;
 }

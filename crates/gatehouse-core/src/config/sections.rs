@@ -579,11 +579,14 @@ impl TemporaryLockingConfig {
 pub struct AuthSessionConfig {
     pub idle_timeout_seconds: u64,
     pub max_lifetime_seconds: u64,
+    /// Sensitive changes (removing TOTP, the SMS phone, a new authenticator, secret answers) need the user to
+    /// have proved who they are within this time: at login, or again with the password (a step-up).
+    pub step_up_seconds: u64,
 }
 
 impl Default for AuthSessionConfig {
     fn default() -> Self {
-        Self { idle_timeout_seconds: 1800, max_lifetime_seconds: 12 * 3600 }
+        Self { idle_timeout_seconds: 1800, max_lifetime_seconds: 12 * 3600, step_up_seconds: 300 }
     }
 }
 

@@ -82,6 +82,8 @@ pub enum ErrorCode {
     ApprovalNotFound,
     ApprovalNotPending,
     NumberMismatch,
+    ReauthenticationRequired,
+    PasswordWrong,
 }
 
 impl ErrorCode {
@@ -124,6 +126,8 @@ impl ErrorCode {
             Self::ApprovalNotFound => "APPROVAL_NOT_FOUND",
             Self::ApprovalNotPending => "APPROVAL_NOT_PENDING",
             Self::NumberMismatch => "NUMBER_MISMATCH",
+            Self::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
+            Self::PasswordWrong => "PASSWORD_WRONG",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod devices;
 mod password_change;
 mod phone;
+mod reauthenticate;
 mod secret_questions;
 mod session;
 mod totp;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         ("self-service/totp/enroll", post(totp::enroll)),
         ("self-service/totp/confirm", post(totp::confirm)),
         ("self-service/phone", post(phone::set)),
+        ("self-service/reauthenticate", post(reauthenticate::handler)),
         ("self-service/secret-questions/answers", post(secret_questions::set)),
         ("self-service/password/change", post(password_change::handler)),
         ("self-service/app-2fa/activation", post(devices::activation)),
@@ -79,6 +81,11 @@ impl Authenticated {
 impl Authenticated {
     /// The user and session, as the protected services see them.
     pub fn me(&self) -> gatehouse_core::protected::Me<'_> {
-        gatehouse_core::protected::Me { user: &self.user, session_id: &self.session.id, ip: None }
+        gatehouse_core::protected::Me {
+            user: &self.user,
+            session_id: &self.session.id,
+            ip: None,
+            authenticated_at: self.session.authenticated_at,
+        }
     }
 }
