@@ -9,8 +9,15 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
         }
+        sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(e.to_string()),
         other => StoreError::Other(other.to_string()),
     }
+}
+
+/// Errors that mean "try again" (503 + Retry-After), not "broken": SQLite busy or locked past the busy
+/// timeout (5, 6 and their extended codes), PostgreSQL deadlock, serialization failure, lock not available.
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "261" | "262" | "517" | "773" | "40P01" | "40001" | "55P03"))
 }
 
 /// Maps a unique-constraint violation on user creation to the name that was taken.

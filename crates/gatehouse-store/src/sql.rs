@@ -73,6 +73,24 @@ impl PgStore {
     }
 }
 
+/// The user whose rows an effect changes (users, counters, sessions of that user).
+fn effect_user(effect: &Effect) -> Option<&str> {
+    match effect {
+        Effect::SetPassword { user_id, .. }
+        | Effect::ReleaseAttempt { user_id, .. }
+        | Effect::ResetCounters { user_id, .. }
+        | Effect::ResetAllCounters { user_id }
+        | Effect::Lock { user_id, .. }
+        | Effect::Unlock { user_id, .. }
+        | Effect::SetValidity { user_id, .. }
+        | Effect::SetTemporaryLock { user_id, .. }
+        | Effect::ResetUnlockCount { user_id }
+        | Effect::SetContextItem { user_id, .. }
+        | Effect::EndUserSessions { user_id, .. } => Some(user_id),
+        _ => None,
+    }
+}
+
 macro_rules! select_users {
     ($tail:literal) => {
         concat!(
@@ -196,6 +214,14 @@ macro_rules! store_impl {
             }
 
             async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
+                // Every transaction takes the rows of the users it touches first, in id order, before any other
+                // table: two transactions never wait for each other in opposite orders (users, then counters).
+                let mut users: Vec<&str> = effects.iter().filter_map(effect_user).collect();
+                users.sort_unstable();
+                users.dedup();
+                for user_id in users {
+                    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *conn).await?;
+                }
                 for effect in effects {
                     match effect {
                         Effect::SetPassword { user_id, password_hash, at } => {
@@ -523,7 +549,10 @@ macro_rules! store_impl {
 
             async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError> {
                 let row = sqlx::query(
-                    "INSERT INTO failed_attempts (user_id, method, count) VALUES ($1, $2, 1) \
+                    // A user deleted meanwhile has no counter to reserve on: nothing is reserved (not a
+                    // foreign-key error).
+                    "INSERT INTO failed_attempts (user_id, method, count) \
+                     SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
                      ON CONFLICT (user_id, method) DO UPDATE SET count = failed_attempts.count + 1 \
                      WHERE failed_attempts.count <= $3 RETURNING count",
                 )

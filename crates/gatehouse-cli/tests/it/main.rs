@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod cookies;
 mod engine;
+mod failures;
 mod flows;
 mod login;
 mod password_policy;

@@ -53,7 +53,8 @@ impl FromRequest<AppState> for SignedByDevice {
             return Err(refused("sign the request (X-Device-Id, X-Device-Timestamp, X-Device-Signature)"));
         };
         let timestamp: i64 = ts.parse().map_err(|_| refused("X-Device-Timestamp must be milliseconds"))?;
-        if (timestamp - state.clock.now_ms()).abs() > MAX_SKEW_MS {
+        // abs_diff: a timestamp near i64::MIN or MAX is just far off, never an overflow.
+        if timestamp.abs_diff(state.clock.now_ms()) > MAX_SKEW_MS.unsigned_abs() {
             return Err(refused("the request is too old or from the future (check the device clock)"));
         }
         let method = req.method().as_str().to_owned();
