@@ -1,5 +1,6 @@
 //! Login: password, lockout per method, temporary locking, enumeration protection, sessions, hash upgrades.
 
+use gatehouse_core::clock::Clock as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -202,9 +203,15 @@ async fn enumeration_protection_answers_identically(backend: Backend) {
         let mut times = Vec::new();
         for _ in 0..7 {
             let started = Instant::now();
+            let sent_at = env.clock.now_ms();
             let r = server.client().login(user, password).await;
             times.push(started.elapsed());
             assert_eq!(r.error_codes(), vec!["AUTHENTICATION_FAILED"], "{user}");
+            // Stamped after the fixed wait, so the timestamp does not tell how long the work took.
+            let stamped = chrono::DateTime::parse_from_rfc3339(r.body["meta"]["timestamp"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis();
+            assert!(stamped >= sent_at + 250, "{user}: stamped {} ms after sending", stamped - sent_at);
             let seen = r.observable();
             match &reference {
                 None => reference = Some(seen),

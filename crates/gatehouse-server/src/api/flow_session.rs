@@ -166,6 +166,7 @@ pub(crate) async fn run(
         && state.config.authentication.enumeration_protection)
         .then(|| std::time::Duration::from_millis(state.config.authentication.response_time_ms));
     let started = tokio::time::Instant::now();
+    let clock = state.clock.clone();
     let (state, headers) = (state.clone(), headers.clone());
     let response = detached(async move {
         let held = match acquire(&state, &headers, kind).await {
@@ -192,8 +193,29 @@ pub(crate) async fn run(
         && response.as_ref().map_or(true, |r| !r.status().is_success())
     {
         tokio::time::sleep_until(started + fixed).await;
+        // Stamped after the wait: a timestamp from when the work ended would tell how long it took.
+        return match response {
+            Ok(r) => Ok(restamp(r, clock.now_ms()).await),
+            Err(e) => Ok(e.into_response()),
+        };
     }
     response
+}
+
+/// The answer with `meta.timestamp` set to `now`.
+async fn restamp(response: Response, now: Millis) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return ApiError::Internal("an answer could not be read back".into()).into_response();
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if let Some(meta) = doc.get_mut("meta").and_then(serde_json::Value::as_object_mut) {
+        meta.insert("timestamp".into(), serde_json::json!(gatehouse_core::clock::format_timestamp(now)));
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&doc).unwrap_or_default()))
 }
 
 /// The flow a call starts when none runs, and its application: a login's first call (password check,
