@@ -86,6 +86,19 @@ pub fn seal_letter(
     }
 }
 
+/// A job with nothing to send (see [`Channel::Discard`]), sealed like a real message of the same size.
+pub fn seal_discard(key: &ServerKey, random: &dyn Random, now: Millis, template: &str, text: &str) -> OutboxMessage {
+    let envelope =
+        Envelope { to: String::new(), subject: String::new(), body: text.to_owned(), template: template.to_owned() };
+    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
+    OutboxMessage {
+        id: random_id(random),
+        channel: Channel::Discard,
+        sealed: key.seal(random, SEAL_CONTEXT, &plain),
+        created_at: now,
+    }
+}
+
 pub fn open(key: &ServerKey, message: &OutboxMessage) -> Result<Envelope, KeyError> {
     let plain = key.open(SEAL_CONTEXT, &message.sealed)?;
     serde_json::from_slice(&plain).map_err(|_| KeyError::Unseal)

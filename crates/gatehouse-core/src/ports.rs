@@ -37,6 +37,9 @@ pub enum Channel {
     Sms,
     /// A letter for a print shop: the envelope's `to` holds the postal address lines.
     Letter,
+    /// Nothing to send: queued where a real message would go for a user who must not get one (stealth mode),
+    /// so that both paths do the same work; the worker drops it.
+    Discard,
 }
 
 impl Channel {
@@ -45,6 +48,7 @@ impl Channel {
             Self::Email => "email",
             Self::Sms => "sms",
             Self::Letter => "letter",
+            Self::Discard => "discard",
         }
     }
 
@@ -53,6 +57,7 @@ impl Channel {
             "email" => Some(Self::Email),
             "sms" => Some(Self::Sms),
             "letter" => Some(Self::Letter),
+            "discard" => Some(Self::Discard),
             _ => None,
         }
     }

@@ -366,11 +366,12 @@ impl<'a> Ctx<'a> {
         self.state.subject.as_ref().and_then(|s| s.user_id.clone())
     }
 
+    /// The identified user. In stealth mode the same lookup runs for nobody, so both paths make the same
+    /// store calls (equal work, not just equal answers).
     pub(crate) async fn load_user(&self) -> Result<Option<User>, EngineError> {
-        match self.user_id() {
-            Some(id) => Ok(self.deps.store.get_user(&id).await?),
-            None => Ok(None),
-        }
+        let id = self.user_id();
+        let found = self.deps.store.get_user(id.as_deref().unwrap_or("")).await?;
+        Ok(found.filter(|_| id.is_some()))
     }
 
     /// The next login's seed, when this public self-service flow is configured to initialize it and verified a

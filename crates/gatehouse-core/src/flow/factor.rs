@@ -86,6 +86,9 @@ impl crate::flow::engine::Ctx<'_> {
         F: Future<Output = Result<bool, EngineError>>,
     {
         let Some(user_id) = self.user_id() else {
+            // Stealth: the same reservation statement runs for nobody (it reserves nothing), so the store sees
+            // the same work as for a real user's wrong answer.
+            self.deps.store.reserve_attempt("", method_id, self.deps.config.lockout.max_for(method_id)).await?;
             return Ok(Check::Wrong);
         };
         let max = self.deps.config.lockout.max_for(method_id);

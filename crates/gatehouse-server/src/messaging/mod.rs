@@ -48,6 +48,8 @@ impl Delivery for ByChannel {
             Channel::Email => self.email.deliver(message, envelope).await,
             Channel::Sms => self.sms.deliver(message, envelope).await,
             Channel::Letter => self.letter.deliver(message, envelope).await,
+            // Nothing to send (stealth mode): done.
+            Channel::Discard => Ok(()),
         }
     }
 

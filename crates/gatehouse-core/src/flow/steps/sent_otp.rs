@@ -59,6 +59,20 @@ impl Ctx<'_> {
         let Some((user, to)) = target else {
             self.state.stealth = true;
             let code_hash = self.deps.key.hash_otp(self.session_id, &random_token(self.deps.random));
+            // The same kind of work as a real message: rendered and queued, as a job the worker drops.
+            let login = self.state.subject.as_ref().map(|s| s.login.clone()).unwrap_or_default();
+            let vars = BTreeMap::from([
+                ("username", login),
+                ("otp", random_token(self.deps.random)),
+                ("minutes", s.otp.validity_seconds.div_ceil(60).to_string()),
+            ]);
+            let lang = self.deps.config.messaging.default_language.clone();
+            let text = match s.channel {
+                Channel::Email => self.deps.templates.render_mail(s.template, &lang, &vars)?.body,
+                Channel::Sms => self.deps.templates.render_text(s.template, &lang, &vars)?,
+            };
+            let job = crate::outbox::seal_discard(self.deps.key, self.deps.random, self.now, s.template, &text);
+            self.effects.push(crate::ports::Effect::Enqueue(job));
             self.audit("otp.sent", "stealth", serde_json::json!({ "channel": channel }));
             return Ok(OtpChallenge { code_hash, expires_at, failed, resends });
         };
@@ -87,8 +101,9 @@ impl Ctx<'_> {
         if self.now >= challenge.expires_at {
             return Ok(Outcome::Retry { next: s.next, errors: vec![FlowError::at(s.expired, POINTER)] });
         }
-        // A user locked (or invalidated) since identification silently drops into stealth mode.
-        if self.kind().hides_locks() && !self.state.stealth && self.restriction_violation().await?.is_some() {
+        // A user locked (or invalidated) since identification silently drops into stealth mode. The check runs
+        // in stealth mode too, so both make the same store calls.
+        if self.kind().hides_locks() && self.restriction_violation().await?.is_some() {
             self.state.stealth = true;
         }
         let answer: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
