@@ -1,6 +1,6 @@
 //! Unknown, invalid and locked users cannot be told apart from real ones, and never get through.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gatehouse_core::clock::Clock as _;
 use gatehouse_core::ports::Effect;
@@ -8,7 +8,11 @@ use gatehouse_core::ports::Effect;
 use crate::harness::{Backend, Client, TestEnv, mails_in};
 use crate::on_both_backends;
 
-on_both_backends!(restricted_users_look_like_real_ones, feedback_flags_report_each_restriction);
+on_both_backends!(
+    restricted_users_look_like_real_ones,
+    feedback_flags_report_each_restriction,
+    public_calls_take_the_configured_time
+);
 
 /// Status, headers and body shape of an answer.
 type Observed = (u16, Vec<(String, String)>, serde_json::Value);
@@ -138,6 +142,36 @@ async fn feedback_flags_report_each_restriction(backend: Backend) {
     }
     // The flow is still at identification and goes on for an allowed user.
     assert_eq!(c.identify("real").await.expect(200).next_step(), Some("EMAIL_OTP_REQUIRED"));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn public_calls_take_the_configured_time(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.public_self_service.response_time_ms = 200;
+    let server = env.start(config).await;
+    env.add_user("real", Some("real@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    for name in ["real", "nobody-at-all"] {
+        let mut c = server.client();
+        c.select("password-reset").await.expect(200);
+        for call in ["identify", "wrong code"] {
+            let (started, sent_at) = (Instant::now(), env.clock.now_ms());
+            let r = if call == "identify" { c.identify(name).await } else { c.check_otp("00000000").await };
+            let took = started.elapsed();
+            assert!(took >= Duration::from_millis(200), "{name} {call}: {took:?}");
+            let stamped = chrono::DateTime::parse_from_rfc3339(r.body["meta"]["timestamp"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis();
+            assert!(stamped >= sent_at + 200, "{name} {call}: stamped {} ms after sending", stamped - sent_at);
+        }
+    }
+    // A flow whose restrictions give feedback is not enumeration-safe anyway: not padded.
+    let mut c = server.client();
+    c.select("self-unlock").await.expect(200);
+    let started = Instant::now();
+    c.identify("nobody-at-all").await;
+    assert!(started.elapsed() < Duration::from_millis(200), "{:?}", started.elapsed());
     server.stop().await;
     env.cleanup().await;
 }

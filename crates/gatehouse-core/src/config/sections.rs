@@ -281,6 +281,9 @@ impl Default for FlowSessionConfig {
 pub struct PublicSelfServiceConfig {
     /// Self-unlocks allowed without a successful login in between (unset: unlimited; a risk `config check` names).
     pub max_number_of_unlocks: Option<u32>,
+    /// Every call on an enumeration-safe flow (no restriction feedback) answers no sooner than this after it
+    /// arrived, successes and failures alike, so response times tell nothing about the account. 0: off.
+    pub response_time_ms: u64,
     pub secret_questions: SecretQuestionsConfig,
     pub flows: Vec<PublicSelfServiceFlow>,
 }

@@ -255,6 +255,9 @@ impl Config {
                 return fail(format!("{path}.validity_seconds"), "must be between 1 and 3600");
             }
         }
+        if self.public_self_service.response_time_ms > 30_000 {
+            return fail("public_self_service.response_time_ms", "must be at most 30000");
+        }
         let sq = &self.public_self_service.secret_questions;
         let mut seen = HashSet::new();
         for (i, q) in sq.questions.iter().enumerate() {

@@ -45,9 +45,10 @@ pub(crate) struct Held {
 }
 
 /// Runs `f` in its own task.
-pub(crate) async fn detached<F>(f: F) -> Result<Response, ApiError>
+pub(crate) async fn detached<F, T>(f: F) -> Result<T, ApiError>
 where
-    F: Future<Output = Result<Response, ApiError>> + Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
 {
     let clock = crate::errors::current_clock();
     let task = async move {
@@ -56,7 +57,7 @@ where
             None => f.await,
         }
     };
-    tokio::spawn(task).await.map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))?
+    tokio::spawn(task).await.map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))
 }
 
 /// Takes the running flow session of `kind` named by the request's cookie. `Ok(None)`: there is none (no cookie,
@@ -167,39 +168,53 @@ pub(crate) async fn run(
         .then(|| std::time::Duration::from_millis(state.config.authentication.response_time_ms));
     let started = tokio::time::Instant::now();
     let clock = state.clock.clone();
+    let config = state.config.clone();
     let (state, headers) = (state.clone(), headers.clone());
-    let response = detached(async move {
+    let (response, flow_id) = detached(async move {
         let held = match acquire(&state, &headers, kind).await {
             Ok(Some(held)) => held,
-            Ok(None) => match implicit_flow(&state, kind, &action) {
-                Some((flow_id, app)) => {
-                    let first = Some(action);
-                    return Ok(start(&state, &headers, ip, kind, &flow_id, app.as_deref(), first).await?.response);
-                }
-                None => return Err(ApiError::flow(ErrorCode::UnexpectedCall)),
-            },
-            Err(response) => return Ok(response),
+            Ok(None) => {
+                return match implicit_flow(&state, kind, &action) {
+                    Some((flow_id, app)) => {
+                        let first = Some(action);
+                        let started = start(&state, &headers, ip, kind, &flow_id, app.as_deref(), first).await;
+                        (started.map(|s| s.response), Some(flow_id))
+                    }
+                    None => (Err(ApiError::flow(ErrorCode::UnexpectedCall)), None),
+                };
+            }
+            Err(response) => return (Ok(response), None),
         };
+        let flow_id = Some(held.record.flow_id.clone());
         match handle(&state, &held, ip, action).await {
-            Ok(response) => Ok(response),
+            Ok(response) => (Ok(response), flow_id),
             Err(e) => {
                 release(&state, &held).await;
-                Err(e)
+                (Err(e), flow_id)
             }
         }
     })
-    .await;
-    if let Some(fixed) = fixed_time
-        && response.as_ref().map_or(true, |r| !r.status().is_success())
-    {
-        tokio::time::sleep_until(started + fixed).await;
-        // Stamped after the wait: a timestamp from when the work ended would tell how long it took.
-        return match response {
-            Ok(r) => Ok(restamp(r, clock.now_ms()).await),
-            Err(e) => Ok(e.into_response()),
-        };
+    .await?;
+    let failed = response.as_ref().map_or(true, |r| !r.status().is_success());
+    // A public self-service call on an enumeration-safe flow (no restriction feedback) takes at least the
+    // configured time, whatever happened; in login, failed password checks take the fixed time.
+    let padded = (kind == FlowKind::PublicSelfService && config.public_self_service.response_time_ms > 0)
+        .then(|| flow_id.as_deref().and_then(|id| config.public_self_service.flow(id)))
+        .flatten()
+        .filter(|f| !f.restrictions.any_feedback())
+        .map(|_| std::time::Duration::from_millis(config.public_self_service.response_time_ms));
+    let wait = match (fixed_time, padded) {
+        (Some(fixed), _) if failed => Some(fixed),
+        (_, Some(padded)) => Some(padded),
+        _ => None,
+    };
+    let Some(wait) = wait else { return response };
+    tokio::time::sleep_until(started + wait).await;
+    // Stamped after the wait: a timestamp from when the work ended would tell how long it took.
+    match response {
+        Ok(r) => Ok(restamp(r, clock.now_ms()).await),
+        Err(e) => Ok(restamp(e.into_response(), clock.now_ms()).await),
     }
-    response
 }
 
 /// The answer with `meta.timestamp` set to `now`.
