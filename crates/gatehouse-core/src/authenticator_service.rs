@@ -4,7 +4,6 @@
 use crate::audit::AuditEvent;
 use crate::authenticator::{activation_code, activation_uri};
 use crate::clock::Millis;
-use crate::config::AuthenticatorConfig;
 use crate::crypto::ServerKey;
 use crate::crypto::totp::{TotpError, qr_svg};
 use crate::ports::{Effect, Store, StoreError};
@@ -37,13 +36,14 @@ pub async fn start_activation(
     store: &dyn Store,
     key: &ServerKey,
     random: &dyn Random,
-    config: &AuthenticatorConfig,
+    config: &crate::config::Config,
     user: &User,
     now: Millis,
     audit: AuditEvent,
 ) -> Result<Activation, ActivationError> {
     let code = activation_code(random);
-    let uri = activation_uri(&config.public_url, &code);
+    let uri = activation_uri(&config.device_url(), &code);
+    let config = &config.authenticator;
     let expires_at = now.saturating_add(i64::try_from(config.activation_timeout_seconds * 1000).unwrap_or(i64::MAX));
     let effect = Effect::CreateActivation {
         code_hash: key.hash_secret(ACTIVATION_PURPOSE, &code),

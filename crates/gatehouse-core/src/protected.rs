@@ -318,9 +318,7 @@ impl Protected<'_> {
         self.require_recent(me)?;
         let audit = self.event(me, "device.activation_started", "ok", serde_json::json!({ "by": "user" }));
         let now = self.clock.now_ms();
-        start_activation(self.store, self.key, self.random, &self.config.authenticator, me.user, now, audit)
-            .await
-            .map_err(internal)
+        start_activation(self.store, self.key, self.random, self.config, me.user, now, audit).await.map_err(internal)
     }
 
     pub async fn devices(&self, me: &Me<'_>) -> Result<Vec<Device>, ProtectedError> {

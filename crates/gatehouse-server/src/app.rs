@@ -114,6 +114,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
 
     let app = crate::api::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::errors::clock_scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))

@@ -7,6 +7,7 @@ mod documents;
 mod errors;
 mod extract;
 mod hashing;
+mod headers;
 pub mod messaging;
 mod secrets;
 mod state;

@@ -207,7 +207,7 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
                 store.as_ref(),
                 &key,
                 &SystemRandom,
-                &config.authenticator,
+                &config,
                 &user,
                 now,
                 audit,

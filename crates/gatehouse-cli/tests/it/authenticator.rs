@@ -18,7 +18,7 @@ pub(crate) fn config_on_port(env: &TestEnv) -> gatehouse_core::config::Config {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut c = env.config();
     c.server.bind = format!("127.0.0.1:{port}");
-    c.authenticator.public_url = format!("http://127.0.0.1:{port}");
+    c.server.public_url = Some(format!("http://127.0.0.1:{port}"));
     c.authenticator.poll_wait_seconds = 5;
     c
 }

@@ -14,7 +14,8 @@ on_both_backends!(
     secure_cookies_are_host_only,
     password_change_and_reset_end_other_sessions,
     a_lock_during_the_second_factor_holds,
-    sensitive_changes_need_a_recent_proof
+    sensitive_changes_need_a_recent_proof,
+    security_headers_on_every_answer
 );
 
 async fn a_planted_login_cookie_is_worthless(backend: Backend) {
@@ -179,6 +180,31 @@ async fn sensitive_changes_need_a_recent_proof(backend: Backend) {
     let failures = env.user("tilda").await.failed_attempts.get("PASSWORD").copied().unwrap_or(0);
     assert_eq!(failures, 0, "a proven password clears its failures, as a login does");
     c.post("/rest/protected/self-service/phone/", Some(phone("+41790000701"))).await.expect(200);
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn security_headers_on_every_answer(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.server.trust_forwarded_proto = true;
+    let server = env.start(config).await;
+    let mut c = server.client();
+    for r in [
+        c.select("password-reset").await,
+        c.get("/rest/protected/session").await,
+        c.get("/rest/no/such/thing").await,
+        c.get("/health/live").await,
+    ] {
+        assert_eq!(r.headers.get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(r.headers.get("referrer-policy").unwrap(), "no-referrer");
+        assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
+        assert!(r.headers.get("strict-transport-security").is_none(), "plain HTTP: no HSTS");
+    }
+    // Behind a TLS proxy that says so: HSTS.
+    let req = c.http.get(format!("{}/health/live", server.base)).header("x-forwarded-proto", "https");
+    let r = c.send(req).await;
+    assert_eq!(r.headers.get("strict-transport-security").unwrap(), "max-age=31536000");
     server.stop().await;
     env.cleanup().await;
 }

@@ -22,6 +22,22 @@ impl Config {
         if self.hashing.memory_kib < 19456 && self.hashing.iterations < 2 {
             warn("hashing".into(), "argon2id parameters are below the OWASP minimum (m=19456 KiB, t=2)".into());
         }
+        // Links and activation URIs must reach the server from where users and devices are.
+        let bind_ip = self.server.bind.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
+        if bind_ip.is_some_and(|ip| !ip.is_loopback()) {
+            let url = self.public_url();
+            let host = url.split("://").nth(1).and_then(|rest| rest.split(['/', ':']).next()).unwrap_or("");
+            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback || bind_ip.is_some_and(|ip| ip.is_unspecified()) && self.server.public_url.is_none() {
+                warn(
+                    "server.public_url".into(),
+                    format!(
+                        "the server binds to {} but links and activation codes point to {url}: set server.public_url to the address users reach",
+                        self.server.bind
+                    ),
+                );
+            }
+        }
         if self.password_policy.min_length < 8 {
             warn("password_policy.min_length".into(), "passwords shorter than 8 characters are easy to guess".into());
         }
@@ -125,6 +141,19 @@ mod tests {
             !found.iter().any(|p| p.starts_with("public_self_service.flows[0]")),
             "the reset flow is quiet: {found:?}"
         );
+    }
+
+    #[test]
+    fn a_public_bind_with_a_loopback_public_url_is_reported() {
+        let mut c = load(&ConfigSource::Demo).unwrap();
+        assert!(!paths(&c).contains(&"server.public_url".to_owned()));
+        c.server.bind = "0.0.0.0:8080".into();
+        assert!(paths(&c).contains(&"server.public_url".to_owned()), "unset: http://0.0.0.0:8080 leads nowhere");
+        c.server.public_url = Some("http://127.0.0.1:8080".into());
+        assert!(paths(&c).contains(&"server.public_url".to_owned()));
+        c.server.public_url = Some("https://login.example.com".into());
+        assert!(!paths(&c).contains(&"server.public_url".to_owned()));
+        assert_eq!(c.device_url(), "https://login.example.com");
     }
 
     #[test]

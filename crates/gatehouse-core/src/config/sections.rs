@@ -454,6 +454,14 @@ pub struct PasswordResetRestrictions {
 }
 
 impl Config {
+    /// The URL devices reach this server at: `authenticator.public_url`, else `server.public_url`.
+    pub fn device_url(&self) -> String {
+        match self.authenticator.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => self.public_url(),
+        }
+    }
+
     /// The URL links in messages start with (no trailing slash).
     pub fn public_url(&self) -> String {
         match self.server.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
@@ -655,8 +663,9 @@ impl Default for MtanConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthenticatorConfig {
-    /// The URL devices reach this server at (put into activation URIs).
-    pub public_url: String,
+    /// The URL devices reach this server at (put into activation URIs), when it differs from
+    /// `server.public_url` (e.g. a separate device endpoint).
+    pub public_url: Option<String>,
     /// How long an activation code (and its QR code) is valid.
     pub activation_timeout_seconds: u64,
     /// How long a push approval request waits for a decision.
@@ -670,7 +679,7 @@ pub struct AuthenticatorConfig {
 impl Default for AuthenticatorConfig {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
             activation_timeout_seconds: 300,
             approval_timeout_seconds: 120,
             poll_wait_seconds: 20,

@@ -37,6 +37,11 @@ fn check_otp(path: &str, otp: &OtpConfig) -> Result<(), Invalid> {
 
 impl Config {
     pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return fail("server.public_url", "must be an http:// or https:// URL");
+        }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return fail("server.bind", "must be an IP address and port, e.g. 127.0.0.1:8080");
         }
@@ -96,7 +101,9 @@ impl Config {
         }
         self.validate_authentication()?;
         let a = &self.authenticator;
-        if !(a.public_url.starts_with("http://") || a.public_url.starts_with("https://")) {
+        if let Some(url) = &a.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
             return fail("authenticator.public_url", "must be an http:// or https:// URL");
         }
         if a.activation_timeout_seconds == 0 || a.approval_timeout_seconds == 0 {

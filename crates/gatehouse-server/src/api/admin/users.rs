@@ -165,7 +165,7 @@ pub async fn activation(
         state.store.as_ref(),
         &state.key,
         state.random.as_ref(),
-        &state.config.authenticator,
+        &state.config,
         &user,
         now,
         audit,
