@@ -29,6 +29,8 @@ pub struct StartOptions {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// A store to use instead of opening `config`'s database (tests wrap the real one to count its calls).
+    pub store: Option<Arc<dyn gatehouse_core::ports::Store>>,
 }
 
 /// A started server. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -76,17 +78,20 @@ impl MakeRequestId for RandomRequestId {
 
 /// Connects to the database (migrating it), binds the listener and starts serving.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
-    let StartOptions { config, clock, random } = options;
+    let StartOptions { config, clock, random, store } = options;
     crate::install_crypto_provider();
     let url = config.database_url();
-    let store = gatehouse_store::open(&OpenOptions {
-        url: url.clone(),
-        schema: config.storage.schema.clone(),
-        max_connections: config.storage.max_connections,
-        migrate: true,
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?;
+    let store = match store {
+        Some(store) => store,
+        None => gatehouse_store::open(&OpenOptions {
+            url: url.clone(),
+            schema: config.storage.schema.clone(),
+            max_connections: config.storage.max_connections,
+            migrate: true,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?,
+    };
     let (key, key_source) = load_server_key(&config, random.as_ref())?;
     if let KeySource::Generated(path) = &key_source {
         tracing::warn!(path = %path, "generated a new secret key; nodes sharing this database need the same key");

@@ -13,9 +13,13 @@ pub async fn run(overrides: &Overrides, bind: Option<String>) -> anyhow::Result<
         config.server.bind = bind;
     }
     tracing::info!(config = %overrides.source().describe(), "starting gatehouse {}", env!("CARGO_PKG_VERSION"));
-    let server =
-        gatehouse_server::start(StartOptions { config, clock: Arc::new(SystemClock), random: Arc::new(SystemRandom) })
-            .await?;
+    let server = gatehouse_server::start(StartOptions {
+        config,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(SystemRandom),
+        store: None,
+    })
+    .await?;
     server.wait_for(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -110,9 +110,14 @@ impl TestEnv {
     }
 
     pub async fn start(&self, config: Config) -> TestServer {
+        self.start_with(config, None).await
+    }
+
+    /// A server on `store` instead of one it opens itself (a counting wrapper, say).
+    pub async fn start_with(&self, config: Config, store: Option<Arc<dyn Store>>) -> TestServer {
         let clock: Arc<dyn Clock> = self.clock.clone();
-        let running =
-            gatehouse_server::start(StartOptions { config, clock, random: Arc::new(SystemRandom) }).await.unwrap();
+        let options = StartOptions { config, clock, random: Arc::new(SystemRandom), store };
+        let running = gatehouse_server::start(options).await.unwrap();
         TestServer { base: format!("http://{}", running.addr), running: Some(running) }
     }
 

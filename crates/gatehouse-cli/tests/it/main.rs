@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod cookies;
+mod counting;
 mod engine;
 mod failures;
 mod flows;

@@ -5,13 +5,17 @@ use std::time::{Duration, Instant};
 use gatehouse_core::clock::Clock as _;
 use gatehouse_core::ports::Effect;
 
+use std::sync::Arc;
+
+use crate::counting::CountingStore;
 use crate::harness::{Backend, Client, TestEnv, mails_in};
 use crate::on_both_backends;
 
 on_both_backends!(
     restricted_users_look_like_real_ones,
     feedback_flags_report_each_restriction,
-    public_calls_take_the_configured_time
+    public_calls_take_the_configured_time,
+    equal_work_for_real_and_unknown_users
 );
 
 /// Status, headers and body shape of an answer.
@@ -172,6 +176,55 @@ async fn public_calls_take_the_configured_time(backend: Backend) {
     let started = Instant::now();
     c.identify("nobody-at-all").await;
     assert!(started.elapsed() < Duration::from_millis(200), "{:?}", started.elapsed());
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// One call's status and the store calls and effects it made.
+type Work = (u16, Vec<String>);
+
+/// The store calls and effects of one call, for users that must look alike.
+async fn work_of(store: &CountingStore, call: impl std::future::Future<Output = crate::harness::Resp>) -> Work {
+    store.take();
+    let r = call.await;
+    // Let the delivery worker's polls pass: its calls are not part of the answer's work.
+    (r.status, store.take().into_iter().filter(|c| !is_background(c)).collect())
+}
+
+fn is_background(call: &str) -> bool {
+    matches!(
+        call,
+        "claim_outbox" | "mark_delivered" | "mark_retry" | "mark_abandoned" | "pending_outbox" | "purge_flow_sessions"
+    )
+}
+
+async fn equal_work_for_real_and_unknown_users(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = Arc::new(CountingStore::new(env.store().await));
+    let dyn_store: Arc<dyn gatehouse_core::ports::Store> = store.clone();
+    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    env.add_user("real", Some("real@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    env.add_user("nomail", None, Some("Old-Cobalt-Lantern-1")).await;
+
+    let mut seen: Vec<(&str, Vec<Work>)> = Vec::new();
+    for name in ["real", "nobody-at-all", "nomail"] {
+        let mut c = server.client();
+        c.select("password-reset").await.expect(200);
+        let mut work = Vec::new();
+        work.push(work_of(&store, c.identify(name)).await);
+        work.push(work_of(&store, c.check_otp("00000000")).await);
+        work.push(work_of(&store, c.resend()).await);
+        seen.push((name, work));
+    }
+    // The real user's identify looks the user up, queues a message and commits; the check reserves an attempt.
+    let (identify, check) = (&seen[0].1[0].1, &seen[0].1[1].1);
+    for call in ["find_user_by_login", "get_user", "commit_flow_session", "  effect Enqueue"] {
+        assert!(identify.iter().any(|c| c == call), "{call} missing from {identify:#?}");
+    }
+    assert!(check.iter().any(|c| c == "reserve_attempt"), "{check:#?}");
+    for (name, work) in &seen[1..] {
+        assert_eq!(work, &seen[0].1, "{name} costs other work than a real user:\n{work:#?}\nreal:\n{:#?}", seen[0].1);
+    }
     server.stop().await;
     env.cleanup().await;
 }

@@ -1,0 +1,270 @@
+//! A store that counts the calls made on it (and the kinds of messages queued), for tests that must show
+//! equal work: the same calls for a real and an unknown user, not just the same answers.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::clock::Millis;
+use gatehouse_core::flow::session::NewFlowSession;
+use gatehouse_core::ports::*;
+use gatehouse_core::user::{NewUser, User};
+
+/// Every call, by method name, in order; queued messages by channel.
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner, calls: Mutex::new(Vec::new()) }
+    }
+
+    fn note(&self, call: &str) {
+        self.calls.lock().unwrap().push(call.to_owned());
+    }
+
+    /// Each effect by its kind (`Enqueue`, `Audit`, …): a queued message counts the same whatever it carries.
+    fn note_effects(&self, effects: &[Effect]) {
+        for e in effects {
+            let debug = format!("{e:?}");
+            let kind = debug.split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+            self.note(&format!("  effect {kind}"));
+        }
+    }
+
+    /// The calls since the last take, leaving none.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.note("ping");
+        self.inner.ping().await
+    }
+
+    async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
+        self.note("create_user");
+        self.inner.create_user(user, audit).await
+    }
+
+    async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.note("find_user_by_login");
+        self.inner.find_user_by_login(login).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.note("get_user");
+        self.inner.get_user(id).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.note("list_users");
+        self.inner.list_users().await
+    }
+
+    async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError> {
+        self.note("reserve_attempt");
+        self.inner.reserve_attempt(user_id, method_id, max).await
+    }
+
+    async fn lock_over_limit(
+        &self,
+        user_id: &str,
+        method_id: &str,
+        max: u32,
+        reason: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.note("lock_over_limit");
+        self.inner.lock_over_limit(user_id, method_id, max, reason, now).await
+    }
+
+    async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
+        self.note("apply");
+        self.note_effects(effects);
+        self.inner.apply(effects).await
+    }
+
+    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError> {
+        self.note("create_flow_session");
+        self.note_effects(effects);
+        self.inner.create_flow_session(session, effects).await
+    }
+
+    async fn acquire_flow_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Acquired, StoreError> {
+        self.note("acquire_flow_session");
+        self.inner.acquire_flow_session(token_hash, now, lease_until).await
+    }
+
+    async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError> {
+        self.note("commit_flow_session");
+        self.note_effects(effects);
+        self.inner.commit_flow_session(update, effects).await
+    }
+
+    async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError> {
+        self.note("release_flow_session");
+        self.inner.release_flow_session(id, version).await
+    }
+
+    async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError> {
+        self.note("purge_flow_sessions");
+        self.inner.purge_flow_sessions(expired_before, idle_before).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Millis,
+        claim_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        self.note("claim_outbox");
+        self.inner.claim_outbox(now, claim_until, limit).await
+    }
+
+    async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        self.note("mark_delivered");
+        self.inner.mark_delivered(id, at).await
+    }
+
+    async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {
+        self.note("mark_retry");
+        self.inner.mark_retry(id, error, next_attempt_at).await
+    }
+
+    async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError> {
+        self.note("mark_abandoned");
+        self.inner.mark_abandoned(id, error, at).await
+    }
+
+    async fn pending_outbox(&self) -> Result<i64, StoreError> {
+        self.note("pending_outbox");
+        self.inner.pending_outbox().await
+    }
+
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        self.note("list_audit");
+        self.inner.list_audit(limit).await
+    }
+
+    async fn touch_auth_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+        idle_before: Millis,
+    ) -> Result<Option<AuthSessionRecord>, StoreError> {
+        self.note("touch_auth_session");
+        self.inner.touch_auth_session(token_hash, now, idle_before).await
+    }
+
+    async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {
+        self.note("get_totp");
+        self.inner.get_totp(user_id).await
+    }
+
+    async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        self.note("consume_totp_step");
+        self.inner.consume_totp_step(user_id, step).await
+    }
+
+    async fn get_secret_answers(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.note("get_secret_answers");
+        self.inner.get_secret_answers(user_id).await
+    }
+
+    async fn consume_continuation_token(
+        &self,
+        token_hash: &str,
+        flow_id: &str,
+        now: Millis,
+    ) -> Result<Option<String>, StoreError> {
+        self.note("consume_continuation_token");
+        self.inner.consume_continuation_token(token_hash, flow_id, now).await
+    }
+
+    async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError> {
+        self.note("create_admin_token");
+        self.inner.create_admin_token(name, token_hash, at).await
+    }
+
+    async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError> {
+        self.note("use_admin_token");
+        self.inner.use_admin_token(token_hash, at).await
+    }
+
+    async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError> {
+        self.note("delete_admin_token");
+        self.inner.delete_admin_token(name).await
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
+        self.note("list_admin_tokens");
+        self.inner.list_admin_tokens().await
+    }
+
+    async fn activate_device(
+        &self,
+        code_hash: &str,
+        now: Millis,
+        device: &Device,
+    ) -> Result<Option<String>, StoreError> {
+        self.note("activate_device");
+        self.inner.activate_device(code_hash, now, device).await
+    }
+
+    async fn list_devices(&self, user_id: &str) -> Result<Vec<Device>, StoreError> {
+        self.note("list_devices");
+        self.inner.list_devices(user_id).await
+    }
+
+    async fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        self.note("get_device");
+        self.inner.get_device(id).await
+    }
+
+    async fn touch_device(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.note("touch_device");
+        self.inner.touch_device(id, now).await
+    }
+
+    async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        self.note("get_approval");
+        self.inner.get_approval(id).await
+    }
+
+    async fn pending_approvals(&self, user_id: &str, now: Millis) -> Result<Vec<Approval>, StoreError> {
+        self.note("pending_approvals");
+        self.inner.pending_approvals(user_id, now).await
+    }
+
+    async fn self_unlock(
+        &self,
+        user_id: &str,
+        allowed_reasons: &[String],
+        max: Option<u32>,
+        counters: &[String],
+        at: Millis,
+    ) -> Result<SelfUnlock, StoreError> {
+        self.note("self_unlock");
+        self.inner.self_unlock(user_id, allowed_reasons, max, counters, at).await
+    }
+
+    async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError> {
+        self.note("decide_approval");
+        self.inner.decide_approval(id, device_id, approve, now).await
+    }
+
+    fn approval_events(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.approval_events()
+    }
+}
