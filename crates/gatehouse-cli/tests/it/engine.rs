@@ -25,6 +25,7 @@ on_both_backends!(
     login_steps,
     selection_roles_and_the_authenticator,
     links_letters_and_messages,
+    username_unlock_and_acknowledge,
 );
 
 const T0: i64 = 1_800_000_000_000;
@@ -445,5 +446,76 @@ async fn links_letters_and_messages(backend: Backend) {
     e.clock.advance_ms(1_801_000);
     let (mut run, _) = e.start(pss, "password-reset-continue", None).await;
     assert_eq!(ended(&e.call(&mut run, Action::CheckContinuationToken { token }).await).len(), 1);
+    e.env.cleanup().await;
+}
+
+async fn username_unlock_and_acknowledge(backend: Backend) {
+    use gatehouse_core::config::{AcknowledgeMessageStep, AuthenticationFlow, PublicSelfServiceFlow, UsernameStep};
+    let mut e = Engine::new(backend).await;
+    e.config.authentication.flows.push(AuthenticationFlow {
+        id: "passwordless".into(),
+        steps: vec![Step::Username(UsernameStep {}), Step::Totp(Default::default())],
+    });
+    e.config.public_self_service.flows.push(PublicSelfServiceFlow {
+        id: "notice".into(),
+        legacy_reset_entry: false,
+        initialize_next_auth_flow: None,
+        restrictions: Default::default(),
+        steps: vec![
+            Step::UserIdentification(Default::default()),
+            Step::AcknowledgeMessage(AcknowledgeMessageStep {
+                message_id: Some("pss.notice".into()),
+                server_message: None,
+            }),
+            Step::EmailIdentityVerification(Default::default()),
+        ],
+    });
+    e.config.validate().unwrap();
+    let uid = e.user("uma", Some("uma@example.com")).await;
+
+    // username: everyone is identified; an unknown name goes on in stealth mode.
+    let auth = FlowKind::Authentication;
+    let (mut real, turn) = e.start(auth, "passwordless", None).await;
+    assert_eq!(next(&turn), Some("USERNAME_REQUIRED"));
+    unexpected(&e, &mut real, Action::CheckTotp { otp: "123456".into() }).await;
+    let turn = e.call(&mut real, Action::Identify { username: "uma".into() }).await;
+    assert_eq!(next(&turn), Some("OTP_REQUIRED"));
+    assert!(turn.renew_token && !real.state.stealth);
+    let (mut ghost, _) = e.start(auth, "passwordless", None).await;
+    let ghost_turn = e.call(&mut ghost, Action::Identify { username: "nobody".into() }).await;
+    assert_eq!(ghost_turn.outcome, turn.outcome);
+    assert!(ghost.state.stealth);
+    // Stealth: no code passes, nothing is counted, and the flow never completes.
+    assert_eq!(retry(&e.call(&mut ghost, Action::CheckTotp { otp: "123456".into() }).await).1, vec!["OTP_WRONG"]);
+
+    // acknowledge-message: shows its message, takes only the acknowledgement.
+    let pss = FlowKind::PublicSelfService;
+    let (mut run, _) = e.start(pss, "notice", None).await;
+    let turn = e.call(&mut run, Action::Identify { username: "uma".into() }).await;
+    assert_eq!(next(&turn), Some("ACKNOWLEDGE_MESSAGE_REQUIRED"));
+    assert_eq!(turn.attributes["messageId"], "pss.notice");
+    unexpected(&e, &mut run, Action::CheckEmailOtp { otp: "12345678".into() }).await;
+    assert_eq!(next(&e.call(&mut run, Action::Acknowledge).await), Some("EMAIL_OTP_REQUIRED"));
+
+    // unlock-user (non-interactive), in the demo's self-unlock: after the factor, the user is unlocked and the
+    // unlock counted; without a lock nothing happens.
+    let lock = Effect::Lock {
+        user_id: uid.clone(),
+        reason: "LockReason.TooManyAuthAtts.PASSWORD".into(),
+        at: T0,
+        replace: true,
+    };
+    e.store.apply(&[lock]).await.unwrap();
+    e.set_item(&uid, "phone", "+41790000900").await;
+    let (mut run, _) = e.start(pss, "self-unlock", None).await;
+    let turn = e.call(&mut run, Action::Identify { username: "uma".into() }).await;
+    assert_eq!(next(&turn), Some("MTAN_OTP_REQUIRED"), "her only factor is asked at once");
+    let code = code_in(&e.messages_to("+41790000900").await[0], 6);
+    let turn = e.call(&mut run, Action::CheckMtan { otp: code }).await;
+    assert_eq!(next(&turn), None);
+    let uma = e.env.user("uma").await;
+    assert!(!uma.locked);
+    assert_eq!(uma.unlock_count, 1);
+    assert!(turn.next_auth.is_some(), "the demo's self-unlock initializes the next login");
     e.env.cleanup().await;
 }
