@@ -75,6 +75,8 @@ pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams, ex
          [messaging]\n\
          transport = \"file\"\n\
          poll_interval_ms = 20\n\n\
+         [rate_limits]\n\
+         enabled = false\n\n\
          {extra}\
          {flows}",
         data_dir = toml_str(&dir.display().to_string())?,

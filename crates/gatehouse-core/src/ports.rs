@@ -356,6 +356,16 @@ pub trait Store: Send + Sync {
     /// Applies effects in one transaction.
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError>;
 
+    /// Counts one hit on `key` in a fixed window of `window_ms` (a new window starts once the old one is over),
+    /// atomically; past `limit` hits, the milliseconds until the window ends.
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window_ms: i64,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Option<i64>, StoreError>;
+
     async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
     async fn acquire_flow_session(

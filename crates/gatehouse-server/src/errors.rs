@@ -76,6 +76,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("password hashing overloaded")]
     Overloaded,
+    /// Too many calls from one address or about one account: 429 with `Retry-After`.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -103,6 +106,7 @@ impl ApiError {
             Self::Rejected { status, .. } => *status,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,6 +129,9 @@ impl ApiError {
             Self::Rejected { code, title, .. } => (code.as_str(), title.clone()),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", "this method is not allowed here".into()),
             Self::Overloaded => ("SERVICE_OVERLOADED", "the server is busy, retry shortly".into()),
+            Self::RateLimited { retry_after_secs } => {
+                ("RATE_LIMITED", format!("too many attempts, retry in {retry_after_secs} s"))
+            }
             Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", "the service is temporarily unavailable".into()),
             Self::Internal(_) => ("INTERNAL_ERROR", "an internal error occurred".into()),
         }
@@ -241,6 +248,11 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Self::Overloaded | Self::Unavailable(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::RateLimited { retry_after_secs } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

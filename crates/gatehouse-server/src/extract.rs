@@ -67,12 +67,30 @@ pub async fn require_same_domain(req: Request, next: Next) -> Response {
 /// The peer address, as a string for the audit trail.
 pub struct ClientIp(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<crate::state::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())))
+    async fn from_request_parts(parts: &mut Parts, state: &crate::state::AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Self(peer.map(|peer| client_address(&peer, &parts.headers, &state.config.rate_limits.trusted_proxies))))
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy — then the rightmost address in
+/// `X-Forwarded-For` that is not a trusted proxy (anything left of it the client may have made up).
+fn client_address(peer: &str, headers: &HeaderMap, trusted: &[String]) -> String {
+    if !trusted.iter().any(|t| t == peer) {
+        return peer.to_owned();
+    }
+    let forwarded: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().to_owned())
+        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+        .collect();
+    forwarded.into_iter().rev().find(|a| !trusted.contains(a)).unwrap_or_else(|| peer.to_owned())
 }
 
 /// The name cookie `name` travels under: with the `__Host-` prefix when Secure, so that no other host (a

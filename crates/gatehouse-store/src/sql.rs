@@ -590,6 +590,25 @@ macro_rules! store_impl {
                 Ok(row.is_some())
             }
 
+            async fn hit_rate_limit(&self, key: &str, window_ms: i64, limit: u32, now: Millis) -> Result<Option<i64>, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     count = CASE WHEN rate_limits.window_start <= $2 - $3 THEN 1 ELSE rate_limits.count + 1 END, \
+                     window_start = CASE WHEN rate_limits.window_start <= $2 - $3 THEN $2 ELSE rate_limits.window_start END \
+                     RETURNING window_start, count",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window_ms)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let start: i64 = row.try_get("window_start").map_err(db_error)?;
+                let count: i64 = row.try_get("count").map_err(db_error)?;
+                Ok((count > i64::from(limit)).then(|| (start + window_ms - now).max(1)))
+            }
+
             async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;

@@ -84,6 +84,17 @@ impl Store for CountingStore {
         self.inner.lock_over_limit(user_id, method_id, max, reason, now).await
     }
 
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        window_ms: i64,
+        limit: u32,
+        now: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        self.note("hit_rate_limit");
+        self.inner.hit_rate_limit(key, window_ms, limit, now).await
+    }
+
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
         self.note("apply");
         self.note_effects(effects);

@@ -17,6 +17,7 @@ mod failures;
 mod flows;
 mod login;
 mod password_policy;
+mod rate_limits;
 mod reset_flow;
 mod restart;
 mod second_factor;

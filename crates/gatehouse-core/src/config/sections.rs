@@ -19,6 +19,37 @@ pub struct Config {
     pub authentication: AuthenticationConfig,
     pub authenticator: AuthenticatorConfig,
     pub public_self_service: PublicSelfServiceConfig,
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Limits on the calls that try an answer or name an account (identify, password check, every code check and
+/// resend, link tokens, device activation), held in the database so they hold across nodes. Known and unknown
+/// accounts are counted alike (by the name as entered).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    /// Such calls from one client address per window.
+    pub per_ip_requests: u32,
+    pub per_ip_window_seconds: u64,
+    /// Such calls about one account name (as entered) per window, from anywhere.
+    pub per_account_requests: u32,
+    pub per_account_window_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (exact addresses).
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_ip_requests: 120,
+            per_ip_window_seconds: 60,
+            per_account_requests: 30,
+            per_account_window_seconds: 900,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -265,6 +265,21 @@ impl Config {
         if self.public_self_service.response_time_ms > 30_000 {
             return fail("public_self_service.response_time_ms", "must be at most 30000");
         }
+        let rl = &self.rate_limits;
+        if rl.enabled && (rl.per_ip_requests == 0 || rl.per_account_requests == 0) {
+            return fail(
+                "rate_limits",
+                "per_ip_requests and per_account_requests must be at least 1 (or enabled = false)",
+            );
+        }
+        if rl.per_ip_window_seconds == 0 || rl.per_account_window_seconds == 0 {
+            return fail("rate_limits", "windows must be at least 1 second");
+        }
+        for (i, p) in rl.trusted_proxies.iter().enumerate() {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                return fail(format!("rate_limits.trusted_proxies[{i}]"), "must be an IP address");
+            }
+        }
         let sq = &self.public_self_service.secret_questions;
         let mut seen = HashSet::new();
         for (i, q) in sq.questions.iter().enumerate() {

@@ -13,6 +13,7 @@ use gatehouse_core::flow::{self, Action, ErrorCode, FlowError, Outcome, Turn};
 use gatehouse_core::ports::{Acquired, Effect, FlowSessionUpdate};
 use gatehouse_core::random::{random_decimal_id, random_id, random_token};
 
+use super::limits;
 use crate::documents;
 use crate::errors::ApiError;
 use crate::extract::{cookie, set_cookie, wants_secure_cookie};
@@ -167,6 +168,12 @@ pub(crate) async fn run(
         && state.config.authentication.enumeration_protection)
         .then(|| std::time::Duration::from_millis(state.config.authentication.response_time_ms));
     let started = tokio::time::Instant::now();
+    if limits::is_limited(&action) {
+        limits::client(state, ip.as_deref()).await?;
+        if let Action::Identify { username } | Action::CheckPassword { username: Some(username), .. } = &action {
+            limits::account(state, username).await?;
+        }
+    }
     let clock = state.clock.clone();
     let config = state.config.clone();
     let (state, headers) = (state.clone(), headers.clone());
@@ -318,6 +325,13 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
     };
     if !flow::fits(def, &flow_state) {
         return Ok(end(state, held, ErrorCode::FlowSessionExpired).await);
+    }
+    // Answers about the flow's account count on its name (identify and password checks counted it already).
+    if limits::is_limited(&action)
+        && !matches!(action, Action::Identify { .. } | Action::CheckPassword { username: Some(_), .. })
+        && let Some(subject) = &flow_state.subject
+    {
+        limits::account(state, &subject.login).await?;
     }
     let deps = state.flow_deps();
     let turn = flow::handle(&deps, def, &held.record.id, ip.as_deref(), flow_state, action).await?;

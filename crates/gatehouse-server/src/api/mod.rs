@@ -5,6 +5,7 @@ pub mod authentication;
 pub mod device;
 mod flow_session;
 pub mod health;
+mod limits;
 pub mod protected;
 pub mod public_self_service;
 

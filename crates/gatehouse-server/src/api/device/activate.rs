@@ -37,6 +37,8 @@ pub async fn handler(
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<ActivateRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    // Activation codes are guessed here: limited per client like every other answer.
+    crate::api::limits::client(&state, ip.as_deref()).await?;
     if !is_public_key(&body.public_key) {
         return Err(invalid("publicKey must be a base64url Ed25519 public key", "/publicKey"));
     }

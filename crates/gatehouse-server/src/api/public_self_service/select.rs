@@ -18,5 +18,6 @@ pub async fn handler(
     headers: HeaderMap,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Response, ApiError> {
+    crate::api::limits::client(&state, ip.as_deref()).await?;
     Ok(flow_session::start(&state, &headers, ip, KIND, &flow_id, None, None).await?.response)
 }
