@@ -366,6 +366,10 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<Option<i64>, StoreError>;
 
+    /// Deletes rate-limit windows that started before `windows_before` and email-link tokens that expired or
+    /// were used before `tokens_before`; the rows deleted.
+    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError>;
+
     async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
     async fn acquire_flow_session(

@@ -590,6 +590,22 @@ macro_rules! store_impl {
                 Ok(row.is_some())
             }
 
+            async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
+                let windows = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+                    .bind(windows_before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let tokens = sqlx::query(
+                    "DELETE FROM continuation_tokens WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)",
+                )
+                .bind(tokens_before)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(windows.rows_affected() + tokens.rows_affected())
+            }
+
             async fn hit_rate_limit(&self, key: &str, window_ms: i64, limit: u32, now: Millis) -> Result<Option<i64>, StoreError> {
                 let row = sqlx::query(
                     "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \

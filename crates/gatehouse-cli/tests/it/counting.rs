@@ -84,6 +84,11 @@ impl Store for CountingStore {
         self.inner.lock_over_limit(user_id, method_id, max, reason, now).await
     }
 
+    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
+        self.note("purge_spent");
+        self.inner.purge_spent(windows_before, tokens_before).await
+    }
+
     async fn hit_rate_limit(
         &self,
         key: &str,

@@ -20,6 +20,7 @@ on_both_backends!(
     outbox_and_audit,
     approval_events_reach_waiters,
     continuation_tokens_work_once,
+    rate_limit_windows,
     secret_answers_are_replaced_whole,
     a_lock_follows_the_counter
 );
@@ -366,5 +367,25 @@ async fn a_lock_follows_the_counter(backend: Backend) {
     assert!(store.lock_over_limit("u1", "PASSWORD", 2, "LockReason.Other", 7).await.unwrap());
     let u = store.get_user("u1").await.unwrap().unwrap();
     assert_eq!((u.lock_reason.as_deref(), u.locked_at), (Some(reason), Some(6)));
+    env.cleanup().await;
+}
+
+async fn rate_limit_windows(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let other = env.second_store().await;
+    // 30 hits at once over two nodes on a limit of 10: exactly 20 are refused, each told when the window ends.
+    let hits = (0..30).map(|i| {
+        let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+        async move { s.hit_rate_limit("ip:198.51.100.1", 60_000, 10, 1_000).await.unwrap() }
+    });
+    let refused: Vec<i64> = join_all(hits).await.into_iter().flatten().collect();
+    assert_eq!(refused.len(), 20);
+    assert!(refused.iter().all(|&ms| ms == 60_000));
+    // Another key has its own window; a new window starts once the old one is over.
+    assert_eq!(store.hit_rate_limit("ip:198.51.100.2", 60_000, 10, 1_000).await.unwrap(), None);
+    assert_eq!(store.hit_rate_limit("ip:198.51.100.1", 60_000, 10, 61_000).await.unwrap(), None);
+    // Spent windows are purged.
+    assert_eq!(store.purge_spent(61_000, 0).await.unwrap(), 1);
     env.cleanup().await;
 }

@@ -109,6 +109,15 @@ async fn purge_sessions(state: &AppState) {
         Ok(n) => tracing::info!(purged = n, "flow sessions purged"),
         Err(e) => tracing::warn!(error = %e, "cannot purge flow sessions"),
     }
+    // Rate-limit windows older than the longest window, and link tokens an hour after they expired or were used.
+    let rl = &state.config.rate_limits;
+    let longest = i64::try_from(rl.per_ip_window_seconds.max(rl.per_account_window_seconds).saturating_mul(1000))
+        .unwrap_or(i64::MAX);
+    match state.store.purge_spent(now.saturating_sub(longest), now - 3_600_000).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "spent rate-limit windows and link tokens purged"),
+        Err(e) => tracing::warn!(error = %e, "cannot purge rate-limit windows and link tokens"),
+    }
 }
 
 #[cfg(test)]
