@@ -342,16 +342,17 @@ pub trait Store: Send + Sync {
     /// counter already exceeds `max` (then nobody may try again: `None`). Returns the new counter value.
     async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError>;
 
-    /// Locks the user with `reason` in one statement, if (and only if) the counter of `method_id` is over
-    /// `max`; an existing lock keeps its reason. Whether the user is locked now.
-    async fn lock_over_limit(
+    /// Turns a reserved check into a failure and, when failures are now over `max`, locks the user with `reason`
+    /// — in one transaction, so the failures and the lock never disagree. Returns the failures and whether the
+    /// user is locked by it (a user deleted meanwhile: `(0, false)`).
+    async fn record_failure(
         &self,
         user_id: &str,
         method_id: &str,
         max: u32,
         reason: &str,
         now: Millis,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<(i64, bool), StoreError>;
 
     /// Applies effects in one transaction.
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError>;

@@ -176,12 +176,12 @@ macro_rules! store_impl {
                 let (alias_sql, counter_sql) = if single {
                     (
                         "SELECT user_id, login AS alias FROM logins WHERE user_id = $1 AND kind = 'alias' ORDER BY login",
-                        "SELECT user_id, method, count FROM failed_attempts WHERE user_id = $1 ORDER BY method",
+                        "SELECT user_id, method, count FROM failed_attempts WHERE user_id = $1 AND count > 0 ORDER BY method",
                     )
                 } else {
                     (
                         "SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' ORDER BY login",
-                        "SELECT user_id, method, count FROM failed_attempts ORDER BY method",
+                        "SELECT user_id, method, count FROM failed_attempts WHERE count > 0 ORDER BY method",
                     )
                 };
                 let first = users[0].id.clone();
@@ -233,7 +233,7 @@ macro_rules! store_impl {
                                 .await?;
                         }
                         Effect::ReleaseAttempt { user_id, method_id } => {
-                            sqlx::query("UPDATE failed_attempts SET count = count - 1 WHERE user_id = $1 AND method = $2 AND count > 0")
+                            sqlx::query("UPDATE failed_attempts SET pending = pending - 1 WHERE user_id = $1 AND method = $2 AND pending > 0")
                                 .bind(user_id)
                                 .bind(method_id)
                                 .execute(&mut *conn)
@@ -551,10 +551,11 @@ macro_rules! store_impl {
                 let row = sqlx::query(
                     // A user deleted meanwhile has no counter to reserve on: nothing is reserved (not a
                     // foreign-key error).
-                    "INSERT INTO failed_attempts (user_id, method, count) \
-                     SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
-                     ON CONFLICT (user_id, method) DO UPDATE SET count = failed_attempts.count + 1 \
-                     WHERE failed_attempts.count <= $3 RETURNING count",
+                    "INSERT INTO failed_attempts (user_id, method, count, pending) \
+                     SELECT $1, $2, 0, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+                     ON CONFLICT (user_id, method) DO UPDATE SET pending = failed_attempts.pending + 1 \
+                     WHERE failed_attempts.count + failed_attempts.pending <= $3 \
+                     RETURNING count + pending AS count",
                 )
                 .bind(user_id)
                 .bind(method_id)
@@ -565,29 +566,52 @@ macro_rules! store_impl {
                 row.map(|r| r.try_get::<i64, _>("count")).transpose().map_err(db_error)
             }
 
-            async fn lock_over_limit(
+            async fn record_failure(
                 &self,
                 user_id: &str,
                 method_id: &str,
                 max: u32,
                 reason: &str,
                 now: Millis,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<(i64, bool), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                // The user's row first, as every transaction does (one lock order).
+                sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                 let row = sqlx::query(
-                    "UPDATE users SET locked = TRUE, lock_reason = CASE WHEN locked THEN lock_reason ELSE $4 END, \
-                     locked_at = CASE WHEN locked THEN locked_at ELSE $5 END, updated_at = $5 \
-                     WHERE id = $1 AND EXISTS (SELECT 1 FROM failed_attempts f WHERE f.user_id = $1 AND f.method = $2 AND f.count > $3) \
-                     RETURNING locked",
+                    "INSERT INTO failed_attempts (user_id, method, count, pending) \
+                     SELECT $1, $2, 1, 0 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+                     ON CONFLICT (user_id, method) DO UPDATE SET count = failed_attempts.count + 1, \
+                     pending = CASE WHEN failed_attempts.pending > 0 THEN failed_attempts.pending - 1 ELSE 0 END \
+                     RETURNING count",
                 )
                 .bind(user_id)
                 .bind(method_id)
-                .bind(i64::from(max))
-                .bind(reason)
-                .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Ok(row.is_some())
+                let Some(row) = row else {
+                    return Ok((0, false));
+                };
+                let count: i64 = row.try_get("count").map_err(db_error)?;
+                let locked = count > i64::from(max);
+                if locked {
+                    sqlx::query(
+                        "UPDATE users SET locked = TRUE, lock_reason = CASE WHEN locked THEN lock_reason ELSE $2 END, \
+                         locked_at = CASE WHEN locked THEN locked_at ELSE $3 END, updated_at = $3 WHERE id = $1",
+                    )
+                    .bind(user_id)
+                    .bind(reason)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok((count, locked))
             }
 
             async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {

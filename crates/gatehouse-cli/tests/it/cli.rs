@@ -97,8 +97,8 @@ async fn user_commands_manage_users(backend: Backend) {
     ok(&gatehouse(&env, &["user", "lock", "jdoe", "--reason", "LockReason.FraudReportedByUser"], None));
     let store = env.store().await;
     let id = env.user("jdoe").await.id;
-    store.reserve_attempt(&id, "PASSWORD", 10).await.unwrap();
-    store.reserve_attempt(&id, "EMAIL_OTP", 10).await.unwrap();
+    store.record_failure(&id, "PASSWORD", 10, "LockReason.TooManyAuthAtts.PASSWORD", 1).await.unwrap();
+    store.record_failure(&id, "EMAIL_OTP", 10, "LockReason.TooManyAuthAtts.EMAIL_OTP", 1).await.unwrap();
     let text = ok(&gatehouse(&env, &["user", "show", "jdoe"], None));
     assert!(text.contains("yes, LockReason.FraudReportedByUser"), "{text}");
     assert!(text.contains("EMAIL_OTP=1, PASSWORD=1"), "{text}");

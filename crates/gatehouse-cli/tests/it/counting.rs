@@ -72,21 +72,21 @@ impl Store for CountingStore {
         self.inner.reserve_attempt(user_id, method_id, max).await
     }
 
-    async fn lock_over_limit(
+    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
+        self.note("purge_spent");
+        self.inner.purge_spent(windows_before, tokens_before).await
+    }
+
+    async fn record_failure(
         &self,
         user_id: &str,
         method_id: &str,
         max: u32,
         reason: &str,
         now: Millis,
-    ) -> Result<bool, StoreError> {
-        self.note("lock_over_limit");
-        self.inner.lock_over_limit(user_id, method_id, max, reason, now).await
-    }
-
-    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
-        self.note("purge_spent");
-        self.inner.purge_spent(windows_before, tokens_before).await
+    ) -> Result<(i64, bool), StoreError> {
+        self.note("record_failure");
+        self.inner.record_failure(user_id, method_id, max, reason, now).await
     }
 
     async fn hit_rate_limit(

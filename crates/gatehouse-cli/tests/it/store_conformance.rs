@@ -21,8 +21,7 @@ on_both_backends!(
     approval_events_reach_waiters,
     continuation_tokens_work_once,
     rate_limit_windows,
-    secret_answers_are_replaced_whole,
-    a_lock_follows_the_counter
+    secret_answers_are_replaced_whole
 );
 
 fn audit(id: &str, at: i64) -> AuditEvent {
@@ -111,8 +110,29 @@ async fn attempt_counters_and_locks(backend: Backend) {
     granted.sort_unstable();
     assert_eq!(granted, vec![1, 2, 3], "max 2 lets the third (the one that exceeds) through, then nothing");
     store.apply(&[Effect::ReleaseAttempt { user_id: "u1".into(), method_id: "OTP".into() }]).await.unwrap();
-    assert_eq!(store.get_user("u1").await.unwrap().unwrap().failed_attempts.get("OTP"), Some(&2));
+    // Reservations are checks in flight, not failures: nothing shows, nothing locks.
+    let failures = |u: gatehouse_core::user::User| u.failed_attempts.get("OTP").copied();
+    assert_eq!(failures(store.get_user("u1").await.unwrap().unwrap()), None);
+    // Two of the checks turn out wrong: two failures, within the limit.
+    let reason = "LockReason.TooManyAuthAtts.OTP";
+    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 5).await.unwrap(), (1, false));
+    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 5).await.unwrap(), (2, false));
+    assert_eq!(failures(store.get_user("u1").await.unwrap().unwrap()), Some(2));
+    // One slot left (2 failures, max 2): the next failure passes the limit and locks, in the same transaction.
+    assert_eq!(store.reserve_attempt("u1", "OTP", 2).await.unwrap(), Some(3));
+    assert_eq!(store.reserve_attempt("u1", "OTP", 2).await.unwrap(), None);
+    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 6).await.unwrap(), (3, true));
+    let u = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!((u.locked, u.lock_reason.as_deref(), u.locked_at), (true, Some(reason), Some(6)));
+    store.apply(&[Effect::Unlock { user_id: "u1".into(), at: 7 }]).await.unwrap();
+    for _ in 0..2 {
+        store.record_failure("u1", "OTP", 2, reason, 8).await.unwrap();
+    }
     assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(), Some(1), "counters are per method");
+    assert_eq!(
+        store.record_failure("u1", "PASSWORD", 2, "LockReason.TooManyAuthAtts.PASSWORD", 9).await.unwrap(),
+        (1, false)
+    );
 
     // 200 parallel reservations: exactly max + 1 succeed.
     let store2: Arc<dyn Store> = store.clone();
@@ -122,6 +142,7 @@ async fn attempt_counters_and_locks(backend: Backend) {
     }))
     .await;
     assert_eq!(results.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 6);
+    store.record_failure("u1", "MTAN", 5, "LockReason.TooManyAuthAtts.MTAN", 10).await.unwrap();
 
     store.apply(&[Effect::ResetCounters { user_id: "u1".into(), method_ids: vec!["OTP".into()] }]).await.unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();
@@ -343,30 +364,6 @@ async fn secret_answers_are_replaced_whole(backend: Backend) {
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.a=ha", "q.b=hb"]);
     store.apply(&[set(&[("q.c", "hc")])]).await.unwrap();
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.c=hc"]);
-    env.cleanup().await;
-}
-
-async fn a_lock_follows_the_counter(backend: Backend) {
-    let env = TestEnv::new(backend).await;
-    let store = env.store().await;
-    store.create_user(&new_user("u1", "alice", &[]), &audit("a1", 1)).await.unwrap();
-    let reason = "LockReason.TooManyAuthAtts.PASSWORD";
-    // Within the limit nothing locks.
-    for _ in 0..2 {
-        store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap();
-    }
-    assert!(!store.lock_over_limit("u1", "PASSWORD", 2, reason, 5).await.unwrap());
-    assert!(!store.get_user("u1").await.unwrap().unwrap().locked);
-    // Over it, the lock is written with the counter's method as reason.
-    assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(), Some(3));
-    assert!(store.lock_over_limit("u1", "PASSWORD", 2, reason, 6).await.unwrap());
-    let u = store.get_user("u1").await.unwrap().unwrap();
-    assert!(u.locked);
-    assert_eq!((u.lock_reason.as_deref(), u.locked_at), (Some(reason), Some(6)));
-    // An existing lock keeps its reason and time.
-    assert!(store.lock_over_limit("u1", "PASSWORD", 2, "LockReason.Other", 7).await.unwrap());
-    let u = store.get_user("u1").await.unwrap().unwrap();
-    assert_eq!((u.lock_reason.as_deref(), u.locked_at), (Some(reason), Some(6)));
     env.cleanup().await;
 }
 

@@ -59,12 +59,10 @@ where
         effects.push(release());
         return Ok(Counted::Right);
     }
-    // Over the limit: the lock is written now, in one statement that locks only while the counter is over the
-    // limit — not with the flow's commit, which a failure later in the call could lose.
-    let locked = count > i64::from(max);
-    if locked {
-        store.lock_over_limit(user_id, method_id, max, lock_reason, now).await?;
-    }
+    // The failure and, past the limit, the lock are written now in one transaction — not with the flow's commit,
+    // which a failure later in the call could lose — and counted on failures alone, not on checks in flight.
+    let _ = count;
+    let (count, locked) = store.record_failure(user_id, method_id, max, lock_reason, now).await?;
     Ok(Counted::Wrong { count, locked })
 }
 
@@ -88,7 +86,9 @@ impl crate::flow::engine::Ctx<'_> {
         let Some(user_id) = self.user_id() else {
             // Stealth: the same reservation statement runs for nobody (it reserves nothing), so the store sees
             // the same work as for a real user's wrong answer.
-            self.deps.store.reserve_attempt("", method_id, self.deps.config.lockout.max_for(method_id)).await?;
+            let max = self.deps.config.lockout.max_for(method_id);
+            self.deps.store.reserve_attempt("", method_id, max).await?;
+            self.deps.store.record_failure("", method_id, max, "", self.now).await?;
             return Ok(Check::Wrong);
         };
         let max = self.deps.config.lockout.max_for(method_id);
