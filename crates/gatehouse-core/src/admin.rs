@@ -132,11 +132,7 @@ impl UserAdmin<'_> {
         let Some(to) = user.context_item("email").map(str::to_owned) else {
             return invalid("email", format!("`{}` has no email address", user.username));
         };
-        let lang = user
-            .context_item("language")
-            .filter(|l| crate::messages::is_supported_language(l))
-            .unwrap_or(&mail.config.messaging.default_language)
-            .to_owned();
+        let lang = crate::messages::language_for(&user, &mail.config.messaging.default_language);
         let mut effects =
             crate::flow::continuation::link_effects(mail, &user, &to, &flow, "reset-link", validity_seconds, &lang)?;
         effects.push(Effect::Audit(self.audit_event("link.sent", &user, serde_json::json!({ "target_flow": flow }))));

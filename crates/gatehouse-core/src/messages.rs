@@ -80,6 +80,11 @@ pub fn is_supported_language(lang: &str) -> bool {
     LANGUAGES.contains(&lang)
 }
 
+/// The language of messages for `user`: its `language` item if supported, else `default`.
+pub fn language_for(user: &crate::user::User, default: &str) -> String {
+    user.context_item("language").filter(|l| is_supported_language(l)).unwrap_or(default).to_owned()
+}
+
 fn known(name: &str) -> Option<&'static Known> {
     KNOWN.iter().find(|k| k.name == name)
 }

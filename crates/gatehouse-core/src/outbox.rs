@@ -22,6 +22,16 @@ pub struct Envelope {
     pub template: String,
 }
 
+fn seal(key: &ServerKey, random: &dyn Random, now: Millis, channel: Channel, envelope: &Envelope) -> OutboxMessage {
+    // Serialising a struct of strings cannot fail.
+    let plain = serde_json::to_vec(envelope).unwrap_or_default();
+    OutboxMessage { id: random_id(random), channel, sealed: key.seal(random, SEAL_CONTEXT, &plain), created_at: now }
+}
+
+fn envelope(to: &str, subject: String, body: &str, template: &str) -> Envelope {
+    Envelope { to: to.to_owned(), subject, body: body.to_owned(), template: template.to_owned() }
+}
+
 pub fn seal_email(
     key: &ServerKey,
     random: &dyn Random,
@@ -30,16 +40,7 @@ pub fn seal_email(
     template: &str,
     message: RenderedMessage,
 ) -> OutboxMessage {
-    let envelope =
-        Envelope { to: to.to_owned(), subject: message.subject, body: message.body, template: template.to_owned() };
-    // Serialising a struct of strings cannot fail.
-    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
-    OutboxMessage {
-        id: random_id(random),
-        channel: Channel::Email,
-        sealed: key.seal(random, SEAL_CONTEXT, &plain),
-        created_at: now,
-    }
+    seal(key, random, now, Channel::Email, &envelope(to, message.subject, &message.body, template))
 }
 
 /// An SMS: the envelope's `body` is the text, `subject` stays empty.
@@ -51,15 +52,7 @@ pub fn seal_sms(
     template: &str,
     text: &str,
 ) -> OutboxMessage {
-    let envelope =
-        Envelope { to: to.to_owned(), subject: String::new(), body: text.to_owned(), template: template.to_owned() };
-    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
-    OutboxMessage {
-        id: random_id(random),
-        channel: Channel::Sms,
-        sealed: key.seal(random, SEAL_CONTEXT, &plain),
-        created_at: now,
-    }
+    seal(key, random, now, Channel::Sms, &envelope(to, String::new(), text, template))
 }
 
 /// A letter: `to` is the recipient block (name and address lines), `body` the text.
@@ -71,32 +64,12 @@ pub fn seal_letter(
     template: &str,
     text: &str,
 ) -> OutboxMessage {
-    let envelope = Envelope {
-        to: recipient.to_owned(),
-        subject: String::new(),
-        body: text.to_owned(),
-        template: template.to_owned(),
-    };
-    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
-    OutboxMessage {
-        id: random_id(random),
-        channel: Channel::Letter,
-        sealed: key.seal(random, SEAL_CONTEXT, &plain),
-        created_at: now,
-    }
+    seal(key, random, now, Channel::Letter, &envelope(recipient, String::new(), text, template))
 }
 
 /// A job with nothing to send (see [`Channel::Discard`]), sealed like a real message of the same size.
 pub fn seal_discard(key: &ServerKey, random: &dyn Random, now: Millis, template: &str, text: &str) -> OutboxMessage {
-    let envelope =
-        Envelope { to: String::new(), subject: String::new(), body: text.to_owned(), template: template.to_owned() };
-    let plain = serde_json::to_vec(&envelope).unwrap_or_default();
-    OutboxMessage {
-        id: random_id(random),
-        channel: Channel::Discard,
-        sealed: key.seal(random, SEAL_CONTEXT, &plain),
-        created_at: now,
-    }
+    seal(key, random, now, Channel::Discard, &envelope("", String::new(), text, template))
 }
 
 pub fn open(key: &ServerKey, message: &OutboxMessage) -> Result<Envelope, KeyError> {

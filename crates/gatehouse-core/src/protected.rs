@@ -114,42 +114,13 @@ impl Protected<'_> {
     pub async fn change_password(&self, me: &Me<'_>, old: String, new: String) -> Result<(), ProtectedError> {
         let user = me.user;
         let now = self.clock.now_ms();
-        let max = self.config.lockout.max_for(OLD_PASSWORD_METHOD);
-        let (stored, hasher, old_for_check) = (user.password_hash.clone(), self.hasher, old.clone());
-        let check = async move {
-            match stored {
-                Some(h) => match hasher.verify(old_for_check, h).await {
-                    Ok(v) => Ok(v.matches),
-                    Err(HashError::UnsupportedHash(_)) => Ok(false),
-                    Err(e) => Err(e.into()),
-                },
-                None => Ok(false),
-            }
-        };
-        let attempt = Attempt {
-            user_id: &user.id,
-            method_id: OLD_PASSWORD_METHOD,
-            max,
-            lock_reason: lock_reason::MAX_WRONG_OLD_PASSWORD,
-            now,
-        };
-        let mut effects = Vec::new();
-        let counted = counted_check(self.store, attempt, &mut effects, check).await.map_err(engine_error)?;
-        match counted {
-            Counted::Right => {}
-            Counted::Exhausted | Counted::Wrong { locked: true, .. } => {
-                let details = serde_json::json!({ "reason": lock_reason::MAX_WRONG_OLD_PASSWORD });
-                effects.push(Effect::EndAuthSession { id: me.session_id.to_owned(), at: now });
-                effects.push(self.audit(me, "user.locked", "ok", details));
-                self.store.apply(&effects).await?;
-                return Err(ProtectedError::Locked);
-            }
-            Counted::Wrong { .. } => {
-                let details = serde_json::json!({ "reason": "wrong_old_password" });
-                effects.push(self.audit(me, "password.change_failed", "failed", details));
-                self.store.apply(&effects).await?;
-                return Err(ProtectedError::Wrong { code: ErrorCode::OldPasswordWrong, pointer: "/oldPassword" });
-            }
+        let reason = lock_reason::MAX_WRONG_OLD_PASSWORD;
+        let (right, mut effects) = self.counted_own_password(me, old.clone(), OLD_PASSWORD_METHOD, reason).await?;
+        if !right {
+            let details = serde_json::json!({ "reason": "wrong_old_password" });
+            effects.push(self.audit(me, "password.change_failed", "failed", details));
+            self.store.apply(&effects).await?;
+            return Err(ProtectedError::Wrong { code: ErrorCode::OldPasswordWrong, pointer: "/oldPassword" });
         }
         let policy = &self.config.password_policy;
         let violations = password_policy::check_for_user(policy, self.hasher, user, &new, Some(&old)).await?;
@@ -189,10 +160,35 @@ impl Protected<'_> {
     /// A step-up: the password again, counted on the password's counter like a login (past the limit the user
     /// is locked and the session ends). Sensitive changes are allowed for `step_up_seconds` after.
     pub async fn reauthenticate(&self, me: &Me<'_>, password: String) -> Result<(), ProtectedError> {
-        let user = me.user;
         let now = self.clock.now_ms();
         let method = self.config.authentication.password_method_id.clone();
-        let (stored, hasher) = (user.password_hash.clone(), self.hasher);
+        let reason = lock_reason::too_many_auth_attempts(&method);
+        let (right, mut effects) = self.counted_own_password(me, password, &method, &reason).await?;
+        if !right {
+            effects.push(self.audit(me, "session.reauthentication_failed", "failed", serde_json::json!({})));
+            self.store.apply(&effects).await?;
+            return Err(ProtectedError::Wrong { code: ErrorCode::PasswordWrong, pointer: "/password" });
+        }
+        // Like a login, a proven password clears its earlier failures.
+        effects.push(Effect::ResetCounters { user_id: me.user.id.clone(), method_ids: vec![method] });
+        effects.push(Effect::ReauthenticateSession { id: me.session_id.to_owned(), at: now });
+        effects.push(self.audit(me, "session.reauthenticated", "ok", serde_json::json!({})));
+        self.store.apply(&effects).await?;
+        Ok(())
+    }
+
+    /// Checks the user's own password under the lockout of `method_id`: whether it is right, and the effects to
+    /// write with the outcome. A check that locks the user (or finds the counter used up) ends the session and
+    /// answers `Locked` here.
+    async fn counted_own_password(
+        &self,
+        me: &Me<'_>,
+        password: String,
+        method_id: &str,
+        lock_reason: &str,
+    ) -> Result<(bool, Vec<Effect>), ProtectedError> {
+        let now = self.clock.now_ms();
+        let (stored, hasher) = (me.user.password_hash.clone(), self.hasher);
         let check = async move {
             match stored {
                 Some(h) => match hasher.verify(password, h).await {
@@ -203,35 +199,17 @@ impl Protected<'_> {
                 None => Ok(false),
             }
         };
-        let reason = lock_reason::too_many_auth_attempts(&method);
-        let attempt = Attempt {
-            user_id: &user.id,
-            method_id: &method,
-            max: self.config.lockout.max_for(&method),
-            lock_reason: &reason,
-            now,
-        };
+        let max = self.config.lockout.max_for(method_id);
+        let attempt = Attempt { user_id: &me.user.id, method_id, max, lock_reason, now };
         let mut effects = Vec::new();
-        let counted = counted_check(self.store, attempt, &mut effects, check).await.map_err(engine_error)?;
-        match counted {
-            Counted::Right => {
-                // Like a login, a proven password clears its earlier failures.
-                effects.push(Effect::ResetCounters { user_id: user.id.clone(), method_ids: vec![method.clone()] });
-                effects.push(Effect::ReauthenticateSession { id: me.session_id.to_owned(), at: now });
-                effects.push(self.audit(me, "session.reauthenticated", "ok", serde_json::json!({})));
-                self.store.apply(&effects).await?;
-                Ok(())
-            }
+        match counted_check(self.store, attempt, &mut effects, check).await.map_err(engine_error)? {
+            Counted::Right => Ok((true, effects)),
+            Counted::Wrong { locked: false, .. } => Ok((false, effects)),
             Counted::Exhausted | Counted::Wrong { locked: true, .. } => {
                 effects.push(Effect::EndAuthSession { id: me.session_id.to_owned(), at: now });
-                effects.push(self.audit(me, "user.locked", "ok", serde_json::json!({ "reason": reason })));
+                effects.push(self.audit(me, "user.locked", "ok", serde_json::json!({ "reason": lock_reason })));
                 self.store.apply(&effects).await?;
                 Err(ProtectedError::Locked)
-            }
-            Counted::Wrong { .. } => {
-                effects.push(self.audit(me, "session.reauthentication_failed", "failed", serde_json::json!({})));
-                self.store.apply(&effects).await?;
-                Err(ProtectedError::Wrong { code: ErrorCode::PasswordWrong, pointer: "/password" })
             }
         }
     }

@@ -40,9 +40,9 @@ where
     F: Future<Output = Result<bool, EngineError>>,
 {
     let Attempt { user_id, method_id, max, lock_reason, now } = attempt;
-    let Some(count) = store.reserve_attempt(user_id, method_id, max).await? else {
+    if store.reserve_attempt(user_id, method_id, max).await?.is_none() {
         return Ok(Counted::Exhausted);
-    };
+    }
     let release = || Effect::ReleaseAttempt { user_id: user_id.to_owned(), method_id: method_id.to_owned() };
     let right = match check.await {
         Ok(right) => right,
@@ -61,7 +61,6 @@ where
     }
     // The failure and, past the limit, the lock are written now in one transaction — not with the flow's commit,
     // which a failure later in the call could lose — and counted on failures alone, not on checks in flight.
-    let _ = count;
     let (count, locked) = store.record_failure(user_id, method_id, max, lock_reason, now).await?;
     Ok(Counted::Wrong { count, locked })
 }

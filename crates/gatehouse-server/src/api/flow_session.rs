@@ -287,20 +287,8 @@ pub(crate) async fn start(
         // A call that does not fit the flow it would start leaves no session behind.
         return Err(ApiError::flow(ErrorCode::UnexpectedCall));
     }
-    let now = state.clock.now_ms();
-    let lifetime = i64::try_from(state.config.flow_sessions.max_lifetime_seconds * 1000).unwrap_or(i64::MAX);
-    let session = NewFlowSession {
-        id: id.clone(),
-        token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
-        kind,
-        flow_id: flow_id.to_owned(),
-        state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
-        status: turn.status,
-        created_at: now,
-        expires_at: now.saturating_add(lifetime),
-    };
-    state.store.create_flow_session(&session, &turn.effects).await?;
-    notify_outbox(state, &turn.effects);
+    let lifetime = state.config.flow_sessions.max_lifetime_seconds;
+    store_new_session(state, kind, flow_id, &id, &token, &turn, lifetime).await?;
     let secure = wants_secure_cookie(&state.config.server, headers);
     let outcome = turn.outcome.clone();
     let active = turn.status == SessionStatus::Active;
@@ -313,6 +301,33 @@ pub(crate) async fn start(
     let response =
         if active { with_cookie(response, &set_cookie(cookie_name(kind), Some(&token), secure)) } else { response };
     Ok(Started { response, outcome })
+}
+
+/// Stores a just-started flow's session (the cookie token only as a keyed hash) with the turn's effects.
+async fn store_new_session(
+    state: &AppState,
+    kind: FlowKind,
+    flow_id: &str,
+    id: &str,
+    token: &str,
+    turn: &Turn,
+    lifetime_seconds: u64,
+) -> Result<(), ApiError> {
+    let now = state.clock.now_ms();
+    let lifetime = i64::try_from(lifetime_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let session = NewFlowSession {
+        id: id.to_owned(),
+        token_hash: state.key.hash_secret(TOKEN_PURPOSE, token),
+        kind,
+        flow_id: flow_id.to_owned(),
+        state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
+        status: turn.status,
+        created_at: now,
+        expires_at: now.saturating_add(lifetime),
+    };
+    state.store.create_flow_session(&session, &turn.effects).await?;
+    notify_outbox(state, &turn.effects);
+    Ok(())
 }
 
 async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Action) -> Result<Response, ApiError> {
@@ -372,20 +387,7 @@ async fn seed_next_login(
     let id = random_id(state.random.as_ref());
     let deps = state.flow_deps();
     let turn = flow::start_seeded(&deps, def, &id, ip, seed).await?;
-    let now = state.clock.now_ms();
-    let lifetime = i64::try_from(seed.validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let session = NewFlowSession {
-        id,
-        token_hash: state.key.hash_secret(TOKEN_PURPOSE, &token),
-        kind: FlowKind::Authentication,
-        flow_id: def.id.to_owned(),
-        state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
-        status: turn.status,
-        created_at: now,
-        expires_at: now.saturating_add(lifetime),
-    };
-    state.store.create_flow_session(&session, &turn.effects).await?;
-    notify_outbox(state, &turn.effects);
+    store_new_session(state, FlowKind::Authentication, def.id, &id, &token, &turn, seed.validity_seconds).await?;
     Ok(match (turn.status, &turn.session_token) {
         (SessionStatus::Active, _) => Some(set_cookie(cookie_name(FlowKind::Authentication), Some(&token), secure)),
         // Nothing was left to ask (`skip = password`, no second factor): the user is logged in.

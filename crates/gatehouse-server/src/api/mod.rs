@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod authentication;
 pub mod device;
+mod factor_calls;
 mod flow_session;
 pub mod health;
 mod limits;

@@ -129,9 +129,7 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Re
 impl Ctx<'_> {
     /// The language of messages for `user`: its `language` item if supported, else the configured default.
     fn language_of(&self, user: &User) -> String {
-        user.context_item("language")
-            .filter(|l| messages::is_supported_language(l))
-            .map_or_else(|| self.deps.config.messaging.default_language.clone(), str::to_owned)
+        messages::language_for(user, &self.deps.config.messaging.default_language)
     }
 
     /// Renders `template` for `user` and queues it to `to` with this call's other effects.

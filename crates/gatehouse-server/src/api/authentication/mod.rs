@@ -3,12 +3,7 @@
 //! Success creates an authenticated session with a new cookie.
 
 mod access;
-mod app;
-mod mtan_check;
-mod mtan_resend;
-mod otp_check;
 mod password_check;
-mod selection;
 mod username;
 
 use axum::Router;
@@ -18,6 +13,7 @@ use axum::routing::post;
 use gatehouse_core::flow::Action;
 use gatehouse_core::flow::session::FlowKind;
 
+use super::factor_calls::{self, Login};
 pub use super::flow_session::SESSION_COOKIE;
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -32,14 +28,14 @@ pub fn routes() -> Router<AppState> {
         ("default-application/access", post(access::default_application)),
         ("password/check", post(password_check::handler)),
         ("username/identify", post(username::handler)),
-        ("otp/check", post(otp_check::handler)),
-        ("mtan/otp/check", post(mtan_check::handler)),
-        ("mtan/otp/resend", post(mtan_resend::handler)),
-        ("selection/options/retrieve", post(selection::retrieve)),
-        ("selection/options/{option_id}/select", post(selection::select)),
-        ("app-2fa/status/poll", post(app::poll)),
-        ("app-2fa/offline/challenge", post(app::offline_challenge)),
-        ("app-2fa/offline/check", post(app::offline_check)),
+        ("otp/check", post(factor_calls::totp_check::<Login>)),
+        ("mtan/otp/check", post(factor_calls::mtan_check::<Login>)),
+        ("mtan/otp/resend", post(factor_calls::mtan_resend::<Login>)),
+        ("selection/options/retrieve", post(factor_calls::retrieve_options::<Login>)),
+        ("selection/options/{option_id}/select", post(factor_calls::select_option::<Login>)),
+        ("app-2fa/status/poll", post(factor_calls::app_poll::<Login>)),
+        ("app-2fa/offline/challenge", post(factor_calls::app_offline_challenge::<Login>)),
+        ("app-2fa/offline/check", post(factor_calls::app_offline_check::<Login>)),
     ] {
         r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }

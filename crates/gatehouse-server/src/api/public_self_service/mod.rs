@@ -3,16 +3,13 @@
 
 mod abort;
 mod acknowledge;
-mod app;
 mod continuation;
 mod email_otp_check;
 mod email_otp_resend;
-mod factors;
 mod identify;
 mod password_set;
 mod secret_questions;
 mod select;
-mod selection;
 mod sms_otp;
 
 use axum::Router;
@@ -24,6 +21,7 @@ use gatehouse_core::flow::session::FlowKind;
 
 pub(crate) use identify::IdentifyRequest;
 
+use super::factor_calls::{self, SelfService};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -42,18 +40,18 @@ pub fn routes() -> Router<AppState> {
         ("verification/email/otp/resend", post(email_otp_resend::handler)),
         ("verification/sms/otp/check", post(sms_otp::check)),
         ("verification/sms/otp/resend", post(sms_otp::resend)),
-        ("selection/options/retrieve", post(selection::retrieve)),
-        ("selection/options/{option_id}/select", post(selection::select)),
-        ("otp/check", post(factors::totp_check)),
-        ("mtan/otp/check", post(factors::mtan_check)),
-        ("mtan/otp/resend", post(factors::mtan_resend)),
+        ("selection/options/retrieve", post(factor_calls::retrieve_options::<SelfService>)),
+        ("selection/options/{option_id}/select", post(factor_calls::select_option::<SelfService>)),
+        ("otp/check", post(factor_calls::totp_check::<SelfService>)),
+        ("mtan/otp/check", post(factor_calls::mtan_check::<SelfService>)),
+        ("mtan/otp/resend", post(factor_calls::mtan_resend::<SelfService>)),
         ("password/set", post(password_set::handler)),
         ("flow-continuation/token/check", post(continuation::handler)),
         ("message/acknowledge", post(acknowledge::handler)),
         ("verification/secret-questions/check", post(secret_questions::check)),
-        ("app-2fa/status/poll", post(app::poll)),
-        ("app-2fa/offline/challenge", post(app::offline_challenge)),
-        ("app-2fa/offline/check", post(app::offline_check)),
+        ("app-2fa/status/poll", post(factor_calls::app_poll::<SelfService>)),
+        ("app-2fa/offline/challenge", post(factor_calls::app_offline_challenge::<SelfService>)),
+        ("app-2fa/offline/check", post(factor_calls::app_offline_check::<SelfService>)),
     ] {
         r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
     }
