@@ -145,19 +145,17 @@ pub async fn decide(
     let mut effects =
         vec![event("approval.decided", outcome, serde_json::json!({ "approval": approval.id, "kind": approval.kind }))];
     if decided != Decided::Approved {
-        let method = &config.authenticator.method_id;
-        let reason = crate::user::lock_reason::too_many_auth_attempts(method);
-        let attempt = crate::flow::factor::Attempt {
-            user_id: &device.user_id,
-            method_id: method,
-            max: config.lockout.max_for(method),
-            lock_reason: &reason,
-            now,
-        };
+        // A denial counts at once, where the flow that asked is: a public flow's on its own counter in throttle
+        // mode.
+        let public = approval.kind != "login";
+        let counter = config.lockout.counter(&config.authenticator.method_id, public);
+        let attempt = crate::flow::factor::Attempt { user_id: &device.user_id, counter: &counter, now };
         let counted = crate::flow::factor::counted_check(store, attempt, &mut effects, async { Ok(false) })
             .await
             .map_err(|e| DecideError::Internal(e.to_string()))?;
-        if let crate::flow::factor::Counted::Wrong { count, locked: true } = counted {
+        if let crate::flow::factor::Counted::Wrong(crate::ports::Failure { count, locked: true, .. }) = counted
+            && let crate::config::OverLimit::Lock { reason } = &counter.over_limit
+        {
             effects.push(event("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count })));
         }
     }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::audit::AuditEvent;
 use crate::clock::Millis;
+use crate::config::Counter;
 use crate::flow::session::{FlowSessionRecord, NewFlowSession};
 use crate::user::{NewUser, User};
 
@@ -69,6 +70,16 @@ pub struct ClaimedMessage {
     pub message: OutboxMessage,
     /// Delivery attempts including the current one.
     pub attempts: i64,
+}
+
+/// A wrong answer as counted: the failures now, and what they did past the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub count: i64,
+    /// The user is locked by this failure (lock mode).
+    pub locked: bool,
+    /// The counter is blocked until then (throttle mode).
+    pub blocked_until: Option<Millis>,
 }
 
 /// A change that is written together with the flow session (or an admin action) in one transaction.
@@ -338,21 +349,21 @@ pub trait Store: Send + Sync {
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
-    /// Atomically counts one more failed attempt of `method_id` *before* the answer is checked, unless the
-    /// counter already exceeds `max` (then nobody may try again: `None`). Returns the new counter value.
-    async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError>;
-
-    /// Turns a reserved check into a failure and, when failures are now over `max`, locks the user with `reason`
-    /// — in one transaction, so the failures and the lock never disagree. Returns the failures and whether the
-    /// user is locked by it (a user deleted meanwhile: `(0, false)`).
-    async fn record_failure(
+    /// Atomically counts one more check of `method_id` in flight *before* the answer is checked, unless failures
+    /// and checks in flight already exceed `max` (then nobody may try: `None`) — except that a throttled counter
+    /// whose block ended before `now` allows one check at a time. Returns failures plus checks in flight.
+    async fn reserve_attempt(
         &self,
         user_id: &str,
         method_id: &str,
         max: u32,
-        reason: &str,
         now: Millis,
-    ) -> Result<(i64, bool), StoreError>;
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Turns a reserved check into a failure on `counter` and, when failures are now over its limit, locks the user
+    /// or blocks the counter for a while — in one transaction, so failures and their consequence never disagree.
+    /// A user deleted meanwhile: nothing counted.
+    async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError>;
 
     /// Applies effects in one transaction.
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError>;

@@ -5,12 +5,12 @@
 use crate::audit::AuditEvent;
 use crate::authenticator_service::{Activation, start_activation};
 use crate::clock::{Clock, Millis};
-use crate::config::Config;
+use crate::config::{Config, Counter, OverLimit};
 use crate::crypto::{HashError, PasswordHashing, ServerKey, totp};
 use crate::flow::factor::{Attempt, Counted, counted_check};
 use crate::flow::{ErrorCode, TOTP_SEAL_CONTEXT};
 use crate::password_policy;
-use crate::ports::{Device, Effect, Store, StoreError};
+use crate::ports::{Device, Effect, Failure, Store, StoreError};
 use crate::random::{Random, random_id};
 use crate::secret_answers;
 use crate::user::{User, lock_reason};
@@ -199,13 +199,15 @@ impl Protected<'_> {
                 None => Ok(false),
             }
         };
-        let max = self.config.lockout.max_for(method_id);
-        let attempt = Attempt { user_id: &me.user.id, method_id, max, lock_reason, now };
+        let over_limit = OverLimit::Lock { reason: lock_reason.to_owned() };
+        let counter =
+            Counter { method_id: method_id.to_owned(), max: self.config.lockout.max_for(method_id), over_limit };
+        let attempt = Attempt { user_id: &me.user.id, counter: &counter, now };
         let mut effects = Vec::new();
         match counted_check(self.store, attempt, &mut effects, check).await.map_err(engine_error)? {
             Counted::Right => Ok((true, effects)),
-            Counted::Wrong { locked: false, .. } => Ok((false, effects)),
-            Counted::Exhausted | Counted::Wrong { locked: true, .. } => {
+            Counted::Wrong(Failure { locked: false, .. }) => Ok((false, effects)),
+            Counted::Exhausted | Counted::Wrong(Failure { locked: true, .. }) => {
                 effects.push(Effect::EndAuthSession { id: me.session_id.to_owned(), at: now });
                 effects.push(self.audit(me, "user.locked", "ok", serde_json::json!({ "reason": lock_reason })));
                 self.store.apply(&effects).await?;

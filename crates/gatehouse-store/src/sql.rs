@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
+use gatehouse_core::config::{Counter, OverLimit};
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
-    Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, FlowSessionUpdate,
-    OutboxMessage, Store, StoreError, TotpCredential,
+    Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, Failure,
+    FlowSessionUpdate, OutboxMessage, Store, StoreError, TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, normalize_login};
 use sqlx::Row as _;
@@ -547,33 +548,29 @@ macro_rules! store_impl {
                 self.complete_users(users, false).await
             }
 
-            async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError> {
+            async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32, now: Millis) -> Result<Option<i64>, StoreError> {
                 let row = sqlx::query(
                     // A user deleted meanwhile has no counter to reserve on: nothing is reserved (not a
-                    // foreign-key error).
+                    // foreign-key error). A throttled counter over the limit allows one check at a time once its
+                    // block has passed.
                     "INSERT INTO failed_attempts (user_id, method, count, pending) \
                      SELECT $1, $2, 0, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
                      ON CONFLICT (user_id, method) DO UPDATE SET pending = failed_attempts.pending + 1 \
                      WHERE failed_attempts.count + failed_attempts.pending <= $3 \
+                     OR (failed_attempts.pending = 0 AND failed_attempts.blocked_until <= $4) \
                      RETURNING count + pending AS count",
                 )
                 .bind(user_id)
                 .bind(method_id)
                 .bind(i64::from(max))
+                .bind(now)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
                 row.map(|r| r.try_get::<i64, _>("count")).transpose().map_err(db_error)
             }
 
-            async fn record_failure(
-                &self,
-                user_id: &str,
-                method_id: &str,
-                max: u32,
-                reason: &str,
-                now: Millis,
-            ) -> Result<(i64, bool), StoreError> {
+            async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 // The user's row first, as every transaction does (one lock order).
                 sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
@@ -589,29 +586,47 @@ macro_rules! store_impl {
                      RETURNING count",
                 )
                 .bind(user_id)
-                .bind(method_id)
+                .bind(&counter.method_id)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
                 let Some(row) = row else {
-                    return Ok((0, false));
+                    return Ok(Failure { count: 0, locked: false, blocked_until: None });
                 };
                 let count: i64 = row.try_get("count").map_err(db_error)?;
-                let locked = count > i64::from(max);
-                if locked {
-                    sqlx::query(
-                        "UPDATE users SET locked = TRUE, lock_reason = CASE WHEN locked THEN lock_reason ELSE $2 END, \
-                         locked_at = CASE WHEN locked THEN locked_at ELSE $3 END, updated_at = $3 WHERE id = $1",
-                    )
-                    .bind(user_id)
-                    .bind(reason)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                let over = count - i64::from(counter.max);
+                let mut failure = Failure { count, locked: false, blocked_until: None };
+                if over > 0 {
+                    match &counter.over_limit {
+                        OverLimit::Lock { reason } => {
+                            sqlx::query(
+                                "UPDATE users SET locked = TRUE, lock_reason = CASE WHEN locked THEN lock_reason ELSE $2 END, \
+                                 locked_at = CASE WHEN locked THEN locked_at ELSE $3 END, updated_at = $3 WHERE id = $1",
+                            )
+                            .bind(user_id)
+                            .bind(reason)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                            failure.locked = true;
+                        }
+                        OverLimit::Throttle(throttle) => {
+                            let delay = i64::try_from(throttle.delay_ms(over)).unwrap_or(i64::MAX);
+                            let until = now.saturating_add(delay);
+                            sqlx::query("UPDATE failed_attempts SET blocked_until = $3 WHERE user_id = $1 AND method = $2")
+                                .bind(user_id)
+                                .bind(&counter.method_id)
+                                .bind(until)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?;
+                            failure.blocked_until = Some(until);
+                        }
+                    }
                 }
                 tx.commit().await.map_err(db_error)?;
-                Ok((count, locked))
+                Ok(failure)
             }
 
             async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {

@@ -97,8 +97,9 @@ async fn user_commands_manage_users(backend: Backend) {
     ok(&gatehouse(&env, &["user", "lock", "jdoe", "--reason", "LockReason.FraudReportedByUser"], None));
     let store = env.store().await;
     let id = env.user("jdoe").await.id;
-    store.record_failure(&id, "PASSWORD", 10, "LockReason.TooManyAuthAtts.PASSWORD", 1).await.unwrap();
-    store.record_failure(&id, "EMAIL_OTP", 10, "LockReason.TooManyAuthAtts.EMAIL_OTP", 1).await.unwrap();
+    let lockout = gatehouse_core::config::LockoutConfig::default();
+    store.record_failure(&id, &lockout.counter("PASSWORD", false), 1).await.unwrap();
+    store.record_failure(&id, &lockout.counter("EMAIL_OTP", false), 1).await.unwrap();
     let text = ok(&gatehouse(&env, &["user", "show", "jdoe"], None));
     assert!(text.contains("yes, LockReason.FraudReportedByUser"), "{text}");
     assert!(text.contains("EMAIL_OTP=1, PASSWORD=1"), "{text}");

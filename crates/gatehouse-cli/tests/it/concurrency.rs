@@ -6,12 +6,15 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tokio::sync::Barrier;
 
-use crate::harness::{Backend, Client, Resp, TestEnv, reset_until_otp};
+use gatehouse_core::config::PublicFlowFailures;
+
+use crate::harness::{Backend, Client, Resp, TestEnv, TestServer, reset_until_otp};
 use crate::on_both_backends;
 
 on_both_backends!(
     parallel_wrong_otps_on_one_flow,
     parallel_wrong_otps_across_flows_and_nodes,
+    parallel_wrong_otps_across_nodes_throttle,
     two_parallel_calls_one_wins,
     an_overloaded_hashing_pool_charges_nothing
 );
@@ -61,7 +64,8 @@ async fn parallel_wrong_otps_on_one_flow(backend: Backend) {
         responses.iter().all(|r| matches!(r.error_codes().as_slice(), [c] if c == "EMAIL_OTP_WRONG" || c == "CONCURRENT_ACCESS" || c == "UNEXPECTED_CALL")),
         "{t:?}"
     );
-    let counted = env.user("pia").await.failed_attempts.get("EMAIL_OTP").copied().unwrap_or(0);
+    // The demo throttles: public failures count on the public counter.
+    let counted = env.user("pia").await.failed_attempts.get("EMAIL_OTP:PUBLIC").copied().unwrap_or(0);
     assert_eq!(counted, i64::try_from(evaluated).unwrap(), "every evaluated guess is counted once: {t:?}");
 
     // Go on one by one: the flow ends after exactly 3 wrong guesses in all.
@@ -74,22 +78,18 @@ async fn parallel_wrong_otps_on_one_flow(backend: Backend) {
         assert_eq!(r.status, if total == 3 { 403 } else { 400 });
     }
     assert_eq!(c.check_otp(&otp).await.error_codes(), vec!["UNEXPECTED_CALL"]);
-    assert_eq!(env.user("pia").await.failed_attempts.get("EMAIL_OTP"), Some(&3));
+    assert_eq!(env.user("pia").await.failed_attempts.get("EMAIL_OTP:PUBLIC"), Some(&3));
     server.stop().await;
     env.cleanup().await;
 }
 
-async fn parallel_wrong_otps_across_flows_and_nodes(backend: Backend) {
-    let env = TestEnv::new(backend).await;
-    let node_a = env.start(env.config()).await;
-    let node_b = env.start(env.config()).await;
+/// 50 flows of one user on two nodes, one wrong code each, all at once; returns a flow whose right code is known.
+async fn flood_of_wrong_codes(env: &TestEnv, node_a: &TestServer, node_b: &TestServer) -> (Client, String) {
     env.add_user("quinn", Some("quinn@example.com"), None).await;
-
-    // One flow whose right code we know, to try after the flood.
-    let (mut known, known_otp) = reset_until_otp(&node_a, &env.outbox(), "quinn", "quinn@example.com").await;
+    let (known, known_otp) = reset_until_otp(node_a, &env.outbox(), "quinn", "quinn@example.com").await;
     let mut clients = Vec::new();
     for i in 0..50 {
-        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        let node = if i % 2 == 0 { node_a } else { node_b };
         let mut c = node.client();
         c.select("password-reset").await.expect(200);
         c.identify("quinn").await.expect(200);
@@ -99,6 +99,41 @@ async fn parallel_wrong_otps_across_flows_and_nodes(backend: Backend) {
     let responses = burst(clients, vec!["00000000".to_owned(); 50]).await;
     let t = tally(&responses);
     assert_eq!(t.get("400 EMAIL_OTP_WRONG"), Some(&50), "every answer looks the same: {t:?}");
+    (known, known_otp)
+}
+
+async fn parallel_wrong_otps_across_nodes_throttle(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let config = env.config();
+    assert_eq!(config.lockout.public_flow_failures, PublicFlowFailures::Throttle);
+    let base_ms = i64::try_from(config.lockout.public_throttle.base_ms).unwrap();
+    let node_a = env.start(config.clone()).await;
+    let node_b = env.start(config).await;
+    let (mut known, known_otp) = flood_of_wrong_codes(&env, &node_a, &node_b).await;
+
+    // 3 failures are allowed, the 4th passes the limit and blocks the code; the other 46 are not looked at.
+    let user = env.user("quinn").await;
+    assert_eq!(user.failed_attempts.get("EMAIL_OTP:PUBLIC"), Some(&4), "{:?}", user.failed_attempts);
+    assert!(!user.locked, "throttle locks nobody");
+    let audit = env.store().await.list_audit(1000).await.unwrap();
+    let count = |event: &str| audit.iter().filter(|e| e.event == event).count();
+    assert_eq!((count("otp.failed"), count("factor.refused"), count("factor.throttled")), (50, 46, 1));
+    // Blocked: the right code of another flow is refused like a wrong one, until the block is over.
+    assert_eq!(known.check_otp(&known_otp).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
+    env.clock.advance_ms(base_ms);
+    assert_eq!(known.check_otp(&known_otp).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
+    node_a.stop().await;
+    node_b.stop().await;
+    env.cleanup().await;
+}
+
+async fn parallel_wrong_otps_across_flows_and_nodes(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.lockout.public_flow_failures = PublicFlowFailures::Lock;
+    let node_a = env.start(config.clone()).await;
+    let node_b = env.start(config).await;
+    let (mut known, known_otp) = flood_of_wrong_codes(&env, &node_a, &node_b).await;
 
     // The lockout allows 3 failures; the 4th exceeds it and locks. Not one guess more was evaluated.
     let user = env.user("quinn").await;

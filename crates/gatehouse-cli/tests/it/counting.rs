@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
+use gatehouse_core::config::Counter;
 use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::ports::*;
 use gatehouse_core::user::{NewUser, User};
@@ -67,9 +68,15 @@ impl Store for CountingStore {
         self.inner.list_users().await
     }
 
-    async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32) -> Result<Option<i64>, StoreError> {
+    async fn reserve_attempt(
+        &self,
+        user_id: &str,
+        method_id: &str,
+        max: u32,
+        now: Millis,
+    ) -> Result<Option<i64>, StoreError> {
         self.note("reserve_attempt");
-        self.inner.reserve_attempt(user_id, method_id, max).await
+        self.inner.reserve_attempt(user_id, method_id, max, now).await
     }
 
     async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
@@ -77,16 +84,9 @@ impl Store for CountingStore {
         self.inner.purge_spent(windows_before, tokens_before).await
     }
 
-    async fn record_failure(
-        &self,
-        user_id: &str,
-        method_id: &str,
-        max: u32,
-        reason: &str,
-        now: Millis,
-    ) -> Result<(i64, bool), StoreError> {
+    async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {
         self.note("record_failure");
-        self.inner.record_failure(user_id, method_id, max, reason, now).await
+        self.inner.record_failure(user_id, counter, now).await
     }
 
     async fn hit_rate_limit(

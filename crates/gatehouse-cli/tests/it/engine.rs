@@ -215,7 +215,7 @@ async fn identification_and_email_code(backend: Backend) {
     assert_eq!(ended(&e.call(&mut ghost, Action::CheckEmailOtp { otp: code.clone() }).await), vec!["EMAIL_OTP_WRONG"]);
     let turn = e.call(&mut real, Action::CheckEmailOtp { otp: "00000000".into() }).await;
     assert_eq!(retry(&turn), ("EMAIL_OTP_REQUIRED", vec!["EMAIL_OTP_WRONG"]));
-    assert_eq!(e.failed("ines", "EMAIL_OTP").await, 1);
+    assert_eq!(e.failed("ines", "EMAIL_OTP:PUBLIC").await, 1);
     e.clock.advance_ms(601_000);
     let turn = e.call(&mut real, Action::CheckEmailOtp { otp: code }).await;
     assert_eq!(retry(&turn), ("EMAIL_OTP_REQUIRED", vec!["EMAIL_OTP_EXPIRED"]));
@@ -289,7 +289,7 @@ async fn sms_codes_and_secret_questions(backend: Backend) {
     e.call(&mut wrong, Action::Identify { username: "sami".into() }).await;
     let turn = e.call(&mut wrong, Action::CheckSecretAnswers { answers: vec!["x".into(), "y".into()] }).await;
     assert_eq!(ended(&turn), vec!["SECRET_ANSWERS_WRONG"]);
-    assert_eq!(e.failed("sami", "SECRET_QUESTIONS").await, 1);
+    assert_eq!(e.failed("sami", "SECRET_QUESTIONS:PUBLIC").await, 1);
     let (mut ghost, _) = e.start(pss, "password-reset-questions", None).await;
     let turn = e.call(&mut ghost, Action::Identify { username: "nobody".into() }).await;
     assert_eq!(next(&turn), Some("SECRET_QUESTIONS_ANSWERS_REQUIRED"));

@@ -1,12 +1,18 @@
 //! The seed's four-call password reset, end to end over HTTP, document by document.
 
+use gatehouse_core::config::PublicFlowFailures;
 use gatehouse_core::crypto::{HashParams, Passwords};
 use serde_json::json;
 
 use crate::harness::{Backend, TestEnv, reset_until_otp, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(seed_sequence_resets_the_password, expired_otp_and_resend, wrong_otps_end_the_flow_and_count);
+on_both_backends!(
+    seed_sequence_resets_the_password,
+    expired_otp_and_resend,
+    wrong_otps_end_the_flow_and_count,
+    throttled_failures_block_the_code_for_a_while_and_lock_nobody
+);
 
 fn seed_document(next: Option<&str>) -> serde_json::Value {
     let attributes = next.map_or_else(|| json!({}), |n| json!({ "nextStep": n }));
@@ -158,7 +164,9 @@ async fn expired_otp_and_resend(backend: Backend) {
 
 async fn wrong_otps_end_the_flow_and_count(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let server = env.start(env.config()).await;
+    let mut config = env.config();
+    config.lockout.public_flow_failures = PublicFlowFailures::Lock;
+    let server = env.start(config).await;
     env.add_user("ola", Some("ola@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "ola", "ola@example.com").await;
     let wrong = if otp == "00000000" { "11111111" } else { "00000000" };
@@ -194,6 +202,47 @@ async fn wrong_otps_end_the_flow_and_count(backend: Backend) {
     assert_eq!(user.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.EMAIL_OTP"));
     // Locked now: the right code of this flow is refused like any other.
     assert_eq!(c2.check_otp(&otp2).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// Throttle mode (the demo's): public failures count on a counter of their own and, past the limit, block the
+/// email code for a growing time; the account is never locked and login keeps its own counters.
+async fn throttled_failures_block_the_code_for_a_while_and_lock_nobody(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let config = env.config();
+    assert_eq!(config.lockout.public_flow_failures, PublicFlowFailures::Throttle, "the demo throttles");
+    let base_ms = i64::try_from(config.lockout.public_throttle.base_ms).unwrap();
+    let server = env.start(config).await;
+    env.add_user("tia", Some("tia@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    let wrong_for = |otp: &str| if otp == "00000000" { "11111111" } else { "00000000" }.to_owned();
+
+    // Three wrong codes end the first flow, within the limit of 3.
+    let (mut c, otp) = reset_until_otp(&server, &env.outbox(), "tia", "tia@example.com").await;
+    for _ in 0..2 {
+        c.check_otp(&wrong_for(&otp)).await.expect(400);
+    }
+    c.check_otp(&wrong_for(&otp)).await.expect(403);
+    // The fourth, in a second flow, passes the limit: the code is blocked, nobody is locked.
+    let (mut c2, otp2) = reset_until_otp(&server, &env.outbox(), "tia", "tia@example.com").await;
+    assert_eq!(c2.check_otp(&wrong_for(&otp2)).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
+    let user = env.user("tia").await;
+    assert!(!user.locked, "{user:?}");
+    assert_eq!(user.failed_attempts.get("EMAIL_OTP:PUBLIC"), Some(&4));
+    assert_eq!(user.failed_attempts.get("EMAIL_OTP"), None, "the account's own counter is untouched");
+    // While blocked, even the right code is refused, exactly as a wrong one.
+    assert_eq!(c2.check_otp(&otp2).await.expect(400).error_codes(), vec!["EMAIL_OTP_WRONG"]);
+    // Login is not affected.
+    let mut login = server.client();
+    login.login("tia", "Old-Cobalt-Lantern-1").await.expect(200);
+
+    // After the block, the right code works and the flow's success clears the public counter.
+    env.clock.advance_ms(base_ms + 1);
+    let (mut c3, otp3) = reset_until_otp(&server, &env.outbox(), "tia", "tia@example.com").await;
+    assert_eq!(c3.check_otp(&otp3).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
+    c3.set_password("New-Quartz-Harbor-7").await.expect(200);
+    let user = env.user("tia").await;
+    assert_eq!(user.failed_attempts.get("EMAIL_OTP:PUBLIC"), None, "{:?}", user.failed_attempts);
     server.stop().await;
     env.cleanup().await;
 }

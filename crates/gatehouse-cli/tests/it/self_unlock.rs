@@ -17,7 +17,8 @@ on_both_backends!(
     self_unlock_end_to_end,
     restrictions_and_feedback,
     max_unlocks_hold_under_parallel_attempts,
-    denials_count_when_the_device_decides
+    denials_count_when_the_device_decides,
+    denials_in_public_flows_throttle_and_lock_nobody
 );
 
 const PW: &str = "Old-Cobalt-Lantern-1";
@@ -302,4 +303,33 @@ async fn denials_count_when_the_device_decides(backend: Backend) {
 
 async fn poll_login(c: &mut Client) -> Resp {
     c.post("/rest/public/authentication/app-2fa/status/poll/", None).await
+}
+
+/// In throttle mode (the demo's) a denial asked by a public flow counts on the public counter at once; past the
+/// limit the push is blocked for a while and nobody is locked by it.
+async fn denials_in_public_flows_throttle_and_lock_nobody(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(fast_polls(&env)).await;
+    env.add_user("ulla", None, Some(PW)).await;
+    let (key, device) = enroll(&env, &server, "ulla").await;
+    lock_by_wrong_passwords(&server, "ulla").await;
+    for n in 1..=4 {
+        let (_c, r) = start_unlock(&server, "ulla").await;
+        assert_eq!(r.next_step(), Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED"), "{}", r.body);
+        assert_eq!(decide_all(&env, &server, "ulla", (&key, &device), "deny", 0).await, vec![200]);
+        let user = env.user("ulla").await;
+        assert_eq!(user.failed_attempts.get("APP_2FA:PUBLIC"), Some(&n), "counted without a poll");
+        assert_eq!(user.failed_attempts.get("APP_2FA"), None, "login's counter is untouched");
+        assert_eq!(user.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.PASSWORD"), "no new lock reason");
+    }
+    let audit = env.store().await.list_audit(1000).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event == "user.locked" && e.details["reason"] != "LockReason.TooManyAuthAtts.PASSWORD")
+            .count(),
+        0
+    );
+    server.stop().await;
+    env.cleanup().await;
 }

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::config::{Counter, OverLimit, ThrottleConfig};
 use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::{
-    Acquired, Channel, Effect, FlowSessionUpdate, NewContinuationToken, OutboxMessage, Store, StoreError,
+    Acquired, Channel, Effect, Failure, FlowSessionUpdate, NewContinuationToken, OutboxMessage, Store, StoreError,
 };
 use gatehouse_core::user::NewUser;
 
@@ -16,6 +17,7 @@ use crate::on_both_backends;
 on_both_backends!(
     users_and_login_names,
     attempt_counters_and_locks,
+    throttled_counters_block_for_a_growing_time,
     flow_sessions,
     outbox_and_audit,
     approval_events_reach_waiters,
@@ -23,6 +25,15 @@ on_both_backends!(
     rate_limit_windows,
     secret_answers_are_replaced_whole
 );
+
+fn locking(method: &str, max: u32) -> Counter {
+    let reason = format!("LockReason.TooManyAuthAtts.{method}");
+    Counter { method_id: method.into(), max, over_limit: OverLimit::Lock { reason } }
+}
+
+fn failure(count: i64, locked: bool, blocked_until: Option<i64>) -> Failure {
+    Failure { count, locked, blocked_until }
+}
 
 fn audit(id: &str, at: i64) -> AuditEvent {
     AuditEvent {
@@ -100,12 +111,54 @@ async fn users_and_login_names(backend: Backend) {
     env.cleanup().await;
 }
 
+async fn throttled_counters_block_for_a_growing_time(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    store.create_user(&new_user("u1", "dana", &[]), &audit("a1", 1)).await.unwrap();
+    let throttle = ThrottleConfig { base_ms: 1000, factor: 2.0, additional_ms: 0, max_ms: 60_000 };
+    let counter = Counter { method_id: "OTP:PUBLIC".into(), max: 2, over_limit: OverLimit::Throttle(throttle) };
+    for (n, now) in [(1, 10), (2, 20)] {
+        assert!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, now).await.unwrap().is_some());
+        assert_eq!(store.record_failure("u1", &counter, now).await.unwrap(), failure(n, false, None));
+    }
+    // The third failure is over the limit: blocked for base_ms, and nobody is locked.
+    assert!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 30).await.unwrap().is_some());
+    assert_eq!(store.record_failure("u1", &counter, 30).await.unwrap(), failure(3, false, Some(1030)));
+    assert_eq!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 1029).await.unwrap(), None, "blocked");
+    // Once the block is over, one check at a time: parallel checks get one slot.
+    let got = join_all((0..20).map(|_| store.reserve_attempt("u1", "OTP:PUBLIC", 2, 1030))).await;
+    assert_eq!(got.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 1);
+    // Its failure doubles the block.
+    assert_eq!(store.record_failure("u1", &counter, 1100).await.unwrap(), failure(4, false, Some(3100)));
+    assert_eq!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 3099).await.unwrap(), None);
+    // A right answer gives its slot back; the failures stay until a completed flow resets the counter.
+    assert!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 3100).await.unwrap().is_some());
+    store.apply(&[Effect::ReleaseAttempt { user_id: "u1".into(), method_id: "OTP:PUBLIC".into() }]).await.unwrap();
+    let user = store.get_user("u1").await.unwrap().unwrap();
+    assert!(!user.locked);
+    assert_eq!(user.failed_attempts.get("OTP:PUBLIC"), Some(&4));
+    store
+        .apply(&[Effect::ResetCounters { user_id: "u1".into(), method_ids: vec!["OTP:PUBLIC".into()] }])
+        .await
+        .unwrap();
+    assert_eq!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 3101).await.unwrap(), Some(1));
+    // A counter that locks is never unblocked by time.
+    let locks = locking("OTP", 0);
+    assert!(store.reserve_attempt("u1", "OTP", 0, 0).await.unwrap().is_some());
+    assert!(store.record_failure("u1", &locks, 5).await.unwrap().locked);
+    assert_eq!(store.reserve_attempt("u1", "OTP", 0, i64::MAX).await.unwrap(), None);
+    env.cleanup().await;
+}
+
 async fn attempt_counters_and_locks(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
     store.create_user(&new_user("u1", "dana", &[]), &audit("a1", 1)).await.unwrap();
-    let got: Vec<Option<i64>> =
-        join_all((0..5).map(|_| store.reserve_attempt("u1", "OTP", 2))).await.into_iter().map(Result::unwrap).collect();
+    let got: Vec<Option<i64>> = join_all((0..5).map(|_| store.reserve_attempt("u1", "OTP", 2, 0)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let mut granted: Vec<i64> = got.iter().flatten().copied().collect();
     granted.sort_unstable();
     assert_eq!(granted, vec![1, 2, 3], "max 2 lets the third (the one that exceeds) through, then nothing");
@@ -115,34 +168,32 @@ async fn attempt_counters_and_locks(backend: Backend) {
     assert_eq!(failures(store.get_user("u1").await.unwrap().unwrap()), None);
     // Two of the checks turn out wrong: two failures, within the limit.
     let reason = "LockReason.TooManyAuthAtts.OTP";
-    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 5).await.unwrap(), (1, false));
-    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 5).await.unwrap(), (2, false));
+    let otp = locking("OTP", 2);
+    assert_eq!(store.record_failure("u1", &otp, 5).await.unwrap(), failure(1, false, None));
+    assert_eq!(store.record_failure("u1", &otp, 5).await.unwrap(), failure(2, false, None));
     assert_eq!(failures(store.get_user("u1").await.unwrap().unwrap()), Some(2));
     // One slot left (2 failures, max 2): the next failure passes the limit and locks, in the same transaction.
-    assert_eq!(store.reserve_attempt("u1", "OTP", 2).await.unwrap(), Some(3));
-    assert_eq!(store.reserve_attempt("u1", "OTP", 2).await.unwrap(), None);
-    assert_eq!(store.record_failure("u1", "OTP", 2, reason, 6).await.unwrap(), (3, true));
+    assert_eq!(store.reserve_attempt("u1", "OTP", 2, 0).await.unwrap(), Some(3));
+    assert_eq!(store.reserve_attempt("u1", "OTP", 2, 0).await.unwrap(), None);
+    assert_eq!(store.record_failure("u1", &otp, 6).await.unwrap(), failure(3, true, None));
     let u = store.get_user("u1").await.unwrap().unwrap();
     assert_eq!((u.locked, u.lock_reason.as_deref(), u.locked_at), (true, Some(reason), Some(6)));
     store.apply(&[Effect::Unlock { user_id: "u1".into(), at: 7 }]).await.unwrap();
     for _ in 0..2 {
-        store.record_failure("u1", "OTP", 2, reason, 8).await.unwrap();
+        store.record_failure("u1", &otp, 8).await.unwrap();
     }
-    assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2).await.unwrap(), Some(1), "counters are per method");
-    assert_eq!(
-        store.record_failure("u1", "PASSWORD", 2, "LockReason.TooManyAuthAtts.PASSWORD", 9).await.unwrap(),
-        (1, false)
-    );
+    assert_eq!(store.reserve_attempt("u1", "PASSWORD", 2, 0).await.unwrap(), Some(1), "counters are per method");
+    assert_eq!(store.record_failure("u1", &locking("PASSWORD", 2), 9).await.unwrap(), failure(1, false, None));
 
     // 200 parallel reservations: exactly max + 1 succeed.
     let store2: Arc<dyn Store> = store.clone();
     let results = join_all((0..200).map(|_| {
         let s = store2.clone();
-        tokio::spawn(async move { s.reserve_attempt("u1", "MTAN", 5).await.unwrap() })
+        tokio::spawn(async move { s.reserve_attempt("u1", "MTAN", 5, 0).await.unwrap() })
     }))
     .await;
     assert_eq!(results.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 6);
-    store.record_failure("u1", "MTAN", 5, "LockReason.TooManyAuthAtts.MTAN", 10).await.unwrap();
+    store.record_failure("u1", &locking("MTAN", 5), 10).await.unwrap();
 
     store.apply(&[Effect::ResetCounters { user_id: "u1".into(), method_ids: vec!["OTP".into()] }]).await.unwrap();
     let user = store.get_user("u1").await.unwrap().unwrap();

@@ -1,4 +1,4 @@
-use super::{Config, Restrictions, Step};
+use super::{Config, PublicFlowFailures, Restrictions, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,12 +62,15 @@ impl Config {
             // unless a self-unlock flow allows that reason, only the helpdesk can undo it.
             for (path, step) in Step::walk(&flow.steps) {
                 let Some(method) = self.method_of(step) else { continue };
+                if self.lockout.public_flow_failures == PublicFlowFailures::Throttle {
+                    break;
+                }
                 let reason = crate::user::lock_reason::too_many_auth_attempts(method);
                 if !unlockable.contains(&reason.as_str()) {
                     warn(
                         format!("{base}.{path}"),
                         format!(
-                            "flow `{}` locks users after {} wrong answers ({reason}), which no self-unlock flow allows: anyone who knows a name can lock its user out until the helpdesk unlocks",
+                            "flow `{}` locks users after {} wrong answers ({reason}), which no self-unlock flow allows: anyone who knows a name can lock its user out until the helpdesk unlocks (lockout.public_flow_failures = \"throttle\" blocks the factor for a while instead)",
                             flow.id,
                             self.lockout.max_for(method) + 1
                         ),
@@ -187,8 +190,16 @@ mod tests {
             !found.iter().any(|p| p.starts_with("public_self_service.flows[0].restrictions")),
             "the reset flow gives no feedback: {found:?}"
         );
-        // Its email code counts on EMAIL_OTP, a reason the demo's self-unlock does not allow.
-        assert!(found.contains(&"public_self_service.flows[0].steps[1]".to_owned()), "{found:?}");
+        // The demo throttles public failures: its email code cannot lock anybody.
+        assert!(!found.contains(&"public_self_service.flows[0].steps[1]".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn public_flows_that_lock_with_a_reason_no_self_unlock_allows_are_reported() {
+        let mut c = load(&ConfigSource::Demo).unwrap();
+        c.lockout.public_flow_failures = crate::config::PublicFlowFailures::Lock;
+        // The reset flow's email code counts on EMAIL_OTP, a reason the demo's self-unlock does not allow.
+        assert!(paths(&c).contains(&"public_self_service.flows[0].steps[1]".to_owned()));
     }
 
     #[test]

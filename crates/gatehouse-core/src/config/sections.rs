@@ -156,19 +156,107 @@ pub struct LockoutConfig {
     pub max_failed_attempts: u32,
     /// Per authentication method id overrides, e.g. `PASSWORD = 5`.
     pub per_method: BTreeMap<String, u32>,
+    /// What wrong answers in public flows (password reset, self-unlock, registration) do past the limit.
+    pub public_flow_failures: PublicFlowFailures,
+    /// How long a factor stays blocked in public flows once its public counter is over the limit (throttle).
+    pub public_throttle: ThrottleConfig,
 }
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        Self { max_failed_attempts: 3, per_method: BTreeMap::new() }
+        Self {
+            max_failed_attempts: 3,
+            per_method: BTreeMap::new(),
+            public_flow_failures: PublicFlowFailures::Lock,
+            public_throttle: ThrottleConfig::default(),
+        }
     }
+}
+
+/// What a public flow's wrong answers do once a factor's counter is over its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicFlowFailures {
+    /// As the product does: they count on the user's counter and lock the account (anyone who knows a name can
+    /// lock its user).
+    Lock,
+    /// They count on a counter of their own (`<METHOD>:PUBLIC`); past the limit the factor is blocked in public
+    /// flows for a growing time, and the account stays as it is (login is not affected).
+    Throttle,
+}
+
+/// After n failures over the limit, the factor is blocked for `base_ms × factor^(n−1) + additional_ms × (n−1)`,
+/// at most `max_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    pub base_ms: u64,
+    pub factor: f64,
+    pub additional_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self { base_ms: 60_000, factor: 2.0, additional_ms: 0, max_ms: 86_400_000 }
+    }
+}
+
+impl ThrottleConfig {
+    /// The block after `over` failures beyond the limit (0 for none).
+    pub fn delay_ms(&self, over: i64) -> u64 {
+        growing_delay_ms(self.base_ms, self.factor, self.additional_ms, self.max_ms, over)
+    }
+}
+
+/// `base × factor^(n−1) + additional × (n−1)`, capped at `max`; 0 for `n ≤ 0`.
+fn growing_delay_ms(base: u64, factor: f64, additional: u64, max: u64, n: i64) -> u64 {
+    if n <= 0 {
+        return 0;
+    }
+    let k = i32::try_from(n - 1).unwrap_or(i32::MAX);
+    let delay = (base as f64) * factor.powi(k) + (additional as f64) * f64::from(k);
+    if delay.is_finite() && delay < max as f64 { delay.max(0.0) as u64 } else { max }
+}
+
+/// Where one wrong answer counts and what happens once the counter is over `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counter {
+    pub method_id: String,
+    pub max: u32,
+    pub over_limit: OverLimit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverLimit {
+    /// Lock the user with this reason.
+    Lock { reason: String },
+    /// Block further checks on this counter for a growing time.
+    Throttle(ThrottleConfig),
 }
 
 impl LockoutConfig {
     pub fn max_for(&self, method_id: &str) -> u32 {
         self.per_method.get(method_id).copied().unwrap_or(self.max_failed_attempts)
     }
+
+    /// The counter a wrong answer to `method_id` counts on, in a public flow or not.
+    pub fn counter(&self, method_id: &str, public: bool) -> Counter {
+        let max = self.max_for(method_id);
+        if public && self.public_flow_failures == PublicFlowFailures::Throttle {
+            return Counter {
+                method_id: format!("{method_id}{PUBLIC_COUNTER_SUFFIX}"),
+                max,
+                over_limit: OverLimit::Throttle(self.public_throttle),
+            };
+        }
+        let reason = crate::user::lock_reason::too_many_auth_attempts(method_id);
+        Counter { method_id: method_id.to_owned(), max, over_limit: OverLimit::Lock { reason } }
+    }
 }
+
+/// Appended to a method id for the counter of public flows in throttle mode.
+pub const PUBLIC_COUNTER_SUFFIX: &str = ":PUBLIC";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -607,12 +695,10 @@ impl Default for TemporaryLockingConfig {
 impl TemporaryLockingConfig {
     /// The delay after `failures` consecutive failures (0 for none).
     pub fn delay_ms(&self, failures: i64) -> u64 {
-        if !self.enabled || failures <= 0 {
+        if !self.enabled {
             return 0;
         }
-        let n = i32::try_from(failures - 1).unwrap_or(i32::MAX);
-        let delay = (self.base_ms as f64) * self.factor.powi(n) + (self.additional_ms as f64) * f64::from(n);
-        if delay.is_finite() && delay < self.max_ms as f64 { delay.max(0.0) as u64 } else { self.max_ms }
+        growing_delay_ms(self.base_ms, self.factor, self.additional_ms, self.max_ms, failures)
     }
 }
 

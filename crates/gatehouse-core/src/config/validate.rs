@@ -93,6 +93,13 @@ impl Config {
                 return fail(format!("lockout.per_method.{method}"), "must be at least 1");
             }
         }
+        let t = &self.lockout.public_throttle;
+        if !(t.factor.is_finite() && t.factor >= 1.0 && t.factor <= 10.0) {
+            return fail("lockout.public_throttle.factor", "must be between 1.0 and 10.0");
+        }
+        if t.base_ms == 0 || t.max_ms < t.base_ms {
+            return fail("lockout.public_throttle.base_ms", "must be at least 1 and not above max_ms");
+        }
         self.validate_messaging()?;
         if self.flow_sessions.idle_timeout_seconds == 0
             || self.flow_sessions.idle_timeout_seconds > self.flow_sessions.max_lifetime_seconds
@@ -434,6 +441,10 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
                 && !matches!(purpose.as_str(), "login" | "unlock" | "password-reset")
             {
                 return fail(format!("{path}.purpose"), "must be login, unlock or password-reset");
+            }
+            // A device's denial counts on the counter of the flow that asked, told by its purpose.
+            if s.purpose.as_deref() == Some("login") && kind.hides_locks() {
+                return fail(format!("{path}.purpose"), "`login` is for authentication flows");
             }
             p.verified = true;
         }

@@ -322,7 +322,7 @@ impl<'a> Ctx<'a> {
         }
         self.status = SessionStatus::Completed;
         if let Some(user_id) = self.user_id() {
-            let method_ids = self.state.methods_passed.clone();
+            let method_ids: Vec<String> = self.state.methods_passed.iter().map(|m| self.counter(m).method_id).collect();
             if !method_ids.is_empty() {
                 self.effects.push(Effect::ResetCounters { user_id, method_ids });
             }

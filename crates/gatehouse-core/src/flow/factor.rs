@@ -5,28 +5,24 @@
 use std::future::Future;
 
 use crate::clock::Millis;
+use crate::config::{Counter, OverLimit};
 use crate::flow::engine::EngineError;
-use crate::ports::{Effect, Store};
+use crate::ports::{Effect, Failure, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
     Right,
-    /// Wrong; `locked` when this failure exceeded the limit and locks the user with `lock_reason` (effect pushed).
-    Wrong {
-        count: i64,
-        locked: bool,
-    },
-    /// The counter is used up (the user is locked or about to be): the answer was not looked at.
+    /// Wrong, and counted: past the limit this failure locked the user or blocked the counter.
+    Wrong(Failure),
+    /// The counter is used up (the user is locked, about to be, or the factor is blocked): the answer was not
+    /// looked at.
     Exhausted,
 }
 
-/// One answer to check: whose, for which counter, and what a lock would say.
+/// One answer to check: whose, and on which counter.
 pub struct Attempt<'a> {
     pub user_id: &'a str,
-    pub method_id: &'a str,
-    /// The user is locked once the counter exceeds this.
-    pub max: u32,
-    pub lock_reason: &'a str,
+    pub counter: &'a Counter,
     pub now: Millis,
 }
 
@@ -39,8 +35,9 @@ pub async fn counted_check<F>(
 where
     F: Future<Output = Result<bool, EngineError>>,
 {
-    let Attempt { user_id, method_id, max, lock_reason, now } = attempt;
-    if store.reserve_attempt(user_id, method_id, max).await?.is_none() {
+    let Attempt { user_id, counter, now } = attempt;
+    let method_id = counter.method_id.as_str();
+    if store.reserve_attempt(user_id, method_id, counter.max, now).await?.is_none() {
         return Ok(Counted::Exhausted);
     }
     let release = || Effect::ReleaseAttempt { user_id: user_id.to_owned(), method_id: method_id.to_owned() };
@@ -59,10 +56,10 @@ where
         effects.push(release());
         return Ok(Counted::Right);
     }
-    // The failure and, past the limit, the lock are written now in one transaction — not with the flow's commit,
-    // which a failure later in the call could lose — and counted on failures alone, not on checks in flight.
-    let (count, locked) = store.record_failure(user_id, method_id, max, lock_reason, now).await?;
-    Ok(Counted::Wrong { count, locked })
+    // The failure and its consequence past the limit are written now in one transaction — not with the flow's
+    // commit, which a failure later in the call could lose — and counted on failures alone, not on checks in
+    // flight.
+    Ok(Counted::Wrong(store.record_failure(user_id, counter, now).await?))
 }
 
 /// How a factor's answer came out, as a step sees it.
@@ -76,37 +73,57 @@ pub(crate) enum Check {
 }
 
 impl crate::flow::engine::Ctx<'_> {
+    /// The counter a wrong answer to `method_id` counts on in this flow.
+    pub(crate) fn counter(&self, method_id: &str) -> Counter {
+        self.deps.config.lockout.counter(method_id, self.kind().hides_locks())
+    }
+
     /// Checks one answer of the identified user under the lockout (see [`counted_check`]). In stealth mode the
     /// answer is not looked at and is wrong, and nothing is counted.
     pub(crate) async fn verify_factor<F>(&mut self, method_id: &str, check: F) -> Result<Check, EngineError>
     where
         F: Future<Output = Result<bool, EngineError>>,
     {
+        let counter = self.counter(method_id);
         let Some(user_id) = self.user_id() else {
-            // Stealth: the same reservation statement runs for nobody (it reserves nothing), so the store sees
-            // the same work as for a real user's wrong answer.
-            let max = self.deps.config.lockout.max_for(method_id);
-            self.deps.store.reserve_attempt("", method_id, max).await?;
-            self.deps.store.record_failure("", method_id, max, "", self.now).await?;
+            // Stealth: the same statements run for nobody (they count nothing), so the store sees the same work
+            // as for a real user's wrong answer.
+            self.deps.store.reserve_attempt("", &counter.method_id, counter.max, self.now).await?;
+            self.deps.store.record_failure("", &counter, self.now).await?;
             return Ok(Check::Wrong);
         };
-        let max = self.deps.config.lockout.max_for(method_id);
-        let reason = crate::user::lock_reason::too_many_auth_attempts(method_id);
-        let attempt = Attempt { user_id: &user_id, method_id, max, lock_reason: &reason, now: self.now };
+        let attempt = Attempt { user_id: &user_id, counter: &counter, now: self.now };
         let mut effects = Vec::new();
         let counted = counted_check(self.deps.store, attempt, &mut effects, check).await?;
         self.effects.extend(effects);
+        let method = serde_json::json!({ "method": counter.method_id });
         Ok(match counted {
             Counted::Right => Check::Right,
             Counted::Exhausted => {
-                self.audit("factor.refused", "counter_exhausted", serde_json::json!({ "method": method_id }));
+                if self.kind().hides_locks() {
+                    // Where a refused check must look like a wrong answer, it also costs what one costs.
+                    self.deps.store.record_failure("", &counter, self.now).await?;
+                }
+                self.audit("factor.refused", "counter_exhausted", method);
                 Check::Locked
             }
-            Counted::Wrong { count, locked: true } => {
+            Counted::Wrong(Failure { count, locked: true, .. }) => {
+                let reason = match &counter.over_limit {
+                    OverLimit::Lock { reason } => reason.as_str(),
+                    OverLimit::Throttle(_) => "",
+                };
                 self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
                 Check::Locked
             }
-            Counted::Wrong { .. } => Check::Wrong,
+            Counted::Wrong(Failure { count, blocked_until: Some(until), .. }) => {
+                self.audit(
+                    "factor.throttled",
+                    "ok",
+                    serde_json::json!({ "method": counter.method_id, "failed_attempts": count, "until": until }),
+                );
+                Check::Wrong
+            }
+            Counted::Wrong(_) => Check::Wrong,
         })
     }
 

@@ -61,7 +61,8 @@ impl FlowKind {
     }
 
     /// Whether the flow's user may be unknown to the caller, so that nothing may tell a real user from an
-    /// unknown one: a factor that locks the user answers like a wrong answer instead of `USER_LOCKED`.
+    /// unknown one: a factor that locks the user answers like a wrong answer instead of `USER_LOCKED`. These are
+    /// the public flows whose failures `lockout.public_flow_failures = "throttle"` keeps on counters of their own.
     pub fn hides_locks(self) -> bool {
         matches!(self, Self::PublicSelfService | Self::SelfRegistration)
     }

@@ -7,7 +7,7 @@ use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
 use crate::flow::factor::{Attempt, Counted, counted_check};
 use crate::flow::session::Subject;
-use crate::ports::Effect;
+use crate::ports::{self, Effect};
 use crate::user::{User, lock_reason, normalize_login};
 
 pub(crate) const KINDS: &[FlowKind] = &[FlowKind::Authentication];
@@ -59,7 +59,7 @@ impl Ctx<'_> {
             return Ok(self.password_failed(Failure::TemporarilyLocked(until)));
         }
         let method = self.deps.config.authentication.password_method_id.clone();
-        let max = self.deps.config.lockout.max_for(&method);
+        let counter = self.counter(&method);
         let mut effects = Vec::new();
         let mut rehash = None;
         // Kept for the dummy verification should the counter be used up (the check below consumes `password`).
@@ -85,8 +85,7 @@ impl Ctx<'_> {
                     Err(e) => Err(e.into()),
                 }
             };
-            let reason = lock_reason::too_many_auth_attempts(&method);
-            let attempt = Attempt { user_id: &user.id, method_id: &method, max, lock_reason: &reason, now: self.now };
+            let attempt = Attempt { user_id: &user.id, counter: &counter, now: self.now };
             counted_check(self.deps.store, attempt, &mut effects, check).await?
         };
         self.effects.extend(effects);
@@ -105,7 +104,7 @@ impl Ctx<'_> {
                 self.deps.hasher.verify_dummy(for_dummy).await?;
                 Ok(self.password_failed(Failure::Locked))
             }
-            Counted::Wrong { count, locked } => {
+            Counted::Wrong(ports::Failure { count, locked, .. }) => {
                 if locked {
                     let reason = lock_reason::too_many_auth_attempts(&method);
                     self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
