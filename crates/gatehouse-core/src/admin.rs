@@ -133,8 +133,10 @@ impl UserAdmin<'_> {
             return invalid("email", format!("`{}` has no email address", user.username));
         };
         let lang = crate::messages::language_for(&user, &mail.config.messaging.default_language);
+        let recipient =
+            crate::flow::continuation::Recipient { user_id: &user.id, username: &user.username, to: Some(&to) };
         let mut effects =
-            crate::flow::continuation::link_effects(mail, &user, &to, &flow, "reset-link", validity_seconds, &lang)?;
+            crate::flow::continuation::link_effects(mail, &recipient, &flow, "reset-link", validity_seconds, &lang)?;
         effects.push(Effect::Audit(self.audit_event("link.sent", &user, serde_json::json!({ "target_flow": flow }))));
         self.store.apply(&effects).await?;
         Ok(flow)

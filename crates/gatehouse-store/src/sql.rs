@@ -354,8 +354,9 @@ macro_rules! store_impl {
                         }
                         Effect::CreateContinuationToken(t) => {
                             sqlx::query(
+                                // For no one (a stealth link), the same statement inserts nothing.
                                 "INSERT INTO continuation_tokens (token_hash, user_id, flow_id, created_at, expires_at) \
-                                 VALUES ($1, $2, $3, $4, $5)",
+                                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)",
                             )
                             .bind(&t.token_hash)
                             .bind(&t.user_id)

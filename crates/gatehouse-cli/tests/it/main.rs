@@ -13,6 +13,7 @@ mod concurrency;
 mod cookies;
 mod counting;
 mod engine;
+mod enumeration;
 mod failures;
 mod flows;
 mod login;

@@ -11,7 +11,6 @@ use crate::messages::{TemplateError, Templates};
 use crate::outbox;
 use crate::ports::{Effect, NewContinuationToken};
 use crate::random::{Random, random_token};
-use crate::user::User;
 
 /// Keyed-hash purpose of continuation tokens.
 pub const TOKEN_PURPOSE: &str = "flow-continuation";
@@ -25,11 +24,18 @@ pub struct LinkMail<'a> {
     pub now: Millis,
 }
 
-/// The effects of mailing `user` a link into `target_flow`: the token row and the queued mail.
+/// Whom a link is for: `to: None` for a user who must get nothing (stealth, no address) — the same token row
+/// (the store inserts it for no one) and a job with nothing to send are queued, so both cost the same.
+pub struct Recipient<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+    pub to: Option<&'a str>,
+}
+
+/// The effects of mailing a link into `target_flow`: the token row and the queued mail.
 pub fn link_effects(
     m: &LinkMail<'_>,
-    user: &User,
-    to: &str,
+    recipient: &Recipient<'_>,
     target_flow: &str,
     template: &str,
     validity_seconds: u64,
@@ -39,20 +45,24 @@ pub fn link_effects(
     let validity = i64::try_from(validity_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let link = format!("{}/ui/app/self-service/flow/{target_flow}?token={token}", m.config.public_url());
     let vars = BTreeMap::from([
-        ("username", user.username.clone()),
+        ("username", recipient.username.to_owned()),
         ("link", link),
         ("minutes", validity_seconds.div_ceil(60).to_string()),
     ]);
     let rendered = m.templates.render_mail(template, lang, &vars)?;
+    let job = match recipient.to {
+        Some(to) => outbox::seal_email(m.key, m.random, m.now, to, template, rendered),
+        None => outbox::seal_discard(m.key, m.random, m.now, template, &rendered.body),
+    };
     Ok(vec![
         Effect::CreateContinuationToken(NewContinuationToken {
             token_hash: m.key.hash_secret(TOKEN_PURPOSE, &token),
-            user_id: user.id.clone(),
+            user_id: recipient.user_id.to_owned(),
             flow_id: target_flow.to_owned(),
             created_at: m.now,
             expires_at: m.now.saturating_add(validity),
         }),
-        Effect::Enqueue(outbox::seal_email(m.key, m.random, m.now, to, template, rendered)),
+        Effect::Enqueue(job),
     ])
 }
 

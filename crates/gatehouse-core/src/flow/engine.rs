@@ -127,6 +127,9 @@ pub(crate) struct Ctx<'a> {
     pub lock_expiry: Option<Millis>,
     pub next_auth: Option<Seed>,
     pub renew_token: bool,
+    /// What a factor check did to its counter (refused, locked, throttled), told in the step's own audit event
+    /// in public flows: an event of its own would be a write that only real users cost.
+    pub counter_note: Option<serde_json::Value>,
 }
 
 /// Starts a login for a user a self-service flow just verified (reference §2.7): the subject is known, and with
@@ -232,6 +235,7 @@ impl<'a> Ctx<'a> {
             lock_expiry: None,
             next_auth: None,
             renew_token: false,
+            counter_note: None,
         }
     }
 
@@ -405,7 +409,10 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    pub(crate) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
+    pub(crate) fn audit(&mut self, event: &str, outcome: &str, mut details: serde_json::Value) {
+        if let (Some(note), Some(map)) = (self.counter_note.take(), details.as_object_mut()) {
+            map.insert("counter".into(), note);
+        }
         let subject = self.state.subject.as_ref();
         // A name that matches no user is often a password typed into the wrong field: the trail keeps only a
         // keyed hash of it (enough to see repeats), never the text.

@@ -86,45 +86,54 @@ impl crate::flow::engine::Ctx<'_> {
     {
         let counter = self.counter(method_id);
         let Some(user_id) = self.user_id() else {
-            // Stealth: the same statements run for nobody (they count nothing), so the store sees the same work
-            // as for a real user's wrong answer.
-            self.deps.store.reserve_attempt("", &counter.method_id, counter.max, self.now).await?;
-            self.deps.store.record_failure("", &counter, self.now).await?;
+            self.count_for_nobody(&counter).await?;
             return Ok(Check::Wrong);
         };
         let attempt = Attempt { user_id: &user_id, counter: &counter, now: self.now };
         let mut effects = Vec::new();
         let counted = counted_check(self.deps.store, attempt, &mut effects, check).await?;
         self.effects.extend(effects);
-        let method = serde_json::json!({ "method": counter.method_id });
-        Ok(match counted {
-            Counted::Right => Check::Right,
+        let (check, event, details) = match counted {
+            Counted::Right => return Ok(Check::Right),
             Counted::Exhausted => {
                 if self.kind().hides_locks() {
                     // Where a refused check must look like a wrong answer, it also costs what one costs.
                     self.deps.store.record_failure("", &counter, self.now).await?;
                 }
-                self.audit("factor.refused", "counter_exhausted", method);
-                Check::Locked
+                (Check::Locked, "factor.refused", serde_json::json!({ "method": counter.method_id }))
             }
             Counted::Wrong(Failure { count, locked: true, .. }) => {
                 let reason = match &counter.over_limit {
                     OverLimit::Lock { reason } => reason.as_str(),
                     OverLimit::Throttle(_) => "",
                 };
-                self.audit("user.locked", "ok", serde_json::json!({ "reason": reason, "failed_attempts": count }));
-                Check::Locked
+                (Check::Locked, "user.locked", serde_json::json!({ "reason": reason, "failed_attempts": count }))
             }
-            Counted::Wrong(Failure { count, blocked_until: Some(until), .. }) => {
-                self.audit(
-                    "factor.throttled",
-                    "ok",
-                    serde_json::json!({ "method": counter.method_id, "failed_attempts": count, "until": until }),
-                );
-                Check::Wrong
+            Counted::Wrong(Failure { count, blocked_until: Some(until), .. }) => (
+                Check::Wrong,
+                "factor.throttled",
+                serde_json::json!({ "method": counter.method_id, "failed_attempts": count, "until": until }),
+            ),
+            Counted::Wrong(_) => return Ok(Check::Wrong),
+        };
+        if self.kind().hides_locks() {
+            let mut note = details;
+            if let Some(map) = note.as_object_mut() {
+                map.insert("event".into(), serde_json::json!(event));
             }
-            Counted::Wrong(_) => Check::Wrong,
-        })
+            self.counter_note = Some(note);
+        } else {
+            self.audit(event, "ok", details);
+        }
+        Ok(check)
+    }
+
+    /// The statements a wrong answer costs, run for nobody (they count nothing): an unknown or stealth user costs
+    /// the store what a real user's wrong answer costs.
+    pub(crate) async fn count_for_nobody(&self, counter: &Counter) -> Result<(), EngineError> {
+        self.deps.store.reserve_attempt("", &counter.method_id, counter.max, self.now).await?;
+        self.deps.store.record_failure("", counter, self.now).await?;
+        Ok(())
     }
 
     /// The answer to a factor check that used up the counter: `USER_LOCKED` where locks may show, else `None`

@@ -15,7 +15,8 @@ pub(crate) const NEXT: Outcome = Outcome::Continue(Some(NextStep::PasswordRequir
 
 /// Why a password check failed; in enumeration-protection mode all of them look the same.
 enum Failure {
-    UnknownUser,
+    /// With a keyed hash of the name, for the audit trail.
+    UnknownUser(String),
     Invalid,
     Locked,
     TemporarilyLocked(i64),
@@ -35,31 +36,33 @@ impl Ctx<'_> {
             None => seeded.unwrap_or_default(),
         };
         self.state.subject = Some(Subject { login: login.clone(), user_id: None });
+        let method = self.deps.config.authentication.password_method_id.clone();
+        let counter = self.counter(&method);
         let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
-            // The same work as for a real user, so time tells nothing.
+            // The same work as for a real user's wrong password, so neither time nor load tells anything.
             self.deps.hasher.verify_dummy(password).await?;
-            // A name that matches no user is often a password typed into the wrong field: the audit trail keeps
-            // only a keyed hash of it (enough to see repeats), never the text.
+            self.count_for_nobody(&counter).await?;
+            // A name that matches no user is often a password typed into the wrong field: neither the flow
+            // session nor the audit trail keeps it, only a keyed hash (enough to see repeats).
             self.state.subject = None;
             let tag = self.deps.key.hash_secret("audit-unknown-login", &login);
-            self.audit("login.unknown_name", "failed", serde_json::json!({ "name_tag": &tag[..16] }));
-            return Ok(self.password_failed(Failure::UnknownUser));
+            return Ok(self.password_failed(Failure::UnknownUser(tag[..16].to_owned())));
         };
         self.state.subject = Some(Subject { login, user_id: Some(user.id.clone()) });
         if !user.is_valid_at(self.now) {
             self.deps.hasher.verify_dummy(password).await?;
+            self.count_for_nobody(&counter).await?;
             return Ok(self.password_failed(Failure::Invalid));
         }
         if user.locked {
             self.deps.hasher.verify_dummy(password).await?;
+            self.count_for_nobody(&counter).await?;
             return Ok(self.password_failed(Failure::Locked));
         }
         if let Some(until) = user.temp_locked_until.filter(|&u| u > self.now) {
             // Neither checked nor counted while the temporary lock lasts.
             return Ok(self.password_failed(Failure::TemporarilyLocked(until)));
         }
-        let method = self.deps.config.authentication.password_method_id.clone();
-        let counter = self.counter(&method);
         let mut effects = Vec::new();
         let mut rehash = None;
         // Kept for the dummy verification should the counter be used up (the check below consumes `password`).
@@ -102,6 +105,7 @@ impl Ctx<'_> {
                 // The user is being locked right now by a parallel request: answer as for a locked user, after
                 // the same work, so neither time nor CPU tells the difference.
                 self.deps.hasher.verify_dummy(for_dummy).await?;
+                self.deps.store.record_failure("", &counter, self.now).await?;
                 Ok(self.password_failed(Failure::Locked))
             }
             Counted::Wrong(ports::Failure { count, locked, .. }) => {
@@ -130,18 +134,22 @@ impl Ctx<'_> {
 
     fn password_failed(&mut self, failure: Failure) -> Outcome {
         let (code, outcome) = match failure {
-            Failure::UnknownUser => (ErrorCode::UsernamePasswordWrong, "unknown_user"),
+            Failure::UnknownUser(_) => (ErrorCode::UsernamePasswordWrong, "unknown_user"),
             Failure::Invalid => (ErrorCode::UserInvalid, "invalid_user"),
             Failure::Locked => (ErrorCode::UserLocked, "locked"),
             Failure::TemporarilyLocked(_) => (ErrorCode::UserTemporarilyLocked, "temporarily_locked"),
             Failure::Wrong(_) => (ErrorCode::UsernamePasswordWrong, "wrong_password"),
         };
-        self.audit("login.failed", outcome, serde_json::json!({ "method": "PASSWORD" }));
+        let mut details = serde_json::json!({ "method": "PASSWORD" });
+        if let Failure::UnknownUser(tag) = &failure {
+            details["name_tag"] = serde_json::json!(tag);
+        }
+        self.audit("login.failed", outcome, details);
         if self.deps.config.authentication.enumeration_protection {
             return self.terminate_with(ErrorCode::AuthenticationFailed);
         }
         match failure {
-            Failure::UnknownUser | Failure::Wrong(_) => {
+            Failure::UnknownUser(_) | Failure::Wrong(_) => {
                 if let Failure::Wrong(until) = failure {
                     self.lock_expiry = until;
                 }

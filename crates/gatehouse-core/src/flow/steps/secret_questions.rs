@@ -1,7 +1,8 @@
 //! Secret Questions Identity Verification (next step `SECRET_QUESTIONS_ANSWERS_REQUIRED` with `questions`;
 //! `POST …/verification/secret-questions/check/` `{"answers": [...]}` in the order asked). Some of the user's
 //! answered questions are asked, chosen at random; every answer must be right. A user in stealth mode, or one
-//! with too few answers, is asked plausible questions from the configuration that never verify.
+//! with too few answers, is asked plausible questions that never verify, drawn from a set as small and as stable
+//! per name as a real user's.
 
 use crate::config::SecretQuestionsStep;
 use crate::flow::FlowKind;
@@ -28,21 +29,43 @@ fn choose(random: &dyn Random, mut from: Vec<String>, n: usize) -> Vec<String> {
 }
 
 impl Ctx<'_> {
+    /// The questions a name in stealth mode seems to have answered: as many as a user must answer, the same for
+    /// the same name on every node (ranked by a keyed hash), so that asking again and again shows the small,
+    /// stable set a real user has — not every configured question.
+    fn stealth_question_pool(&self) -> Vec<String> {
+        let cfg = &self.deps.config.public_self_service.secret_questions;
+        let login = self.state.subject.as_ref().map(|s| s.login.as_str()).unwrap_or_default();
+        let mut ranked: Vec<(String, String)> = cfg
+            .questions
+            .iter()
+            .map(|q| (self.deps.key.hash_secret("stealth-questions", &format!("{login}\n{q}")), q.clone()))
+            .collect();
+        ranked.sort();
+        ranked.into_iter().take(cfg.min_answers).map(|(_, q)| q).collect()
+    }
+
     fn asked(&mut self, questions: &[String]) -> Outcome {
         self.attributes.insert("questions".into(), serde_json::json!(questions));
         Outcome::Continue(Some(NextStep::SecretQuestionsAnswersRequired))
     }
 
     pub(crate) async fn enter_secret_questions(&mut self, cfg: &SecretQuestionsStep) -> Result<Outcome, EngineError> {
-        let answered: Vec<String> = match self.user_id() {
-            Some(id) => self.deps.store.get_secret_answers(&id).await?.into_iter().map(|(q, _)| q).collect(),
-            None => Vec::new(),
-        };
+        // The same lookup for a user in stealth mode, for nobody.
+        let id = self.user_id();
+        let answered: Vec<String> = self
+            .deps
+            .store
+            .get_secret_answers(id.as_deref().unwrap_or(""))
+            .await?
+            .into_iter()
+            .map(|(q, _)| q)
+            .filter(|_| id.is_some())
+            .collect();
         let pool = if answered.len() >= cfg.questions_asked {
             answered
         } else {
             self.state.stealth = true;
-            self.deps.config.public_self_service.secret_questions.questions.clone()
+            self.stealth_question_pool()
         };
         let questions = choose(self.deps.random, pool, cfg.questions_asked);
         let outcome = if self.state.stealth { "stealth" } else { "ok" };
@@ -59,14 +82,14 @@ impl Ctx<'_> {
         let Scratch::SecretQuestions { questions, failed } = self.state.scratch.clone() else {
             return Err(EngineError::Inconsistent("secret questions step without questions"));
         };
-        // A user locked (or invalidated) since identification silently drops into stealth mode.
-        if !self.state.stealth && self.restriction_violation().await?.is_some() {
+        // A user locked (or invalidated) since identification silently drops into stealth mode. The check and
+        // the lookup run in stealth mode too (for nobody), so both make the same store calls.
+        if self.restriction_violation().await?.is_some() {
             self.state.stealth = true;
         }
-        let stored = match self.user_id() {
-            Some(id) => self.deps.store.get_secret_answers(&id).await?,
-            None => Vec::new(),
-        };
+        let id = self.user_id();
+        let stored = self.deps.store.get_secret_answers(id.as_deref().unwrap_or("")).await?;
+        let stored = if id.is_some() { stored } else { Vec::new() };
         let user_id = self.user_id().unwrap_or_default();
         let key = self.deps.key;
         // Every answer is compared, so the time does not tell which one was wrong.
