@@ -96,9 +96,13 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     if let KeySource::Generated(path) = &key_source {
         tracing::warn!(path = %path, "generated a new secret key; nodes sharing this database need the same key");
     }
-    let hasher =
-        HashPool::new(HashParams::from(&config.hashing), config.hashing.workers, config.hashing.queue_capacity)
-            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let hasher = HashPool::new(
+        HashParams::from(&config.hashing),
+        config.hashing.workers,
+        config.hashing.queue_capacity,
+        config.hashing.equalize_max_ms,
+    )
+    .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let delivery = delivery_from_config(&config)?;
     let templates = Templates::load(config.messaging.templates_dir.as_deref())?;
     if let Some(problem) = templates.check().into_iter().next() {

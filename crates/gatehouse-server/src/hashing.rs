@@ -3,9 +3,10 @@
 //! ever-growing queue, and the async runtime never runs a hash itself.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gatehouse_core::crypto::{HashError, HashParams, PasswordHashing, Passwords, Verification};
+use gatehouse_core::crypto::{HashError, HashParams, PasswordHashing, Passwords, Verification, VerifyFloor, shape_of};
 use tokio::sync::Semaphore;
 
 #[derive(Clone)]
@@ -16,11 +17,18 @@ pub struct HashPool {
     /// One permit per worker thread.
     workers: Arc<Semaphore>,
     worker_count: usize,
+    /// Every check takes as long as the slowest kind of stored hash (see [`VerifyFloor`]).
+    floor: Arc<VerifyFloor>,
 }
 
 impl HashPool {
-    /// `workers == 0` means one per available core.
-    pub fn new(params: HashParams, workers: usize, queue_capacity: usize) -> Result<Self, HashError> {
+    /// `workers == 0` means one per available core; checks are padded up to `equalize_max_ms`.
+    pub fn new(
+        params: HashParams,
+        workers: usize,
+        queue_capacity: usize,
+        equalize_max_ms: u64,
+    ) -> Result<Self, HashError> {
         let worker_count =
             if workers == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { workers };
         Ok(Self {
@@ -28,6 +36,7 @@ impl HashPool {
             admission: Arc::new(Semaphore::new(worker_count + queue_capacity)),
             workers: Arc::new(Semaphore::new(worker_count)),
             worker_count,
+            floor: Arc::new(VerifyFloor::new(equalize_max_ms)),
         })
     }
 
@@ -46,6 +55,27 @@ impl HashPool {
         let passwords = self.passwords.clone();
         tokio::task::spawn_blocking(move || job(&passwords)).await.map_err(|e| HashError::Internal(e.to_string()))
     }
+
+    /// Runs one check of a hash of `shape` and waits, after it and outside the pool, until it took as long as a
+    /// check of the slowest shape.
+    async fn timed_check<T: Send + 'static>(
+        &self,
+        shape: String,
+        check: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (result, took) = self
+            .run(move |p| {
+                let started = Instant::now();
+                let result = check(p);
+                (result, started.elapsed())
+            })
+            .await?;
+        let wait_ms = self.floor.record(&shape, took.as_secs_f64() * 1000.0);
+        if wait_ms > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait_ms / 1000.0)).await;
+        }
+        Ok(result)
+    }
 }
 
 #[async_trait]
@@ -55,11 +85,12 @@ impl PasswordHashing for HashPool {
     }
 
     async fn verify(&self, password: String, phc: String) -> Result<Verification, HashError> {
-        self.run(move |p| p.verify(&password, &phc)).await?
+        self.timed_check(shape_of(&phc), move |p| p.verify(&password, &phc)).await?
     }
 
     async fn verify_dummy(&self, password: String) -> Result<(), HashError> {
-        self.run(move |p| p.verify_dummy(&password)).await
+        let shape = shape_of(self.passwords.dummy());
+        self.timed_check(shape, move |p| p.verify_dummy(&password)).await
     }
 }
 
@@ -69,7 +100,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_answers_overloaded_instead_of_waiting() {
-        let pool = HashPool::new(HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 }, 1, 2).unwrap();
+        let pool = HashPool::new(HashParams { memory_kib: 8192, iterations: 4, parallelism: 1 }, 1, 2, 0).unwrap();
         let jobs: Vec<_> = (0..12)
             .map(|i| {
                 let p = pool.clone();

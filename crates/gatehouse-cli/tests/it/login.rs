@@ -300,3 +300,35 @@ async fn parallel_logins_of_different_users_are_not_serialised() {
     assert!(parallel < bound, "parallel {parallel:?} vs sequential {sequential:?} on {cores} cores");
     server.stop().await;
 }
+
+/// An imported bcrypt hash costs its own time; an unknown name's dummy check is padded to it, so the time of a
+/// wrong login does not tell an imported account from no account (the padding is a wait, measured here from
+/// below only: a busy machine makes calls slower, never faster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_names_take_as_long_as_imported_hashes() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let server = env.start(env.config()).await;
+    let user = env.add_user("imp", None, None).await;
+    let bcrypt_hash = bcrypt::hash(PW, 11).unwrap();
+    let effect = Effect::SetPassword { user_id: user.id.clone(), password_hash: bcrypt_hash, at: 1 };
+    env.store().await.apply(&[effect]).await.unwrap();
+    let timed = |name: &'static str| {
+        let server = &server;
+        async move {
+            let started = Instant::now();
+            server.client().login(name, "not-the-password").await.expect(400);
+            started.elapsed()
+        }
+    };
+    let mut imported = Duration::MAX;
+    for _ in 0..3 {
+        imported = imported.min(timed("imp").await);
+    }
+    assert!(imported >= Duration::from_millis(40), "bcrypt cost 11 takes a while: {imported:?}");
+    for _ in 0..3 {
+        let unknown = timed("nobody-by-this-name").await;
+        assert!(unknown * 2 >= imported, "unknown {unknown:?} vs imported {imported:?}");
+    }
+    server.stop().await;
+    env.cleanup().await;
+}

@@ -120,11 +120,14 @@ pub struct HashingConfig {
     pub workers: usize,
     /// Hash jobs allowed to wait for a worker before the server answers 503.
     pub queue_capacity: usize,
+    /// Every password check (a dummy one for an unknown name too) waits until it took as long as checks of the
+    /// slowest kind of stored hash (imported bcrypt, PBKDF2, older argon2 parameters), up to this; 0 turns it off.
+    pub equalize_max_ms: u64,
 }
 
 impl Default for HashingConfig {
     fn default() -> Self {
-        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue_capacity: 64 }
+        Self { memory_kib: 19456, iterations: 2, parallelism: 1, workers: 0, queue_capacity: 64, equalize_max_ms: 2000 }
     }
 }
 

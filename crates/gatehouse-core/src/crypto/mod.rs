@@ -3,6 +3,8 @@
 mod key;
 mod passwords;
 pub mod totp;
+mod verify_floor;
 
 pub use key::{KeyError, ServerKey};
 pub use passwords::{HashError, HashParams, PasswordHashing, Passwords, Verification};
+pub use verify_floor::{VerifyFloor, shape_of};

@@ -63,6 +63,11 @@ impl Passwords {
         Ok(this)
     }
 
+    /// The dummy hash unknown names are checked against (its shape is what they cost).
+    pub fn dummy(&self) -> &str {
+        &self.dummy
+    }
+
     pub fn params(&self) -> HashParams {
         self.params
     }
