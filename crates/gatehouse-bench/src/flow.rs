@@ -47,6 +47,7 @@ pub async fn create_users(db: &Database, params: HashParams, count: usize, worke
         schema: db.schema.clone(),
         max_connections: 4,
         migrate: true,
+        lock_wait: std::time::Duration::from_secs(10),
     })
     .await
     .map_err(|e| anyhow!("cannot open the database: {e}"))?;

@@ -379,8 +379,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<i64>, StoreError>;
 
     /// Deletes rate-limit windows that started before `windows_before` and email-link tokens that expired or
-    /// were used before `tokens_before`; the rows deleted.
-    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError>;
+    /// were used before `tokens_before`, and gives back check slots still held since before
+    /// `reservations_before` (a check whose failure could not be written keeps its slot until then); the rows
+    /// changed.
+    async fn purge_spent(
+        &self,
+        windows_before: Millis,
+        tokens_before: Millis,
+        reservations_before: Millis,
+    ) -> Result<u64, StoreError>;
 
     async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).

@@ -88,6 +88,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
             schema: config.storage.schema.clone(),
             max_connections: config.storage.max_connections,
             migrate: true,
+            lock_wait: std::time::Duration::from_millis(config.storage.lock_wait_ms),
         })
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?,

@@ -23,6 +23,9 @@ pub struct OpenOptions {
     pub max_connections: u32,
     /// Apply pending migrations after connecting.
     pub migrate: bool,
+    /// How long a statement waits for a lock another connection holds (SQLite busy timeout, PostgreSQL
+    /// `lock_timeout`) before it fails as unavailable (503 + Retry-After).
+    pub lock_wait: Duration,
 }
 
 impl OpenOptions {
@@ -63,7 +66,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(options.lock_wait)
                 .foreign_keys(true);
             if let Some(parent) = connect.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)
@@ -98,6 +101,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 admin.close().await;
                 connect = connect.options([("search_path", schema.as_str())]);
             }
+            connect = connect.options([("lock_timeout", options.lock_wait.as_millis().to_string())]);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))

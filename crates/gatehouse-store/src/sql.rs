@@ -554,9 +554,9 @@ macro_rules! store_impl {
                     // A user deleted meanwhile has no counter to reserve on: nothing is reserved (not a
                     // foreign-key error). A throttled counter over the limit allows one check at a time once its
                     // block has passed.
-                    "INSERT INTO failed_attempts (user_id, method, count, pending) \
-                     SELECT $1, $2, 0, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
-                     ON CONFLICT (user_id, method) DO UPDATE SET pending = failed_attempts.pending + 1 \
+                    "INSERT INTO failed_attempts (user_id, method, count, pending, pending_since) \
+                     SELECT $1, $2, 0, 1, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+                     ON CONFLICT (user_id, method) DO UPDATE SET pending = failed_attempts.pending + 1, pending_since = $4 \
                      WHERE failed_attempts.count + failed_attempts.pending <= $3 \
                      OR (failed_attempts.pending = 0 AND failed_attempts.blocked_until <= $4) \
                      RETURNING count + pending AS count",
@@ -630,7 +630,14 @@ macro_rules! store_impl {
                 Ok(failure)
             }
 
-            async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
+            async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis, reservations_before: Millis) -> Result<u64, StoreError> {
+                let reservations = sqlx::query(
+                    "UPDATE failed_attempts SET pending = 0 WHERE pending > 0 AND pending_since < $1",
+                )
+                .bind(reservations_before)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
                 let windows = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
                     .bind(windows_before)
                     .execute(&self.pool)
@@ -643,7 +650,7 @@ macro_rules! store_impl {
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?;
-                Ok(windows.rows_affected() + tokens.rows_affected())
+                Ok(windows.rows_affected() + tokens.rows_affected() + reservations.rows_affected())
             }
 
             async fn hit_rate_limit(&self, key: &str, window_ms: i64, limit: u32, now: Millis) -> Result<Option<i64>, StoreError> {

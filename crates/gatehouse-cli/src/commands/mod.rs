@@ -44,6 +44,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         schema: config.storage.schema.clone(),
         max_connections: 4,
         migrate: true,
+        lock_wait: std::time::Duration::from_millis(config.storage.lock_wait_ms),
     })
     .await
     .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))

@@ -16,7 +16,8 @@ on_both_backends!(
     parallel_wrong_otps_across_flows_and_nodes,
     parallel_wrong_otps_across_nodes_throttle,
     two_parallel_calls_one_wins,
-    an_overloaded_hashing_pool_charges_nothing
+    an_overloaded_hashing_pool_charges_nothing,
+    logins_and_admin_changes_never_deadlock
 );
 
 fn tally(responses: &[Resp]) -> BTreeMap<String, usize> {
@@ -283,6 +284,55 @@ async fn an_overloaded_hashing_pool_charges_nothing(backend: Backend) {
     assert_eq!(hana.locked, count > 5, "locked {} with PASSWORD {count}: {t:?}", hana.locked);
     if hana.locked {
         assert_eq!(hana.lock_reason.as_deref(), Some("LockReason.TooManyAuthAtts.PASSWORD"));
+    }
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// Login completions, wrong passwords, unlocks and password changes of one user all at once: every transaction
+/// takes the user's row first, so none waits for another in the opposite order (PostgreSQL would abort one as a
+/// deadlock, answered 503; SQLite would time out).
+async fn logins_and_admin_changes_never_deadlock(backend: Backend) {
+    use gatehouse_core::ports::Effect;
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    let kai = env.add_user("kai", None, Some("Old-Cobalt-Lantern-1")).await;
+    let hash = env.user("kai").await.password_hash.unwrap();
+    let store = env.store().await;
+    for round in 0..5 {
+        let barrier = Arc::new(Barrier::new(24));
+        let mut http = Vec::new();
+        let mut direct = Vec::new();
+        for i in 0..16 {
+            let (b, mut c) = (barrier.clone(), server.client());
+            let password = if i % 2 == 0 { "Old-Cobalt-Lantern-1" } else { "wrong-password" };
+            http.push(tokio::spawn(async move {
+                b.wait().await;
+                c.login("kai", password).await
+            }));
+        }
+        for i in 0..8 {
+            let (b, store, id, hash) = (barrier.clone(), store.clone(), kai.id.clone(), hash.clone());
+            direct.push(tokio::spawn(async move {
+                b.wait().await;
+                let at = 1_000 + i;
+                let effects = if i % 2 == 0 {
+                    vec![Effect::Unlock { user_id: id, at }]
+                } else {
+                    vec![
+                        Effect::SetPassword { user_id: id.clone(), password_hash: hash, at },
+                        Effect::ResetCounters { user_id: id, method_ids: vec!["PASSWORD".into()] },
+                    ]
+                };
+                store.apply(&effects).await
+            }));
+        }
+        let answers: Vec<Resp> = join_all(http).await.into_iter().map(Result::unwrap).collect();
+        let t = tally(&answers);
+        assert!(answers.iter().all(|r| r.status < 500), "round {round}: {t:?}");
+        for result in join_all(direct).await {
+            assert!(result.unwrap().is_ok(), "round {round}");
+        }
     }
     server.stop().await;
     env.cleanup().await;

@@ -79,9 +79,14 @@ impl Store for CountingStore {
         self.inner.reserve_attempt(user_id, method_id, max, now).await
     }
 
-    async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis) -> Result<u64, StoreError> {
+    async fn purge_spent(
+        &self,
+        windows_before: Millis,
+        tokens_before: Millis,
+        reservations_before: Millis,
+    ) -> Result<u64, StoreError> {
         self.note("purge_spent");
-        self.inner.purge_spent(windows_before, tokens_before).await
+        self.inner.purge_spent(windows_before, tokens_before, reservations_before).await
     }
 
     async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {

@@ -132,6 +132,7 @@ impl TestEnv {
                     schema: self.schema.clone(),
                     max_connections: 4,
                     migrate: true,
+                    lock_wait: std::time::Duration::from_secs(10),
                 })
                 .await
                 .unwrap()
@@ -147,6 +148,7 @@ impl TestEnv {
             schema: self.schema.clone(),
             max_connections: 2,
             migrate: false,
+            lock_wait: std::time::Duration::from_secs(10),
         })
         .await
         .unwrap()

@@ -142,6 +142,16 @@ async fn throttled_counters_block_for_a_growing_time(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(store.reserve_attempt("u1", "OTP:PUBLIC", 2, 3101).await.unwrap(), Some(1));
+    store.apply(&[Effect::ReleaseAttempt { user_id: "u1".into(), method_id: "OTP:PUBLIC".into() }]).await.unwrap();
+    // A slot whose failure could not be written stays taken (no free guess), until housekeeping reclaims it.
+    let held = locking("HELD", 0);
+    assert!(store.reserve_attempt("u1", "HELD", 0, 5000).await.unwrap().is_some());
+    assert_eq!(store.reserve_attempt("u1", "HELD", 0, 5001).await.unwrap(), None, "the slot is taken");
+    assert_eq!(store.purge_spent(0, 0, 5000).await.unwrap(), 0, "not stale yet");
+    assert_eq!(store.purge_spent(0, 0, 5001).await.unwrap(), 1);
+    assert!(store.reserve_attempt("u1", "HELD", 0, 5002).await.unwrap().is_some(), "reclaimed");
+    assert_eq!(store.record_failure("u1", &held, 5002).await.unwrap(), failure(1, true, None));
+    store.apply(&[Effect::Unlock { user_id: "u1".into(), at: 5003 }]).await.unwrap();
     // A counter that locks is never unblocked by time.
     let locks = locking("OTP", 0);
     assert!(store.reserve_attempt("u1", "OTP", 0, 0).await.unwrap().is_some());
@@ -434,6 +444,6 @@ async fn rate_limit_windows(backend: Backend) {
     assert_eq!(store.hit_rate_limit("ip:198.51.100.2", 60_000, 10, 1_000).await.unwrap(), None);
     assert_eq!(store.hit_rate_limit("ip:198.51.100.1", 60_000, 10, 61_000).await.unwrap(), None);
     // Spent windows are purged.
-    assert_eq!(store.purge_spent(61_000, 0).await.unwrap(), 1);
+    assert_eq!(store.purge_spent(61_000, 0, 0).await.unwrap(), 1);
     env.cleanup().await;
 }

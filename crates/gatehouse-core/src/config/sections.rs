@@ -99,11 +99,14 @@ pub struct StorageConfig {
     pub max_connections: u32,
     /// PostgreSQL only: schema to use (created if missing); lets several installations share one database.
     pub schema: Option<String>,
+    /// How long a statement waits for a lock held by another connection (SQLite busy timeout, PostgreSQL
+    /// `lock_timeout`) before the call answers 503 + Retry-After.
+    pub lock_wait_ms: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, schema: None }
+        Self { url: None, max_connections: 16, schema: None, lock_wait_ms: 5000 }
     }
 }
 

@@ -41,14 +41,17 @@ where
         return Ok(Counted::Exhausted);
     }
     let release = || Effect::ReleaseAttempt { user_id: user_id.to_owned(), method_id: method_id.to_owned() };
+    let give_back = || async {
+        if let Err(release_error) = store.apply(&[release()]).await {
+            tracing::error!(error = %release_error, "could not give back a reserved attempt");
+        }
+    };
     let right = match check.await {
         Ok(right) => right,
         Err(e) => {
             // The answer was never looked at (the hashing pool is full, the database failed): the attempt is
             // given back at once, so a 503 costs the user nothing.
-            if let Err(release_error) = store.apply(&[release()]).await {
-                tracing::error!(error = %release_error, "could not give back a reserved attempt");
-            }
+            give_back().await;
             return Err(e);
         }
     };
@@ -58,7 +61,9 @@ where
     }
     // The failure and its consequence past the limit are written now in one transaction — not with the flow's
     // commit, which a failure later in the call could lose — and counted on failures alone, not on checks in
-    // flight.
+    // flight. If that transaction fails (503), the slot is *not* given back: the answer was looked at and was
+    // wrong, and a 503 that costs nothing would be an oracle with unlimited guesses. Housekeeping reclaims slots
+    // left that long after the check (`Store::purge_spent`).
     Ok(Counted::Wrong(store.record_failure(user_id, counter, now).await?))
 }
 

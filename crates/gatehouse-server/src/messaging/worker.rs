@@ -109,11 +109,12 @@ async fn purge_sessions(state: &AppState) {
         Ok(n) => tracing::info!(purged = n, "flow sessions purged"),
         Err(e) => tracing::warn!(error = %e, "cannot purge flow sessions"),
     }
-    // Rate-limit windows older than the longest window, and link tokens an hour after they expired or were used.
+    // Rate-limit windows older than the longest window, link tokens an hour after they expired or were used, and
+    // check slots held for 10 minutes (no check takes that long; its failure could not be written).
     let rl = &state.config.rate_limits;
     let longest = i64::try_from(rl.per_ip_window_seconds.max(rl.per_account_window_seconds).saturating_mul(1000))
         .unwrap_or(i64::MAX);
-    match state.store.purge_spent(now.saturating_sub(longest), now - 3_600_000).await {
+    match state.store.purge_spent(now.saturating_sub(longest), now - 3_600_000, now - 600_000).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "spent rate-limit windows and link tokens purged"),
         Err(e) => tracing::warn!(error = %e, "cannot purge rate-limit windows and link tokens"),
