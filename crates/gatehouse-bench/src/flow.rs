@@ -21,8 +21,8 @@ use crate::server::Database;
 /// Every bench user starts with this password; each reset replaces it with a random one.
 pub const INITIAL_PASSWORD: &str = "Initial-Cobalt-Lantern-7";
 const FLOW: &str = "/rest/public/self-service/flows/password-reset/select";
-const IDENTIFY: &str = "/rest/public/self-service/username/identify/";
-const OTP_CHECK: &str = "/rest/public/self-service/verification/email/otp/check/";
+pub const IDENTIFY: &str = "/rest/public/self-service/username/identify/";
+pub const OTP_CHECK: &str = "/rest/public/self-service/verification/email/otp/check/";
 const PASSWORD_SET: &str = "/rest/public/self-service/password/set";
 
 pub fn username(i: usize) -> String {
@@ -251,18 +251,14 @@ async fn worker(shared: &Shared) -> LoadResult {
     result
 }
 
-/// One POST with the flow cookie, CSRF header and JSON type; returns status and body.
-async fn post(
-    shared: &Shared,
-    path: &str,
+/// One POST to `url` with the flow cookie, CSRF header and JSON type; returns status and body.
+pub async fn post(
+    http: &reqwest::Client,
+    url: String,
     cookie: &mut Option<String>,
     body: Option<Value>,
 ) -> Result<(u16, Value), reqwest::Error> {
-    let mut req = shared
-        .http
-        .post(format!("{}{path}", shared.options.base))
-        .header("content-type", "application/json")
-        .header("x-same-domain", "1");
+    let mut req = http.post(url).header("content-type", "application/json").header("x-same-domain", "1");
     if let Some(c) = cookie.as_deref() {
         req = req.header("cookie", format!("gatehouse_flow={c}"));
     }
@@ -292,7 +288,7 @@ async fn step(
     next: Option<&str>,
 ) -> Result<Duration, Failure> {
     let t = Instant::now();
-    let (status, body) = post(shared, path, cookie, body)
+    let (status, body) = post(&shared.http, format!("{}{path}", shared.options.base), cookie, body)
         .await
         .map_err(|e| failure(format!("{name}: transport error"), e.to_string()))?;
     let took = t.elapsed();

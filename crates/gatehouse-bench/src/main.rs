@@ -8,6 +8,7 @@
 //! target/release/gatehouse-bench --scenario login --both-params --output login.md
 //! ```
 
+mod enumeration;
 mod flow;
 mod hashrate;
 mod login;
@@ -56,6 +57,9 @@ enum Scenario {
     Reset,
     /// Password logins of users without a second factor, alone and next to a wrong-password flood.
     Login,
+    /// The time of every call an attacker can make with only a name, for real, unknown, locked and invalid
+    /// accounts (Kolmogorov–Smirnov per pair), and the throughput cost of rate limiting.
+    Enumeration,
 }
 
 #[derive(Parser, Debug)]
@@ -79,6 +83,9 @@ struct Args {
     /// Start flows for this long (flows in progress at the end still finish); per phase with `--scenario login`.
     #[arg(long, default_value_t = 20)]
     duration_secs: u64,
+    /// Enumeration scenario: samples per call and kind of account.
+    #[arg(long, default_value_t = 500)]
+    samples: usize,
     /// Run this many flows instead of a fixed duration (reset scenario only).
     #[arg(long)]
     flows: Option<u64>,
@@ -137,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
     let started_at = format_timestamp(SystemClock.now_ms());
     match args.scenario {
         Scenario::Login => return login_main(&args, &bin, cores, &backends, started_at).await,
+        Scenario::Enumeration => return enumeration_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Reset if args.both_params => bail!("--both-params is for --scenario login"),
         Scenario::Reset => {}
     }
@@ -414,4 +422,125 @@ async fn login_phase(
         flood.as_ref().map_or_else(String::new, |f| format!("; flood: {} requests", f.requests))
     );
     Ok(LoginPhase { logins, flood, cpu, peak_rss_kib })
+}
+
+/// The padding of the enumeration scenario's padded phase: well above the work of any call measured.
+const ENUMERATION_PADDING_MS: u64 = 150;
+
+/// The enumeration scenario, per backend: a server on the demo's flows without padding, accounts of every kind,
+/// the samples, then the throughput with rate limits off and on.
+async fn enumeration_main(
+    args: &Args,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    backends: &[Backend],
+    started_at: String,
+) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for &backend in backends {
+        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+        let db = database(args, backend, dir.path());
+        let result = enumeration_on(args, backend, bin, params, cores, &db, dir.path()).await;
+        server::drop_schema(&db).await?;
+        runs.push(result?);
+    }
+    let m = Machine::probe(cores);
+    let header = format!(
+        "Run started {started_at}{}.\n\n- Machine: {} cores ({}), {} MiB RAM, {}, kernel {}\n- argon2id: m = {} KiB, t = {}, p = {}\n",
+        if cfg!(debug_assertions) { " — **debug build: these numbers mean nothing**" } else { "" },
+        m.cores,
+        m.cpu_model,
+        m.memory_mib,
+        m.os,
+        m.kernel,
+        params.memory_kib,
+        params.iterations,
+        params.parallelism
+    );
+    let text = enumeration::render(&runs, args.samples, ENUMERATION_PADDING_MS, &header);
+    println!("{text}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &text)?;
+        eprintln!("report written to {}", path.display());
+    }
+    let failed: u64 = runs.iter().map(|r| r.failed_calls).sum();
+    if failed > 0 {
+        bail!("{failed} calls failed");
+    }
+    Ok(())
+}
+
+async fn enumeration_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<enumeration::EnumerationRun> {
+    let per_kind = args.samples;
+    let extra = format!("{}[public_self_service]\nresponse_time_ms = 0\n\n", server::demo_lockout_section()?);
+    let start = |rate_limits: &'static str| {
+        let extra = extra.clone();
+        async move {
+            let port = server::free_port()?;
+            let config = server::write_config_with(dir, port, db, params, rate_limits, &extra)?;
+            ServerProcess::start(bin, &config, dir, port).await
+        }
+    };
+    let off = "[rate_limits]\nenabled = false\n\n";
+    eprintln!("{}: creating {} accounts…", backend.name(), 3 * per_kind);
+    flow::create_users(db, params, 3 * per_kind, cores).await?;
+    enumeration::prepare_accounts(db, per_kind).await?;
+    // Padded: the same accounts (one more failure each stays within every limit).
+    let padded_extra = format!(
+        "{}[public_self_service]\nresponse_time_ms = {ENUMERATION_PADDING_MS}\n\n\
+         [authentication]\nenumeration_protection = true\nresponse_time_ms = {ENUMERATION_PADDING_MS}\n\n",
+        server::demo_lockout_section()?
+    );
+    let port = server::free_port()?;
+    let config = server::write_config_with(dir, port, db, params, off, &padded_extra)?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    eprintln!("{}: padded, {per_kind} samples per call and kind, 16 clients…", backend.name());
+    let padded = enumeration::sample(&server.base, per_kind, 16).await?;
+    server.stop().await?;
+    let server = start(off).await?;
+    eprintln!("{}: work alone, {per_kind} samples per call and kind, {} clients…", backend.name(), args.concurrency);
+    let samples = enumeration::sample(&server.base, per_kind, args.concurrency).await?;
+    let duration = Duration::from_secs(args.duration_secs);
+    let names = |kind: &str| (0..per_kind).map(|i| enumeration::account(kind, i, per_kind)).collect::<Vec<_>>();
+    let mixed: Vec<String> = names("real").into_iter().zip(names("unknown")).flat_map(|(a, b)| [a, b]).collect();
+    let measure = async |base: &str| -> anyhow::Result<(f64, f64)> {
+        let c = args.concurrency;
+        let (identify, _) = enumeration::throughput(base, false, mixed.clone(), "", c, duration).await?;
+        let (login, _) =
+            enumeration::throughput(base, true, names("real"), flow::INITIAL_PASSWORD, c, duration).await?;
+        Ok((identify, login))
+    };
+    eprintln!("{}: throughput, rate limits off…", backend.name());
+    let (identify_off, login_off) = measure(&server.base).await?;
+    let c = args.concurrency;
+    let (real, _) = enumeration::throughput(&server.base, false, names("real"), "", c, duration).await?;
+    let (unknown, _) = enumeration::throughput(&server.base, false, names("unknown"), "", c, duration).await?;
+    server.stop().await?;
+    // The same database, rate limits on with limits nobody reaches: what counting every call costs.
+    eprintln!("{}: throughput, rate limits on…", backend.name());
+    let server =
+        start("[rate_limits]\nenabled = true\nper_ip_requests = 1000000000\nper_account_requests = 1000000000\n\n")
+            .await?;
+    let (identify_on, login_on) = measure(&server.base).await?;
+    server.stop().await?;
+    Ok(enumeration::EnumerationRun {
+        backend: backend.name(),
+        failed_calls: samples.errors + padded.errors,
+        raw: samples,
+        padded,
+        throughput: vec![
+            ("identify (real and unknown names)".into(), identify_off, identify_on),
+            ("login (right password)".into(), login_off, login_on),
+        ],
+        identify_by_kind: (real, unknown),
+    })
 }

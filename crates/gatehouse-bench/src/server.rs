@@ -51,6 +51,18 @@ pub fn demo_lockout_section() -> anyhow::Result<&'static str> {
 /// Writes the configuration file of one run into `dir` and returns its path; `extra` (TOML sections) goes
 /// before the flows.
 pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams, extra: &str) -> anyhow::Result<PathBuf> {
+    write_config_with(dir, port, db, params, "[rate_limits]\nenabled = false\n\n", extra)
+}
+
+/// [`write_config`] with the `[rate_limits]` section given.
+pub fn write_config_with(
+    dir: &Path,
+    port: u16,
+    db: &Database,
+    params: HashParams,
+    rate_limits: &str,
+    extra: &str,
+) -> anyhow::Result<PathBuf> {
     let schema = match &db.schema {
         Some(s) => format!("schema = {}\n", toml_str(s)?),
         None => String::new(),
@@ -75,8 +87,7 @@ pub fn write_config(dir: &Path, port: u16, db: &Database, params: HashParams, ex
          [messaging]\n\
          transport = \"file\"\n\
          poll_interval_ms = 20\n\n\
-         [rate_limits]\n\
-         enabled = false\n\n\
+         {rate_limits}\
          {extra}\
          {flows}",
         data_dir = toml_str(&dir.display().to_string())?,

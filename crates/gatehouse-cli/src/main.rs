@@ -51,6 +51,9 @@ enum Command {
     /// Admin API access.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
+    /// The audit trail as JSON lines.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// A command-line Gatehouse authenticator (push approvals, offline codes).
     Authenticator {
         /// Where the authenticator keeps its keys.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Command::Config(c) => commands::config::run(&overrides, c),
             Command::User(c) => commands::user::run(&overrides, c).await,
             Command::Admin(c) => commands::admin::run(&overrides, c).await,
+            Command::Audit(c) => commands::audit::run(&overrides, c).await,
             Command::Authenticator { store, command } => commands::authenticator::run(store, command).await,
         }
     });

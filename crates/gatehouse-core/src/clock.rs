@@ -49,3 +49,26 @@ impl Clock for MockClock {
 pub fn format_timestamp(ms: Millis) -> String {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
+
+/// Reads a time given by an operator: RFC 3339 (`2026-11-29T08:00:00Z`, with or without fraction) or
+/// milliseconds since the epoch.
+pub fn parse_timestamp(text: &str) -> Option<Millis> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<Millis>() {
+        return Some(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_or_milliseconds() {
+        assert_eq!(parse_timestamp("1700000000123"), Some(1_700_000_000_123));
+        assert_eq!(parse_timestamp("2021-03-02T21:25:22.970+01:00"), Some(1_614_716_722_970));
+        assert_eq!(parse_timestamp(&format_timestamp(1_614_716_722_970)), Some(1_614_716_722_970));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+}

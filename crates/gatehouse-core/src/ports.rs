@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Millis;
 use crate::config::Counter;
 use crate::flow::session::{FlowSessionRecord, NewFlowSession};
@@ -70,6 +70,46 @@ pub struct ClaimedMessage {
     pub message: OutboxMessage,
     /// Delivery attempts including the current one.
     pub attempts: i64,
+}
+
+/// Rows housekeeping removes, each kind older than a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    /// Flow sessions that expired, or were last used, before these times.
+    FlowSessions { expired_before: Millis, idle_before: Millis },
+    /// Rate-limit windows that started before.
+    RateLimitWindows { before: Millis },
+    /// Email-link tokens that expired or were used before.
+    LinkTokens { before: Millis },
+    /// Check slots still held since before (their failure could not be written): given back.
+    Reservations { before: Millis },
+    /// Outbox rows delivered or given up before.
+    Messages { before: Millis },
+    /// Push approvals that expired or were decided before.
+    Approvals { before: Millis },
+    /// Authenticator activation codes that expired or were used before.
+    Activations { before: Millis },
+    /// Authenticated sessions that ended or expired before.
+    AuthSessions { before: Millis },
+    /// Audit events written before.
+    AuditEvents { before: Millis },
+}
+
+impl Spent {
+    /// The housekeeping task's name (its lease, its log lines).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FlowSessions { .. } => "flow_sessions",
+            Self::RateLimitWindows { .. } => "rate_limit_windows",
+            Self::LinkTokens { .. } => "link_tokens",
+            Self::Reservations { .. } => "reservations",
+            Self::Messages { .. } => "messages",
+            Self::Approvals { .. } => "approvals",
+            Self::Activations { .. } => "activations",
+            Self::AuthSessions { .. } => "auth_sessions",
+            Self::AuditEvents { .. } => "audit_events",
+        }
+    }
 }
 
 /// A wrong answer as counted: the failures now, and what they did past the limit.
@@ -378,16 +418,13 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<Option<i64>, StoreError>;
 
-    /// Deletes rate-limit windows that started before `windows_before` and email-link tokens that expired or
-    /// were used before `tokens_before`, and gives back check slots still held since before
-    /// `reservations_before` (a check whose failure could not be written keeps its slot until then); the rows
-    /// changed.
-    async fn purge_spent(
-        &self,
-        windows_before: Millis,
-        tokens_before: Millis,
-        reservations_before: Millis,
-    ) -> Result<u64, StoreError>;
+    /// Removes up to `batch` rows of one kind that housekeeping no longer needs (see [`Spent`]); the rows
+    /// removed (or, for check slots, given back).
+    async fn purge(&self, what: Spent, batch: i64) -> Result<u64, StoreError>;
+
+    /// Takes (or renews) the lease of housekeeping task `task` for `holder` until `until`, unless another holder's
+    /// lease lasts past `now`; whether this holder has it now.
+    async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError>;
 
     async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
@@ -401,8 +438,6 @@ pub trait Store: Send + Sync {
     async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError>;
     /// Gives the lease back without changing anything.
     async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError>;
-    /// Deletes sessions past their absolute expiry before `expired_before` or idle since before `idle_before`.
-    async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError>;
 
     async fn claim_outbox(
         &self,
@@ -415,8 +450,19 @@ pub trait Store: Send + Sync {
     async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError>;
     async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError>;
     async fn pending_outbox(&self) -> Result<i64, StoreError>;
+    /// Messages not yet delivered, and when the oldest of them was queued.
+    async fn outbox_backlog(&self) -> Result<(i64, Option<Millis>), StoreError>;
+    /// Connections of the database pool: (open, idle).
+    fn pool_stats(&self) -> (u32, usize);
 
-    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The newest `limit` audit events (at most [`AuditQuery::MAX_LIMIT`]).
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let limit = u32::try_from(limit.max(1)).unwrap_or(AuditQuery::MAX_LIMIT);
+        self.query_audit(&AuditQuery { limit, ..AuditQuery::default() }).await
+    }
+
+    /// One page of the audit trail that matches `query`.
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The live session for a cookie, touched: `None` if unknown, ended, expired or idle since before `idle_before`.
     async fn touch_auth_session(

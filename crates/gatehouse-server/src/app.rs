@@ -36,10 +36,14 @@ pub struct StartOptions {
 /// A started server. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served apart (`metrics.listen`).
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
+    metrics: Option<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -63,6 +67,10 @@ impl RunningServer {
             Err(_) => tracing::warn!("grace period over, in-flight requests dropped"),
         }
         let _ = self.worker.await;
+        let _ = self.housekeeping.await;
+        if let Some(metrics) = self.metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     }
 }
@@ -109,6 +117,18 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     if let Some(problem) = templates.check().into_iter().next() {
         anyhow::bail!("messaging.templates_dir: {problem}");
     }
+    let metrics_token = match &config.metrics.bearer_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("metrics.bearer_token_file {}: {e}", path.display()))?;
+            let token = text.trim();
+            if token.len() < 16 {
+                anyhow::bail!("metrics.bearer_token_file {}: the token needs at least 16 characters", path.display());
+            }
+            Some(Arc::<str>::from(token))
+        }
+        None => None,
+    };
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let bind = config.server.bind.clone();
     let state = AppState {
@@ -120,9 +140,12 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         key: Arc::new(key),
         outbox_ready: Arc::new(Notify::new()),
         templates: Arc::new(templates),
+        metrics_token,
     };
+    crate::metrics::recorder();
 
     let app = crate::api::router(state.clone())
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::errors::clock_scope))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
@@ -155,6 +178,33 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
             })
             .await
     });
+    let node = gatehouse_core::random::random_id(state.random.as_ref());
+    let housekeeping = tokio::spawn(crate::housekeeping::run(state.clone(), node, rx.clone()));
+    let (metrics_addr, metrics) = match &state.config.metrics.listen {
+        Some(listen) => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics.listen {listen}: {e}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            let app = axum::Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::private))
+                .with_state(state.clone());
+            let mut stop = rx.clone();
+            let task = tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "metrics listener failed");
+                }
+            });
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
     let worker = tokio::spawn(run_worker(state.clone(), delivery, rx));
-    Ok(RunningServer { addr, state, shutdown, http, worker, grace })
+    Ok(RunningServer { addr, metrics_addr, state, shutdown, http, worker, housekeeping, metrics, grace })
 }

@@ -17,6 +17,7 @@ pub struct HashPool {
     /// One permit per worker thread.
     workers: Arc<Semaphore>,
     worker_count: usize,
+    admission_size: usize,
     /// Every check takes as long as the slowest kind of stored hash (see [`VerifyFloor`]).
     floor: Arc<VerifyFloor>,
 }
@@ -36,6 +37,7 @@ impl HashPool {
             admission: Arc::new(Semaphore::new(worker_count + queue_capacity)),
             workers: Arc::new(Semaphore::new(worker_count)),
             worker_count,
+            admission_size: worker_count + queue_capacity,
             floor: Arc::new(VerifyFloor::new(equalize_max_ms)),
         })
     }
@@ -44,12 +46,22 @@ impl HashPool {
         self.worker_count
     }
 
+    /// (workers busy, jobs waiting for one) right now.
+    pub fn load(&self) -> (usize, usize) {
+        let busy = self.worker_count.saturating_sub(self.workers.available_permits());
+        let admitted = self.admission_size.saturating_sub(self.admission.available_permits());
+        (busy, admitted.saturating_sub(busy))
+    }
+
     pub fn passwords(&self) -> &Passwords {
         &self.passwords
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Passwords) -> T + Send + 'static) -> Result<T, HashError> {
-        let _ticket = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Overloaded)?;
+        let Ok(_ticket) = self.admission.clone().try_acquire_owned() else {
+            metrics::counter!("gatehouse_hashing_overloaded_total").increment(1);
+            return Err(HashError::Overloaded);
+        };
         let _worker =
             self.workers.clone().acquire_owned().await.map_err(|_| HashError::Internal("pool closed".into()))?;
         let passwords = self.passwords.clone();

@@ -8,7 +8,9 @@ mod errors;
 mod extract;
 mod hashing;
 mod headers;
+pub mod housekeeping;
 pub mod messaging;
+pub mod metrics;
 mod secrets;
 mod state;
 

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::audit::{AuditEvent, AuditOrder, AuditQuery};
 use gatehouse_core::clock::Millis;
 use gatehouse_core::config::{Counter, OverLimit};
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
     Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, Failure,
-    FlowSessionUpdate, OutboxMessage, Store, StoreError, TotpCredential,
+    FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, normalize_login};
 use sqlx::Row as _;
@@ -630,27 +630,91 @@ macro_rules! store_impl {
                 Ok(failure)
             }
 
-            async fn purge_spent(&self, windows_before: Millis, tokens_before: Millis, reservations_before: Millis) -> Result<u64, StoreError> {
-                let reservations = sqlx::query(
-                    "UPDATE failed_attempts SET pending = 0 WHERE pending > 0 AND pending_since < $1",
-                )
-                .bind(reservations_before)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
-                let windows = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-                    .bind(windows_before)
+            async fn purge(&self, what: Spent, batch: i64) -> Result<u64, StoreError> {
+                // Each kind: one statement over at most `batch` rows chosen by the same condition, so no table
+                // is locked for long; a row another node removed meanwhile is simply not there any more.
+                let (sql, a, b) = match what {
+                    Spent::FlowSessions { expired_before, idle_before } => (
+                        "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
+                         WHERE expires_at < $1 OR last_seen_at < $2 LIMIT $3)",
+                        expired_before,
+                        idle_before,
+                    ),
+                    Spent::RateLimitWindows { before } => (
+                        "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
+                         WHERE window_start < $1 AND $2 = $2 LIMIT $3)",
+                        before,
+                        0,
+                    ),
+                    Spent::LinkTokens { before } => (
+                        "DELETE FROM continuation_tokens WHERE token_hash IN (SELECT token_hash FROM continuation_tokens \
+                         WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $2) LIMIT $3)",
+                        before,
+                        before,
+                    ),
+                    Spent::Reservations { before } => (
+                        "UPDATE failed_attempts SET pending = 0 WHERE (user_id, method) IN \
+                         (SELECT user_id, method FROM failed_attempts WHERE pending > 0 AND pending_since < $1 \
+                          AND $2 = $2 LIMIT $3)",
+                        before,
+                        0,
+                    ),
+                    Spent::Messages { before } => (
+                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                         WHERE status <> 'pending' AND finished_at < $1 AND $2 = $2 LIMIT $3)",
+                        before,
+                        0,
+                    ),
+                    Spent::Approvals { before } => (
+                        "DELETE FROM approvals WHERE id IN (SELECT id FROM approvals \
+                         WHERE expires_at < $1 OR (decided_at IS NOT NULL AND decided_at < $2) LIMIT $3)",
+                        before,
+                        before,
+                    ),
+                    Spent::Activations { before } => (
+                        "DELETE FROM activations WHERE code_hash IN (SELECT code_hash FROM activations \
+                         WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $2) LIMIT $3)",
+                        before,
+                        before,
+                    ),
+                    Spent::AuthSessions { before } => (
+                        "DELETE FROM auth_sessions WHERE id IN (SELECT id FROM auth_sessions \
+                         WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $2) LIMIT $3)",
+                        before,
+                        before,
+                    ),
+                    Spent::AuditEvents { before } => (
+                        "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
+                         WHERE at < $1 AND $2 = $2 ORDER BY at LIMIT $3)",
+                        before,
+                        0,
+                    ),
+                };
+                sqlx::query(sql)
+                    .bind(a)
+                    .bind(b)
+                    .bind(batch)
                     .execute(&self.pool)
                     .await
-                    .map_err(db_error)?;
-                let tokens = sqlx::query(
-                    "DELETE FROM continuation_tokens WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)",
+                    .map(|r| r.rows_affected())
+                    .map_err(db_error)
+            }
+
+            async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO housekeeping_leases (task, holder, lease_until) VALUES ($1, $2, $4) \
+                     ON CONFLICT (task) DO UPDATE SET holder = $2, lease_until = $4 \
+                     WHERE housekeeping_leases.lease_until <= $3 OR housekeeping_leases.holder = $2 \
+                     RETURNING holder",
                 )
-                .bind(tokens_before)
-                .execute(&self.pool)
+                .bind(task)
+                .bind(holder)
+                .bind(now)
+                .bind(until)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
-                Ok(windows.rows_affected() + tokens.rows_affected() + reservations.rows_affected())
+                Ok(row.is_some())
             }
 
             async fn hit_rate_limit(&self, key: &str, window_ms: i64, limit: u32, now: Millis) -> Result<Option<i64>, StoreError> {
@@ -775,16 +839,6 @@ macro_rules! store_impl {
                     .map_err(db_error)
             }
 
-            async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError> {
-                sqlx::query("DELETE FROM flow_sessions WHERE expires_at < $1 OR last_seen_at < $2")
-                    .bind(expired_before)
-                    .bind(idle_before)
-                    .execute(&self.pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                    .map_err(db_error)
-            }
-
             async fn claim_outbox(&self, now: Millis, claim_until: Millis, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
                 // The outer conditions repeat the inner ones: on PostgreSQL a row another node claimed meanwhile is
                 // re-checked after its lock is released and skipped.
@@ -854,6 +908,18 @@ macro_rules! store_impl {
                 .await
                 .map(|_| ())
                 .map_err(db_error)
+            }
+
+            async fn outbox_backlog(&self) -> Result<(i64, Option<Millis>), StoreError> {
+                let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok((row.try_get::<i64, _>("n").map_err(db_error)?, row.try_get::<Option<i64>, _>("oldest").map_err(db_error)?))
+            }
+
+            fn pool_stats(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
             }
 
             async fn pending_outbox(&self) -> Result<i64, StoreError> {
@@ -1160,15 +1226,41 @@ macro_rules! store_impl {
                 self.events.subscribe()
             }
 
-            async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details \
-                     FROM audit_events ORDER BY at DESC, id LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
+            async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+                // One statement for every filter: an absent filter is a NULL parameter that matches everything.
+                const FILTERS: &str = "FROM audit_events \
+                     WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1 OR username = $1) \
+                       AND (CAST($2 AS TEXT) IS NULL OR event = $2) \
+                       AND (CAST($3 AS TEXT) IS NULL OR substr(event, 1, length($3)) = $3) \
+                       AND (CAST($4 AS TEXT) IS NULL OR outcome = $4) \
+                       AND (CAST($5 AS BIGINT) IS NULL OR at >= $5) \
+                       AND (CAST($6 AS BIGINT) IS NULL OR at < $6)";
+                let sql = match query.order {
+                    AuditOrder::NewestFirst => format!(
+                        "SELECT id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details {FILTERS} \
+                         AND (CAST($7 AS BIGINT) IS NULL OR at < $7 OR (at = $7 AND id < $8)) \
+                         ORDER BY at DESC, id DESC LIMIT $9"
+                    ),
+                    AuditOrder::OldestFirst => format!(
+                        "SELECT id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details {FILTERS} \
+                         AND (CAST($7 AS BIGINT) IS NULL OR at > $7 OR (at = $7 AND id > $8)) \
+                         ORDER BY at ASC, id ASC LIMIT $9"
+                    ),
+                };
+                let (exact, prefix) = query.action_parts();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(query.user.as_deref())
+                    .bind(exact)
+                    .bind(prefix)
+                    .bind(query.outcome.as_deref())
+                    .bind(query.from)
+                    .bind(query.to)
+                    .bind(query.after.as_ref().map(|c| c.at))
+                    .bind(query.after.as_ref().map_or("", |c| c.id.as_str()))
+                    .bind(i64::from(query.limit()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
                 rows.iter()
                     .map(|row| {
                         let details: String = row.try_get("details").map_err(db_error)?;
@@ -1197,6 +1289,10 @@ fn log_audit(effects: &[Effect]) {
     for effect in effects {
         if let Effect::Audit(ev) = effect {
             ev.log();
+        }
+        if let Effect::Enqueue(m) = effect {
+            metrics::counter!("gatehouse_messages_total", "channel" => m.channel.as_str(), "result" => "queued")
+                .increment(1);
         }
     }
 }

@@ -9,7 +9,7 @@ on_both_backends!(helpdesk_sees_why_and_unlocks);
 
 const PW: &str = "Old-Cobalt-Lantern-1";
 
-fn create_token(env: &TestEnv, name: &str) -> String {
+pub(crate) fn create_token(env: &TestEnv, name: &str) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.args(["admin", "token", "create", name])
         .env_remove("GATEHOUSE_CONFIG")
@@ -24,7 +24,7 @@ fn create_token(env: &TestEnv, name: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn admin(
+pub(crate) async fn admin(
     c: &mut Client,
     method: reqwest::Method,
     path: &str,

@@ -15,7 +15,7 @@ on_both_backends!(user_commands_manage_users);
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// Runs `gatehouse ARGS` against the environment's database, with `stdin` as input.
-fn gatehouse(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn gatehouse(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("GATEHOUSE_CONFIG")
@@ -34,7 +34,7 @@ fn gatehouse(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 #[track_caller]
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "failed: {}{}",

@@ -79,14 +79,14 @@ impl Store for CountingStore {
         self.inner.reserve_attempt(user_id, method_id, max, now).await
     }
 
-    async fn purge_spent(
-        &self,
-        windows_before: Millis,
-        tokens_before: Millis,
-        reservations_before: Millis,
-    ) -> Result<u64, StoreError> {
-        self.note("purge_spent");
-        self.inner.purge_spent(windows_before, tokens_before, reservations_before).await
+    async fn purge(&self, what: Spent, batch: i64) -> Result<u64, StoreError> {
+        self.note("purge");
+        self.inner.purge(what, batch).await
+    }
+
+    async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
+        self.note("take_lease");
+        self.inner.take_lease(task, holder, now, until).await
     }
 
     async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {
@@ -138,11 +138,6 @@ impl Store for CountingStore {
         self.inner.release_flow_session(id, version).await
     }
 
-    async fn purge_flow_sessions(&self, expired_before: Millis, idle_before: Millis) -> Result<u64, StoreError> {
-        self.note("purge_flow_sessions");
-        self.inner.purge_flow_sessions(expired_before, idle_before).await
-    }
-
     async fn claim_outbox(
         &self,
         now: Millis,
@@ -173,9 +168,18 @@ impl Store for CountingStore {
         self.inner.pending_outbox().await
     }
 
-    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-        self.note("list_audit");
-        self.inner.list_audit(limit).await
+    async fn outbox_backlog(&self) -> Result<(i64, Option<Millis>), StoreError> {
+        self.note("outbox_backlog");
+        self.inner.outbox_backlog().await
+    }
+
+    fn pool_stats(&self) -> (u32, usize) {
+        self.inner.pool_stats()
+    }
+
+    async fn query_audit(&self, query: &gatehouse_core::audit::AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.note("query_audit");
+        self.inner.query_audit(query).await
     }
 
     async fn touch_auth_session(

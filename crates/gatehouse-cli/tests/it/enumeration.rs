@@ -93,13 +93,7 @@ async fn observe(store: &CountingStore, call: &str, request: impl std::future::F
 fn is_background(call: &str) -> bool {
     matches!(
         call,
-        "claim_outbox"
-            | "mark_delivered"
-            | "mark_retry"
-            | "mark_abandoned"
-            | "pending_outbox"
-            | "purge_flow_sessions"
-            | "purge_spent"
+        "claim_outbox" | "mark_delivered" | "mark_retry" | "mark_abandoned" | "pending_outbox" | "purge" | "take_lease"
     )
 }
 

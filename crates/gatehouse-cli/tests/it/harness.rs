@@ -204,6 +204,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// `/metrics` on the server's metrics address (`metrics.listen`).
+    pub fn metrics_url(&self) -> Option<String> {
+        let addr = self.running.as_ref()?.metrics_addr?;
+        Some(format!("http://{addr}/metrics"))
+    }
+
     pub fn client(&self) -> Client {
         Client::new(&self.base)
     }

@@ -6,6 +6,7 @@
 mod harness;
 
 mod admin_api;
+mod audit;
 mod authenticator;
 mod bad_input;
 mod cli;
@@ -17,11 +18,13 @@ mod enumeration;
 mod failures;
 mod flows;
 mod login;
+mod metrics;
 mod password_policy;
 mod rate_limits;
 mod reset_flow;
 mod restart;
 mod second_factor;
+mod secrets;
 mod self_unlock;
 mod smtp;
 mod stealth;

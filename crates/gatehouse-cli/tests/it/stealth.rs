@@ -194,13 +194,7 @@ async fn work_of(store: &CountingStore, call: impl std::future::Future<Output = 
 fn is_background(call: &str) -> bool {
     matches!(
         call,
-        "claim_outbox"
-            | "mark_delivered"
-            | "mark_retry"
-            | "mark_abandoned"
-            | "pending_outbox"
-            | "purge_flow_sessions"
-            | "purge_spent"
+        "claim_outbox" | "mark_delivered" | "mark_retry" | "mark_abandoned" | "pending_outbox" | "purge" | "take_lease"
     )
 }
 

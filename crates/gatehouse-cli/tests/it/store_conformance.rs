@@ -7,7 +7,8 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::config::{Counter, OverLimit, ThrottleConfig};
 use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::{
-    Acquired, Channel, Effect, Failure, FlowSessionUpdate, NewContinuationToken, OutboxMessage, Store, StoreError,
+    Acquired, Channel, Effect, Failure, FlowSessionUpdate, NewContinuationToken, OutboxMessage, Spent, Store,
+    StoreError,
 };
 use gatehouse_core::user::NewUser;
 
@@ -147,8 +148,8 @@ async fn throttled_counters_block_for_a_growing_time(backend: Backend) {
     let held = locking("HELD", 0);
     assert!(store.reserve_attempt("u1", "HELD", 0, 5000).await.unwrap().is_some());
     assert_eq!(store.reserve_attempt("u1", "HELD", 0, 5001).await.unwrap(), None, "the slot is taken");
-    assert_eq!(store.purge_spent(0, 0, 5000).await.unwrap(), 0, "not stale yet");
-    assert_eq!(store.purge_spent(0, 0, 5001).await.unwrap(), 1);
+    assert_eq!(store.purge(Spent::Reservations { before: 5000 }, 500).await.unwrap(), 0, "not stale yet");
+    assert_eq!(store.purge(Spent::Reservations { before: 5001 }, 500).await.unwrap(), 1);
     assert!(store.reserve_attempt("u1", "HELD", 0, 5002).await.unwrap().is_some(), "reclaimed");
     assert_eq!(store.record_failure("u1", &held, 5002).await.unwrap(), failure(1, true, None));
     store.apply(&[Effect::Unlock { user_id: "u1".into(), at: 5003 }]).await.unwrap();
@@ -282,8 +283,8 @@ async fn flow_sessions(backend: Backend) {
     assert!(matches!(store.acquire_flow_session("h1", 700, 1700).await.unwrap(), Acquired::Busy));
     assert!(matches!(store.acquire_flow_session("h1", 1701, 2701).await.unwrap(), Acquired::Session(_)));
 
-    assert_eq!(store.purge_flow_sessions(10_000, 0).await.unwrap(), 0);
-    assert_eq!(store.purge_flow_sessions(10_001, 0).await.unwrap(), 1);
+    assert_eq!(store.purge(Spent::FlowSessions { expired_before: 10_000, idle_before: 0 }, 500).await.unwrap(), 0);
+    assert_eq!(store.purge(Spent::FlowSessions { expired_before: 10_001, idle_before: 0 }, 500).await.unwrap(), 1);
     env.cleanup().await;
 }
 
@@ -444,6 +445,6 @@ async fn rate_limit_windows(backend: Backend) {
     assert_eq!(store.hit_rate_limit("ip:198.51.100.2", 60_000, 10, 1_000).await.unwrap(), None);
     assert_eq!(store.hit_rate_limit("ip:198.51.100.1", 60_000, 10, 61_000).await.unwrap(), None);
     // Spent windows are purged.
-    assert_eq!(store.purge_spent(61_000, 0, 0).await.unwrap(), 1);
+    assert_eq!(store.purge(Spent::RateLimitWindows { before: 61_000 }, 500).await.unwrap(), 1);
     env.cleanup().await;
 }

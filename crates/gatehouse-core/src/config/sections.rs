@@ -20,6 +20,32 @@ pub struct Config {
     pub authenticator: AuthenticatorConfig,
     pub public_self_service: PublicSelfServiceConfig,
     pub rate_limits: RateLimitsConfig,
+    pub audit: AuditConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where Prometheus reads `/metrics`: never on the public port without a token.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A listener of its own for `/metrics` (e.g. `127.0.0.1:9464`); unset: none.
+    pub listen: Option<String>,
+    /// A file holding a bearer token (16 characters or more) that opens `/metrics` on the public port too.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+/// The audit trail in the database (`GET /rest/admin/audit`, `gatehouse audit`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Events older than this are removed by housekeeping, in small batches; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention_days: 365 }
+    }
 }
 
 /// Limits on the calls that try an answer or name an account (identify, password check, every code check and

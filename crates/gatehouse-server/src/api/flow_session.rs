@@ -289,6 +289,10 @@ pub(crate) async fn start(
     }
     let lifetime = state.config.flow_sessions.max_lifetime_seconds;
     store_new_session(state, kind, flow_id, &id, &token, &turn, lifetime).await?;
+    count_flow(kind, flow_id, SessionStatus::Active);
+    if turn.status != SessionStatus::Active {
+        count_flow(kind, flow_id, turn.status);
+    }
     let secure = wants_secure_cookie(&state.config.server, headers);
     let outcome = turn.outcome.clone();
     let active = turn.status == SessionStatus::Active;
@@ -357,6 +361,9 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
         (turn.renew_token && turn.status == SessionStatus::Active).then(|| random_token(state.random.as_ref()));
     let token_hash = renewed.as_ref().map(|t| state.key.hash_secret(TOKEN_PURPOSE, t));
     commit(state, held, new_state, turn.status, &turn.effects, token_hash).await?;
+    if turn.status != SessionStatus::Active {
+        count_flow(kind, &held.record.flow_id, turn.status);
+    }
     let seeded = seed_next_login(state, ip.as_deref(), turn.next_auth.as_ref(), held.secure).await?;
     let mut response = finish(state, kind, &held.record.id, turn, held.secure);
     if let Some(token) = renewed {
@@ -442,4 +449,16 @@ pub(crate) fn finish(state: &AppState, kind: FlowKind, id: &str, turn: Turn, sec
         Some(token) if done => with_cookie(response, &set_cookie(SESSION_COOKIE, Some(&token), secure)),
         _ => response,
     }
+}
+
+/// Counts flows as they start (`Active`) and end (`Completed`, `Terminated`), per kind and flow id
+/// (`gatehouse_flows_total`).
+fn count_flow(kind: FlowKind, flow_id: &str, status: SessionStatus) {
+    let result = match status {
+        SessionStatus::Active => "started",
+        SessionStatus::Completed => "completed",
+        SessionStatus::Terminated => "failed",
+    };
+    let labels = [("kind", kind.as_str().to_owned()), ("flow", flow_id.to_owned()), ("result", result.to_owned())];
+    metrics::counter!("gatehouse_flows_total", &labels).increment(1);
 }

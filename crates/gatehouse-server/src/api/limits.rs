@@ -21,11 +21,20 @@ pub(crate) fn is_limited(action: &Action) -> bool {
     )
 }
 
-async fn hit(state: &AppState, key: &str, limit: u32, window_seconds: u64) -> Result<(), ApiError> {
+async fn hit(
+    state: &AppState,
+    scope: &'static str,
+    key: &str,
+    limit: u32,
+    window_seconds: u64,
+) -> Result<(), ApiError> {
     let window_ms = i64::try_from(window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     match state.store.hit_rate_limit(key, window_ms, limit, state.clock.now_ms()).await? {
         None => Ok(()),
-        Some(ms) => Err(ApiError::RateLimited { retry_after_secs: u64::try_from(ms).unwrap_or(1).div_ceil(1000) }),
+        Some(ms) => {
+            metrics::counter!("gatehouse_rate_limit_rejections_total", "scope" => scope).increment(1);
+            Err(ApiError::RateLimited { retry_after_secs: u64::try_from(ms).unwrap_or(1).div_ceil(1000) })
+        }
     }
 }
 
@@ -33,7 +42,7 @@ async fn hit(state: &AppState, key: &str, limit: u32, window_seconds: u64) -> Re
 pub(crate) async fn client(state: &AppState, ip: Option<&str>) -> Result<(), ApiError> {
     let cfg = &state.config.rate_limits;
     match ip.filter(|_| cfg.enabled) {
-        Some(ip) => hit(state, &format!("ip:{ip}"), cfg.per_ip_requests, cfg.per_ip_window_seconds).await,
+        Some(ip) => hit(state, "ip", &format!("ip:{ip}"), cfg.per_ip_requests, cfg.per_ip_window_seconds).await,
         None => Ok(()),
     }
 }
@@ -45,5 +54,6 @@ pub(crate) async fn account(state: &AppState, login: &str) -> Result<(), ApiErro
         return Ok(());
     }
     let tag = state.key.hash_secret("rate-limit-account", &normalize_login(login));
-    hit(state, &format!("account:{}", &tag[..32]), cfg.per_account_requests, cfg.per_account_window_seconds).await
+    let key = format!("account:{}", &tag[..32]);
+    hit(state, "account", &key, cfg.per_account_requests, cfg.per_account_window_seconds).await
 }

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/rest", rest)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::public))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -74,6 +75,7 @@ pub(crate) async fn wait_for_approval(
 ) -> Result<(), ApiError> {
     let deadline =
         tokio::time::Instant::now() + std::time::Duration::from_secs(state.config.authenticator.poll_wait_seconds);
+    let _waiting = WaitingPoll::new();
     let mut events = state.store.approval_events();
     let wanted = format!("decided:{}", approval_id.unwrap_or_default());
     loop {
@@ -91,5 +93,21 @@ pub(crate) async fn wait_for_approval(
         let left = std::time::Duration::from_millis(u64::try_from(expiry - now).unwrap_or(0));
         let until = deadline.min(tokio::time::Instant::now() + left);
         tokio::time::timeout_at(until, approval_event(&mut events, &wanted)).await.ok();
+    }
+}
+
+/// Counts a long poll while it waits (`gatehouse_long_polls_waiting`), however it ends.
+struct WaitingPoll;
+
+impl WaitingPoll {
+    fn new() -> Self {
+        metrics::gauge!("gatehouse_long_polls_waiting").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for WaitingPoll {
+    fn drop(&mut self) {
+        metrics::gauge!("gatehouse_long_polls_waiting").decrement(1.0);
     }
 }

@@ -28,21 +28,15 @@ pub trait Delivery: Send + Sync {
 /// How long a claimed message is reserved for this worker before another node may try it.
 const CLAIM_MS: i64 = 60_000;
 const BATCH: i64 = 16;
-const PURGE_EVERY: Duration = Duration::from_secs(300);
 
 /// Delivers messages until `shutdown` turns true. Wakes on `state.outbox_ready` or every poll interval.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
-    let mut last_purge = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return;
         }
         while deliver_batch(&state, delivery.as_ref()).await {}
-        if last_purge.elapsed() >= PURGE_EVERY {
-            last_purge = tokio::time::Instant::now();
-            purge_sessions(&state).await;
-        }
         tokio::select! {
             () = state.outbox_ready.notified() => {}
             () = tokio::time::sleep(poll) => {}
@@ -68,6 +62,13 @@ async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
             Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
         };
         let now = state.clock.now_ms();
+        let outcome = match &result {
+            Ok(()) => "sent",
+            Err(DeliveryError::Permanent(_)) => "abandoned",
+            Err(DeliveryError::Transient(_)) => "failed",
+        };
+        metrics::counter!("gatehouse_messages_total", "channel" => c.message.channel.as_str(), "result" => outcome)
+            .increment(1);
         let write = match result {
             Ok(()) => state.store.mark_delivered(&c.message.id, now).await,
             Err(DeliveryError::Permanent(why)) => {
@@ -98,27 +99,6 @@ fn backoff_ms(config: &gatehouse_core::config::MessagingConfig, attempts: i64) -
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let delay = config.retry_initial_delay_ms.saturating_mul(1u64 << exponent).min(config.retry_max_delay_ms);
     i64::try_from(delay).unwrap_or(i64::MAX)
-}
-
-async fn purge_sessions(state: &AppState) {
-    let now = state.clock.now_ms();
-    let idle = i64::try_from(state.config.flow_sessions.idle_timeout_seconds * 1000).unwrap_or(i64::MAX);
-    // Keep ended sessions an hour longer, so late calls still get a precise answer.
-    match state.store.purge_flow_sessions(now - 3_600_000, now - idle - 3_600_000).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(purged = n, "flow sessions purged"),
-        Err(e) => tracing::warn!(error = %e, "cannot purge flow sessions"),
-    }
-    // Rate-limit windows older than the longest window, link tokens an hour after they expired or were used, and
-    // check slots held for 10 minutes (no check takes that long; its failure could not be written).
-    let rl = &state.config.rate_limits;
-    let longest = i64::try_from(rl.per_ip_window_seconds.max(rl.per_account_window_seconds).saturating_mul(1000))
-        .unwrap_or(i64::MAX);
-    match state.store.purge_spent(now.saturating_sub(longest), now - 3_600_000, now - 600_000).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(purged = n, "spent rate-limit windows and link tokens purged"),
-        Err(e) => tracing::warn!(error = %e, "cannot purge rate-limit windows and link tokens"),
-    }
 }
 
 #[cfg(test)]

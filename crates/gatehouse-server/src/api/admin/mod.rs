@@ -2,6 +2,7 @@
 //! `gatehouse admin token create NAME`, stored as keyed hashes. It runs the same service as `gatehouse user …`,
 //! and every action is an audit event naming the token.
 
+mod audit;
 mod users;
 
 use axum::Router;
@@ -21,6 +22,7 @@ pub const ADMIN_TOKEN_PURPOSE: &str = "admin-token";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/admin/audit", get(audit::list))
         .route("/admin/users", get(users::list))
         .route("/admin/users/{username}", get(users::show).delete(users::remove))
         .route("/admin/users/{username}/lock", post(users::lock))
