@@ -51,6 +51,8 @@ enum Command {
     /// Admin API access.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
+    /// Check what this node needs: config, database, migrations, key, mail delivery, clock.
+    Doctor,
     /// The audit trail as JSON lines.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
             Command::User(c) => commands::user::run(&overrides, c).await,
             Command::Admin(c) => commands::admin::run(&overrides, c).await,
             Command::Audit(c) => commands::audit::run(&overrides, c).await,
+            Command::Doctor => commands::doctor::run(&overrides).await,
             Command::Authenticator { store, command } => commands::authenticator::run(store, command).await,
         }
     });

@@ -454,6 +454,14 @@ pub trait Store: Send + Sync {
     async fn outbox_backlog(&self) -> Result<(i64, Option<Millis>), StoreError>;
     /// Connections of the database pool: (open, idle).
     fn pool_stats(&self) -> (u32, usize);
+    /// The database server's clock (`gatehouse doctor` compares it with this node's).
+    async fn database_time(&self) -> Result<Millis, StoreError>;
+    /// Records the fingerprint of the server key unless one is recorded already; the recorded one. Every node
+    /// must hold the same key (it opens sealed data and recognises tokens).
+    async fn register_key(&self, fingerprint: &str, now: Millis) -> Result<String, StoreError>;
+    async fn registered_key(&self) -> Result<Option<String>, StoreError>;
+    /// Versions of the migrations applied to the database.
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError>;
 
     /// The newest `limit` audit events (at most [`AuditQuery::MAX_LIMIT`]).
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {

@@ -117,6 +117,14 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     if let Some(problem) = templates.check().into_iter().next() {
         anyhow::bail!("messaging.templates_dir: {problem}");
     }
+    // Every node must hold the same key: the first one records its fingerprint, the others compare.
+    let registered = store.register_key(&key.fingerprint(), clock.now_ms()).await?;
+    if registered != key.fingerprint() {
+        tracing::error!(
+            "this node's secret key differs from the key of the node that first used this database: sealed data and \
+             tokens of the other nodes will not open here (see `gatehouse doctor`)"
+        );
+    }
     let metrics_token = match &config.metrics.bearer_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -17,7 +17,8 @@ mod state;
 pub use api::admin::ADMIN_TOKEN_PURPOSE;
 pub use app::{RunningServer, StartOptions, start};
 pub use hashing::HashPool;
-pub use secrets::load_server_key;
+pub use messaging::delivery_from_config;
+pub use secrets::{find_server_key, load_server_key};
 pub use state::AppState;
 
 /// Selects rustls' ring provider for every TLS client in the process (SMTP, SMS gateway). Idempotent.

@@ -33,6 +33,20 @@ pub fn load_server_key(config: &Config, random: &dyn Random) -> anyhow::Result<(
     Ok((read_key(&path)?, KeySource::File(path.display().to_string())))
 }
 
+/// The server key as [`load_server_key`] would find it, without generating one: `None` when none exists yet;
+/// with where it was found.
+pub fn find_server_key(config: &Config) -> anyhow::Result<Option<(ServerKey, String)>> {
+    if let Some(text) = &config.server.secret_key {
+        let key = ServerKey::from_base64(text).map_err(|e| anyhow::anyhow!("server.secret_key: {e}"))?;
+        return Ok(Some((key, "server.secret_key".into())));
+    }
+    let path = config.server.secret_key_file.clone().unwrap_or_else(|| config.server.data_dir.join("secret.key"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some((read_key(&path)?, path.display().to_string())))
+}
+
 fn read_key(path: &Path) -> anyhow::Result<ServerKey> {
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read secret key {}: {e}", path.display()))?;

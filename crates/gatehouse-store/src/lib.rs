@@ -8,4 +8,4 @@ mod open;
 mod rows;
 mod sql;
 
-pub use open::{Backend, OpenOptions, open, redact_url};
+pub use open::{Backend, MigrationStatus, OpenOptions, migration_status, open, redact_url};

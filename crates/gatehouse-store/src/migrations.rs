@@ -19,12 +19,18 @@ macro_rules! migrations {
 
 pub(crate) fn sqlite() -> Migrator {
     Migrator::with_migrations(
-        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping"),
+        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint"),
     )
 }
 
 pub(crate) fn postgres() -> Migrator {
     Migrator::with_migrations(
-        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping"),
+        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint"),
     )
+}
+
+/// The migration versions this build knows, for the backend of `url`.
+pub(crate) fn known(sqlite: bool) -> Vec<i64> {
+    let migrator = if sqlite { self::sqlite() } else { self::postgres() };
+    migrator.iter().map(|m| m.version).collect()
 }

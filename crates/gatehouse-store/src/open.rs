@@ -156,3 +156,31 @@ mod tests {
         assert_eq!(redact_url("sqlite://./data/g.db"), "sqlite://./data/g.db");
     }
 }
+
+/// Which migrations the database has and which this build knows (`gatehouse doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub applied: Vec<i64>,
+    pub known: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// Known but not applied.
+    pub fn pending(&self) -> Vec<i64> {
+        self.known.iter().filter(|v| !self.applied.contains(v)).copied().collect()
+    }
+
+    /// Applied but unknown to this build (a newer node migrated the database).
+    pub fn unknown(&self) -> Vec<i64> {
+        self.applied.iter().filter(|v| !self.known.contains(v)).copied().collect()
+    }
+}
+
+/// Reads the applied migrations without applying any.
+pub async fn migration_status(options: &OpenOptions) -> Result<MigrationStatus, StoreError> {
+    let sqlite = options.backend()? == Backend::Sqlite;
+    let single = OpenOptions { max_connections: 2, migrate: false, ..options.clone() };
+    let store = open(&single).await?;
+    let applied = store.applied_migrations().await?;
+    Ok(MigrationStatus { applied, known: crate::migrations::known(sqlite) })
+}

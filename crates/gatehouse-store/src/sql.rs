@@ -109,7 +109,7 @@ const LIST_USERS: &str = select_users!("ORDER BY username");
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty) => {
+    ($store:ident, $db:ty, $now_sql:literal) => {
         impl $store {
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
                 let context: String = row.try_get("context_data")?;
@@ -918,6 +918,44 @@ macro_rules! store_impl {
                 Ok((row.try_get::<i64, _>("n").map_err(db_error)?, row.try_get::<Option<i64>, _>("oldest").map_err(db_error)?))
             }
 
+            async fn database_time(&self) -> Result<Millis, StoreError> {
+                let row = sqlx::query($now_sql).fetch_one(&self.pool).await.map_err(db_error)?;
+                row.try_get::<i64, _>("now").map_err(db_error)
+            }
+
+            async fn register_key(&self, fingerprint: &str, now: Millis) -> Result<String, StoreError> {
+                sqlx::query(
+                    "INSERT INTO key_fingerprint (id, fingerprint, registered_at) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(fingerprint)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(self.registered_key().await?.unwrap_or_default())
+            }
+
+            async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+                // A database never migrated has no table yet: nothing applied.
+                match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                    .fetch_all(&self.pool)
+                    .await
+                {
+                    Ok(rows) => rows.iter().map(|r| r.try_get::<i64, _>("version")).collect::<Result<_, _>>().map_err(db_error),
+                    Err(sqlx::Error::Database(_)) => Ok(Vec::new()),
+                    Err(e) => Err(db_error(e)),
+                }
+            }
+
+            async fn registered_key(&self) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query("SELECT fingerprint FROM key_fingerprint WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| r.try_get::<String, _>("fingerprint")).transpose().map_err(db_error)
+            }
+
             fn pool_stats(&self) -> (u32, usize) {
                 (self.pool.size(), self.pool.num_idle())
             }
@@ -1297,5 +1335,9 @@ fn log_audit(effects: &[Effect]) {
     }
 }
 
-store_impl!(SqliteStore, sqlx::Sqlite);
-store_impl!(PgStore, sqlx::Postgres);
+store_impl!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) AS now"
+);
+store_impl!(PgStore, sqlx::Postgres, "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now");

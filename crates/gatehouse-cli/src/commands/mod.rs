@@ -2,6 +2,7 @@ pub mod admin;
 pub mod audit;
 pub mod authenticator;
 pub mod config;
+pub mod doctor;
 pub mod serve;
 pub mod user;
 

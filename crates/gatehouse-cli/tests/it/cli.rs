@@ -10,7 +10,7 @@ use gatehouse_core::crypto::{HashParams, Passwords};
 use crate::harness::{Backend, Client, TestEnv, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(user_commands_manage_users);
+on_both_backends!(user_commands_manage_users, config_show_and_doctor);
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -302,4 +302,66 @@ async fn serve_runs_on_embedded_defaults() {
     };
     assert!(status.success(), "{status:?}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("shutting down"));
+}
+
+/// `config show` tells where each value came from and masks secrets; `doctor` checks a node against the
+/// database a server used, and fails on a key the other nodes do not share.
+async fn config_show_and_doctor(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let with_env = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("GATEHOUSE_CONFIG")
+            .env("GATEHOUSE_DATABASE_URL", &env.db_url)
+            .env("GATEHOUSE_DATA_DIR", env.dir.path());
+        if let Some(schema) = &env.schema {
+            cmd.env("GATEHOUSE_STORAGE__SCHEMA", schema);
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let shown = ok(&with_env(
+        &["config", "show"],
+        &[("GATEHOUSE_SERVER__SECRET_KEY", &env.key), ("GATEHOUSE_LOCKOUT__MAX_FAILED_ATTEMPTS", "4")],
+    ));
+    assert!(!shown.contains(&env.key), "the key is masked");
+    assert!(shown.contains("server.secret_key = \"***\"  # env GATEHOUSE_SERVER__SECRET_KEY"), "{shown}");
+    assert!(shown.contains("lockout.max_failed_attempts = 4  # env GATEHOUSE_LOCKOUT__MAX_FAILED_ATTEMPTS"), "{shown}");
+    assert!(shown.contains("lockout.public_flow_failures = \"throttle\"  # built-in demo config"), "{shown}");
+    assert!(shown.contains("hashing.workers = 0  # built-in demo config"), "{shown}");
+    assert!(shown.contains("storage.lock_wait_ms = 5000  # default"), "{shown}");
+    assert!(shown.contains("--database-url or GATEHOUSE_DATABASE_URL"), "{shown}");
+    let with_password =
+        with_env(&["config", "show", "--database-url", "postgres://gh:pa55word@db.example:5432/gh"], &[]);
+    let text = ok(&with_password);
+    assert!(text.contains("postgres://gh:***@db.example:5432/gh") && !text.contains("pa55word"), "{text}");
+
+    // A server used the database: migrations applied, its key recorded.
+    let server = env.start(env.config()).await;
+    server.stop().await;
+    let out = with_env(&["doctor"], &[("GATEHOUSE_SERVER__SECRET_KEY", &env.key)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "ok    database:",
+        "ok    migrations: all",
+        "ok    key: server.secret_key, the same",
+        "ok    clock:",
+        "ok    delivery:",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    // Another key: the node would not open the others' sealed data.
+    let other = gatehouse_core::crypto::ServerKey::generate_base64(&gatehouse_core::random::SystemRandom);
+    let out = with_env(&["doctor"], &[("GATEHOUSE_SERVER__SECRET_KEY", &other)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FAIL  key:"), "{text}");
+    // A database that is not there.
+    let out = with_env(&["doctor", "--database-url", "postgres://nobody@127.0.0.1:1/none"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  database:"));
+    env.cleanup().await;
 }

@@ -177,6 +177,26 @@ impl Store for CountingStore {
         self.inner.pool_stats()
     }
 
+    async fn database_time(&self) -> Result<Millis, StoreError> {
+        self.note("database_time");
+        self.inner.database_time().await
+    }
+
+    async fn register_key(&self, fingerprint: &str, now: Millis) -> Result<String, StoreError> {
+        self.note("register_key");
+        self.inner.register_key(fingerprint, now).await
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        self.note("applied_migrations");
+        self.inner.applied_migrations().await
+    }
+
+    async fn registered_key(&self) -> Result<Option<String>, StoreError> {
+        self.note("registered_key");
+        self.inner.registered_key().await
+    }
+
     async fn query_audit(&self, query: &gatehouse_core::audit::AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         self.note("query_audit");
         self.inner.query_audit(query).await

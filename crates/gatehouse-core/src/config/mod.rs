@@ -5,11 +5,13 @@
 
 mod findings;
 mod load;
+mod mask;
 mod sections;
 mod steps;
 mod validate;
 
 pub use findings::{Finding, Severity};
-pub use load::{ConfigError, ConfigSource, DEMO_CONFIG, load};
+pub use load::{ConfigError, ConfigSource, DEMO_CONFIG, Shown, load, show};
+pub use mask::masked;
 pub use sections::*;
 pub use steps::*;

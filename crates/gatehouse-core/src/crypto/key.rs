@@ -70,6 +70,12 @@ impl ServerKey {
         STANDARD.encode(b)
     }
 
+    /// A keyed hash of a fixed text: the same for the same key, telling nothing about it. Nodes compare it to
+    /// find out whether they hold the same key.
+    pub fn fingerprint(&self) -> String {
+        self.hash_secret("key-fingerprint", "gatehouse")[..32].to_owned()
+    }
+
     /// Keyed hash of a secret (flow token, API key), hex; `purpose` separates domains.
     pub fn hash_secret(&self, purpose: &str, secret: &str) -> String {
         hex(&hmac(&self.hash_key, &[purpose.as_bytes(), secret.as_bytes()]))

@@ -38,6 +38,10 @@ impl Delivery for FileOutbox {
         Ok(())
     }
 
+    async fn check(&self) -> Result<(), String> {
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| format!("cannot create {}: {e}", self.dir.display()))
+    }
+
     fn describe(&self) -> String {
         format!("file outbox {}", self.dir.display())
     }

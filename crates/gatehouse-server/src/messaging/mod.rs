@@ -53,6 +53,12 @@ impl Delivery for ByChannel {
         }
     }
 
+    async fn check(&self) -> Result<(), String> {
+        self.email.check().await?;
+        self.sms.check().await?;
+        self.letter.check().await
+    }
+
     fn describe(&self) -> String {
         format!(
             "mail to {}, SMS to {}, letters to {}",

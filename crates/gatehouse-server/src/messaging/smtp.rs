@@ -71,6 +71,14 @@ impl Delivery for Smtp {
         }
     }
 
+    async fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{} did not answer", self.target)),
+            Err(e) => Err(format!("{}: {e}", self.target)),
+        }
+    }
+
     fn describe(&self) -> String {
         self.target.clone()
     }

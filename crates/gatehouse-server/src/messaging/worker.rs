@@ -23,6 +23,10 @@ pub enum DeliveryError {
 pub trait Delivery: Send + Sync {
     async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError>;
     fn describe(&self) -> String;
+    /// Whether the transport can be reached now (`gatehouse doctor`), without sending anything.
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// How long a claimed message is reserved for this worker before another node may try it.
