@@ -53,6 +53,8 @@ enum Command {
     Admin(commands::admin::AdminCommand),
     /// Check what this node needs: config, database, migrations, key, mail delivery, clock.
     Doctor,
+    /// Print the OpenAPI 3.1 document of the REST API (as served at /openapi.json; docs/openapi.json).
+    Openapi,
     /// The audit trail as JSON lines.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -97,6 +99,10 @@ fn main() -> ExitCode {
             Command::Admin(c) => commands::admin::run(&overrides, c).await,
             Command::Audit(c) => commands::audit::run(&overrides, c).await,
             Command::Doctor => commands::doctor::run(&overrides).await,
+            Command::Openapi => {
+                println!("{}", gatehouse_server::api::openapi_json());
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Authenticator { store, command } => commands::authenticator::run(store, command).await,
         }
     });

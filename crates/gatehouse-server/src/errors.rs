@@ -111,7 +111,8 @@ impl ApiError {
         }
     }
 
-    /// Machine code and human title; internal causes are logged, never returned.
+    /// Machine code and human title; internal causes are logged, never returned. Every code is in
+    /// [`REQUEST_ERROR_CODES`].
     fn code_and_title(&self) -> (&'static str, String) {
         match self {
             Self::Flow { .. } => ("", String::new()),
@@ -137,6 +138,24 @@ impl ApiError {
         }
     }
 }
+
+/// The codes of errors about a request rather than a flow (listed in the OpenAPI document with the flow codes).
+pub const REQUEST_ERROR_CODES: &[&str] = &[
+    "INVALID_JSON",
+    "INVALID_REQUEST",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",
+    "CSRF_HEADER_MISSING",
+    "FLOW_NOT_FOUND",
+    "APPLICATION_NOT_FOUND",
+    "NOT_FOUND",
+    "NOT_AUTHENTICATED",
+    "METHOD_NOT_ALLOWED",
+    "SERVICE_OVERLOADED",
+    "RATE_LIMITED",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_ERROR",
+];
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {

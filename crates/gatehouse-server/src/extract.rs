@@ -149,12 +149,12 @@ pub fn check_username(username: &str) -> Result<(), ApiError> {
 }
 
 /// The body of calls that take no input: empty or `{}`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoInput {}
 
 /// `{"otp": "…"}`, the body of every code check.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtpInput {
     pub otp: String,

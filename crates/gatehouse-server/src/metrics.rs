@@ -55,12 +55,12 @@ pub async fn track(request: Request, next: Next) -> Response {
 /// `GET /metrics` on the public port: only with the configured bearer token.
 pub async fn public(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let Some(expected) = state.metrics_token.as_deref() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return crate::errors::ApiError::NotFound.into_response();
     };
     let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let matches = given.is_some_and(|g| bool::from(g.trim().as_bytes().ct_eq(expected.as_bytes())));
     if !matches {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return crate::errors::ApiError::NotAuthenticated.into_response();
     }
     render(&state).await
 }

@@ -19,6 +19,7 @@ mod failures;
 mod flows;
 mod login;
 mod metrics;
+mod openapi;
 mod password_policy;
 mod rate_limits;
 mod reset_flow;

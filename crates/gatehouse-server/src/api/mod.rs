@@ -7,32 +7,71 @@ mod factor_calls;
 mod flow_session;
 pub mod health;
 mod limits;
+mod openapi;
 pub mod protected;
 pub mod public_self_service;
+mod routes;
 
 use axum::Router;
+use axum::http::Method;
 use axum::routing::get;
+
+use routes::{Answer, Auth, Doc, Routes, Served};
 
 use crate::errors::ApiError;
 use crate::extract::require_same_domain;
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
-    let rest = Router::new()
-        .merge(public_self_service::routes())
+/// Every route with its description: the router and the OpenAPI document are both made from it.
+pub(crate) fn table() -> (Router<AppState>, Vec<Served>) {
+    let (rest, rest_served) = public_self_service::routes()
         .merge(authentication::routes())
         .merge(protected::routes())
         .merge(admin::routes())
         .merge(device::routes())
-        .layer(axum::middleware::from_fn(require_same_domain));
-    Router::new()
-        .nest("/rest", rest)
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(crate::metrics::public))
+        .into_parts();
+    let (top, top_served) = Routes::new()
+        .at(Method::GET, "/health/live", get(health::live), Doc::new("The process runs", Auth::Public, Answer::Status))
+        .at(
+            Method::GET,
+            "/health/ready",
+            get(health::ready),
+            Doc::new("The node can serve: the database answers (503 when it does not)", Auth::Public, Answer::Status),
+        )
+        .at(
+            Method::GET,
+            "/metrics",
+            get(crate::metrics::public),
+            Doc::new(
+                "Prometheus metrics, with the bearer token of metrics.bearer_token_file (404 without one)",
+                Auth::Public,
+                Answer::Text,
+            ),
+        )
+        .at(
+            Method::GET,
+            "/openapi.json",
+            get(openapi::handler),
+            Doc::new("This document", Auth::Public, Answer::Document("OpenAPI 3.1")),
+        )
+        .into_parts();
+    let served =
+        rest_served.into_iter().map(|s| Served { path: format!("/rest{}", s.path), ..s }).chain(top_served).collect();
+    let router = Router::new().nest("/rest", rest.layer(axum::middleware::from_fn(require_same_domain))).merge(top);
+    (router, served)
+}
+
+pub fn router(state: AppState) -> Router {
+    table()
+        .0
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi_json() -> String {
+    serde_json::to_string_pretty(openapi::document()).unwrap_or_default()
 }
 
 /// Waits until an approval event equal to `wanted` arrives, or a second passed (the database is checked again

@@ -14,8 +14,9 @@ use super::AdminToken;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     pub user: Option<String>,
     pub action: Option<String>,

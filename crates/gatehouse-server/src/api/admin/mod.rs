@@ -5,8 +5,8 @@
 mod audit;
 mod users;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
@@ -14,25 +14,84 @@ use gatehouse_core::admin::{AdminError, UserAdmin};
 use gatehouse_core::clock::format_timestamp;
 use gatehouse_core::user::User;
 
+use super::routes::{Answer, Auth, Body, Doc, Query, Routes};
 use crate::errors::ApiError;
+use crate::extract::NoInput;
 use crate::state::AppState;
 
 /// Keyed-hash purpose of admin tokens.
 pub const ADMIN_TOKEN_PURPOSE: &str = "admin-token";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/audit", get(audit::list))
-        .route("/admin/users", get(users::list))
-        .route("/admin/users/{username}", get(users::show).delete(users::remove))
-        .route("/admin/users/{username}/lock", post(users::lock))
-        .route("/admin/users/{username}/unlock", post(users::unlock))
-        .route("/admin/users/{username}/reset-link", post(users::reset_link))
-        .route("/admin/users/{username}/counters/{method_id}", delete(users::reset_counter))
-        .route("/admin/users/{username}/app-2fa/activation", post(users::activation))
-        .route("/admin/users/{username}/app-2fa/devices", get(users::devices))
-        .route("/admin/users/{username}/app-2fa/devices/{id}", delete(users::remove_device))
-        .route("/admin/users/{username}/app-2fa/devices/{id}/rename", post(users::rename_device))
+pub fn routes() -> Routes {
+    let doc = |summary, answer| Doc::new(summary, Auth::AdminToken, answer);
+    let none = Body::of::<NoInput>();
+    Routes::new()
+        .at(
+            Method::GET,
+            "/admin/audit",
+            get(audit::list),
+            doc("The audit trail, newest first, paged", Answer::Document("events"))
+                .query(Query::of::<audit::AuditParams>()),
+        )
+        .at(
+            Method::GET,
+            "/admin/users",
+            get(users::list),
+            doc("Users, optionally those matching a text", Answer::Document("users"))
+                .query(Query::of::<users::ListQuery>()),
+        )
+        .at(Method::GET, "/admin/users/{username}", get(users::show), doc("One user", Answer::Document("the user")))
+        .at(Method::DELETE, "/admin/users/{username}", delete(users::remove), doc("Delete a user", Answer::NoContent))
+        .at(
+            Method::POST,
+            "/admin/users/{username}/lock",
+            post(users::lock),
+            doc("Lock a user", Answer::Document("the user")).body(Body::of::<users::LockRequest>()),
+        )
+        .at(
+            Method::POST,
+            "/admin/users/{username}/unlock",
+            post(users::unlock),
+            doc("Unlock a user and reset every counter", Answer::Document("the user")).body(none),
+        )
+        .at(
+            Method::POST,
+            "/admin/users/{username}/reset-link",
+            post(users::reset_link),
+            doc("Mail the user a single-use reset link", Answer::Accepted("the link's flow and validity"))
+                .body(Body::of::<users::ResetLinkRequest>()),
+        )
+        .at(
+            Method::DELETE,
+            "/admin/users/{username}/counters/{method_id}",
+            delete(users::reset_counter),
+            doc("Reset one failed-attempt counter", Answer::Document("the user")),
+        )
+        .at(
+            Method::POST,
+            "/admin/users/{username}/app-2fa/activation",
+            post(users::activation),
+            doc("Start an authenticator activation for the user", Answer::Document("the activation code and URI"))
+                .body(none),
+        )
+        .at(
+            Method::GET,
+            "/admin/users/{username}/app-2fa/devices",
+            get(users::devices),
+            doc("The user's devices", Answer::Document("devices")),
+        )
+        .at(
+            Method::DELETE,
+            "/admin/users/{username}/app-2fa/devices/{id}",
+            delete(users::remove_device),
+            doc("Remove a device", Answer::NoContent),
+        )
+        .at(
+            Method::POST,
+            "/admin/users/{username}/app-2fa/devices/{id}/rename",
+            post(users::rename_device),
+            doc("Rename a device", Answer::Document("the device")).body(Body::of::<users::RenameRequest>()),
+        )
 }
 
 /// A request authenticated by an admin token.

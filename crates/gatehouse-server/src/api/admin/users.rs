@@ -16,13 +16,14 @@ use crate::errors::ApiError;
 use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub search: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockRequest {
     pub reason: Option<String>,
@@ -111,7 +112,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetLinkRequest {
     /// The continuation flow the link leads to (default: the first one configured).
@@ -206,8 +207,9 @@ pub async fn remove_device(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = DeviceRenameRequest)]
 pub struct RenameRequest {
     pub display_name: String,
 }

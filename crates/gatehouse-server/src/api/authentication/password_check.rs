@@ -11,7 +11,7 @@ use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordCheckRequest {
     /// May be left out when a completed self-service flow initialized this login (the user is known).

@@ -18,7 +18,7 @@ use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ActivateRequest {
     pub code: String,

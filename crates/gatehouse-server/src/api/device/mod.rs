@@ -6,24 +6,50 @@
 mod activate;
 mod approvals;
 
-use axum::Router;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use gatehouse_core::authenticator::{request_message, verify};
 use gatehouse_core::ports::Device;
 
+use super::routes::{Answer, Auth, Body, Doc, Query, Routes};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
 /// How far a signed request's timestamp may be from the server's clock.
 const MAX_SKEW_MS: i64 = 60_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/device/activate", post(activate::handler))
-        .route("/device/approvals", get(approvals::pending))
-        .route("/device/approvals/{approval_id}/decision", post(approvals::decide))
+pub fn routes() -> Routes {
+    Routes::new()
+        .at(
+            Method::POST,
+            "/device/activate",
+            post(activate::handler),
+            Doc::new(
+                "Activate a device with its one-time code and public key",
+                Auth::Public,
+                Answer::Document("the device"),
+            )
+            .body(Body::of::<activate::ActivateRequest>()),
+        )
+        .at(
+            Method::GET,
+            "/device/approvals",
+            get(approvals::pending),
+            Doc::new(
+                "The device user's pending approvals (long poll with `wait`)",
+                Auth::Device,
+                Answer::Document("approvals"),
+            )
+            .query(Query::of::<approvals::PendingQuery>()),
+        )
+        .at(
+            Method::POST,
+            "/device/approvals/{approval_id}/decision",
+            post(approvals::decide),
+            Doc::new("Approve or deny, signed", Auth::Device, Answer::Document("the decision"))
+                .body(Body::of::<approvals::DecisionRequest>()),
+        )
 }
 
 fn refused(title: &str) -> ApiError {

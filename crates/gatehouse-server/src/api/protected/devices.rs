@@ -16,8 +16,9 @@ use crate::errors::ApiError;
 use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = DeviceRenameRequest)]
 pub struct RenameRequest {
     pub display_name: String,
 }

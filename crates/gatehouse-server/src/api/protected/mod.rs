@@ -8,8 +8,8 @@ mod secret_questions;
 mod session;
 mod totp;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
 use gatehouse_core::flow::SESSION_TOKEN_PURPOSE;
@@ -17,32 +17,103 @@ use gatehouse_core::ports::AuthSessionRecord;
 use gatehouse_core::user::User;
 
 use super::flow_session::SESSION_COOKIE;
+use super::routes::{Answer, Auth, Body, Doc, Routes};
 use crate::errors::ApiError;
+use crate::extract::NoInput;
 use crate::extract::cookie;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Routes {
     let base = "/protected";
-    let mut r = Router::new()
-        .route(&format!("{base}/session"), get(session::show).delete(session::logout))
-        .route(&format!("{base}/self-service/totp"), delete(totp::remove))
-        .route(&format!("{base}/self-service/secret-questions"), get(secret_questions::show))
-        .route(&format!("{base}/self-service/secret-questions/"), get(secret_questions::show))
-        .route(&format!("{base}/self-service/app-2fa/devices"), get(devices::list))
-        .route(&format!("{base}/self-service/app-2fa/devices/{{id}}"), delete(devices::remove));
-    for (path, handler) in [
-        ("self-service/totp/enroll", post(totp::enroll)),
-        ("self-service/totp/confirm", post(totp::confirm)),
-        ("self-service/phone", post(phone::set)),
-        ("self-service/reauthenticate", post(reauthenticate::handler)),
-        ("self-service/secret-questions/answers", post(secret_questions::set)),
-        ("self-service/password/change", post(password_change::handler)),
-        ("self-service/app-2fa/activation", post(devices::activation)),
-        ("self-service/app-2fa/devices/{id}/rename", post(devices::rename)),
-    ] {
-        r = r.route(&format!("{base}/{path}"), handler.clone()).route(&format!("{base}/{path}/"), handler);
-    }
-    r
+    let doc = |summary, answer| Doc::new(summary, Auth::Session, answer);
+    let none = Body::of::<NoInput>();
+    let p = |path: &str| format!("{base}/{path}");
+    Routes::new()
+        .at(
+            Method::GET,
+            &p("session"),
+            get(session::show),
+            doc("The session: user, factors, when it ends", Answer::Document("the session")),
+        )
+        .at(Method::DELETE, &p("session"), delete(session::logout), doc("Log out", Answer::NoContent))
+        .at(
+            Method::DELETE,
+            &p("self-service/totp"),
+            delete(totp::remove),
+            doc("Remove TOTP (step-up needed)", Answer::NoContent),
+        )
+        .at_both(
+            Method::GET,
+            &p("self-service/secret-questions"),
+            get(secret_questions::show),
+            doc("The questions and which the user answered", Answer::Document("the questions")),
+        )
+        .at(
+            Method::GET,
+            &p("self-service/app-2fa/devices"),
+            get(devices::list),
+            doc("The user's authenticator devices", Answer::Document("devices")),
+        )
+        .at(
+            Method::DELETE,
+            &p("self-service/app-2fa/devices/{id}"),
+            delete(devices::remove),
+            doc("Remove a device", Answer::NoContent),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/totp/enroll"),
+            post(totp::enroll),
+            doc("Start a TOTP enrollment (step-up needed)", Answer::Document("the secret and its otpauth URI"))
+                .body(none),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/totp/confirm"),
+            post(totp::confirm),
+            doc("Confirm the enrollment with a code", Answer::Document("confirmed"))
+                .body(Body::of::<totp::ConfirmRequest>()),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/phone"),
+            post(phone::set),
+            doc("Set the SMS phone (step-up needed)", Answer::Document("the phone"))
+                .body(Body::of::<phone::PhoneRequest>()),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/reauthenticate"),
+            post(reauthenticate::handler),
+            doc("Prove the password again (step-up)", Answer::Document("when"))
+                .body(Body::of::<reauthenticate::ReauthenticateRequest>()),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/secret-questions/answers"),
+            post(secret_questions::set),
+            doc("Replace the secret answers (step-up needed)", Answer::Document("the questions answered"))
+                .body(Body::of::<secret_questions::AnswersRequest>()),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/password/change"),
+            post(password_change::handler),
+            doc("Change the password", Answer::Document("changed")).body(Body::of::<password_change::ChangeRequest>()),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/app-2fa/activation"),
+            post(devices::activation),
+            doc("Start an authenticator activation (step-up needed)", Answer::Document("the activation code and URI"))
+                .body(none),
+        )
+        .at_both(
+            Method::POST,
+            &p("self-service/app-2fa/devices/{id}/rename"),
+            post(devices::rename),
+            doc("Rename a device", Answer::Document("the device")).body(Body::of::<devices::RenameRequest>()),
+        )
 }
 
 /// The authenticated user of a request (extracting it touches the session).

@@ -13,7 +13,7 @@ use crate::errors::ApiError;
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangeRequest {
     pub old_password: String,

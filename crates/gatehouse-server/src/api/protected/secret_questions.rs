@@ -13,15 +13,17 @@ use crate::errors::ApiError;
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SecretAnswer)]
 pub struct Answer {
     pub question: String,
     pub answer: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SecretAnswersRequest)]
 pub struct AnswersRequest {
     pub answers: Vec<Answer>,
 }

@@ -16,7 +16,7 @@ use crate::errors::ApiError;
 use crate::extract::{JsonBody, NoInput};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     pub otp: String,

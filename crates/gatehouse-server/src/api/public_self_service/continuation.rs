@@ -11,7 +11,7 @@ use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,

@@ -10,7 +10,7 @@ use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifyRequest {
     pub username: String,
