@@ -11,6 +11,7 @@
 mod enumeration;
 mod flow;
 mod hashrate;
+mod initiation;
 mod login;
 mod login_report;
 mod mail;
@@ -57,6 +58,9 @@ enum Scenario {
     Reset,
     /// Password logins of users without a second factor, alone and next to a wrong-password flood.
     Login,
+    /// Password-reset initiations (select + identify) as fast as the server answers, and how long each OTP mail
+    /// takes to be written.
+    Initiation,
     /// The time of every call an attacker can make with only a name, for real, unknown, locked and invalid
     /// accounts (Kolmogorov–Smirnov per pair), and the throughput cost of rate limiting.
     Enumeration,
@@ -145,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Login => return login_main(&args, &bin, cores, &backends, started_at).await,
         Scenario::Enumeration => return enumeration_main(&args, &bin, params, cores, &backends, started_at).await,
+        Scenario::Initiation => return initiation_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Reset if args.both_params => bail!("--both-params is for --scenario login"),
         Scenario::Reset => {}
     }
@@ -543,4 +548,90 @@ async fn enumeration_on(
         ],
         identify_by_kind: (real, unknown),
     })
+}
+
+/// The initiation scenario, per backend: a server with the demo's reset flow and no padding, `--users` users,
+/// `--concurrency` clients starting resets for `--duration-secs`, every mail timed.
+async fn initiation_main(
+    args: &Args,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    backends: &[Backend],
+    started_at: String,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let m = Machine::probe(cores);
+    let mut out = format!(
+        "# Reset initiations and mail delay\n\nRun started {started_at}{}; server `{}`.\n\n- Machine: {} cores ({}), {} MiB RAM, {}\n\
+         - {} users, {} clients, {} s per backend; select + identify per initiation, public self-service padding off, \
+         rate limits off, file outbox\n\n\
+         | backend | initiations/s | failed | identify p50 ms | identify p99 ms | mail delay p50 ms | p99 ms | max ms | mails missing |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        if cfg!(debug_assertions) { " — **debug build**" } else { "" },
+        bin.display(),
+        m.cores,
+        m.cpu_model,
+        m.memory_mib,
+        m.os,
+        args.users,
+        args.concurrency,
+        args.duration_secs
+    );
+    let mut missing = 0;
+    for &backend in backends {
+        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+        let db = database(args, backend, dir.path());
+        let port = server::free_port()?;
+        let config =
+            server::write_config(dir.path(), port, &db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
+        let server = ServerProcess::start(bin, &config, dir.path(), port).await?;
+        eprintln!("{}: creating {} users…", backend.name(), args.users);
+        flow::create_users(&db, params, args.users, cores).await?;
+        let outbox = Arc::new(Outbox::default());
+        let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
+        let watcher = tokio::spawn(outbox.clone().watch(server.outbox.clone(), stop_rx));
+        eprintln!("{}: {} clients starting resets for {} s…", backend.name(), args.concurrency, args.duration_secs);
+        let seen = initiation::run(
+            &server.base,
+            outbox,
+            args.users,
+            args.concurrency,
+            Duration::from_secs(args.duration_secs),
+            Duration::from_secs(60),
+        )
+        .await?;
+        let _ = stop_watch.send(true);
+        let _ = watcher.await;
+        server.stop().await?;
+        server::drop_schema(&db).await?;
+        let sorted = |mut v: Vec<Duration>| {
+            v.sort_unstable();
+            v
+        };
+        let (identify, delay) = (sorted(seen.identify), sorted(seen.mail_delay));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            backend.name(),
+            seen.ok as f64 / seen.elapsed.as_secs_f64().max(1e-9),
+            seen.failed,
+            report::ms(report::percentile(&identify, 0.5)),
+            report::ms(report::percentile(&identify, 0.99)),
+            report::ms(report::percentile(&delay, 0.5)),
+            report::ms(report::percentile(&delay, 0.99)),
+            report::ms(delay.last().copied().unwrap_or_default()),
+            seen.missing
+        );
+        missing += seen.missing;
+    }
+    println!("{out}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &out)?;
+        eprintln!("report written to {}", path.display());
+    }
+    if missing > 0 {
+        bail!("{missing} mails were not written within 60 s");
+    }
+    Ok(())
 }

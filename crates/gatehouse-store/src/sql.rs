@@ -109,7 +109,7 @@ const LIST_USERS: &str = select_users!("ORDER BY username");
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $now_sql:literal) => {
+    ($store:ident, $db:ty, $now_sql:literal, $claim_sql:expr) => {
         impl $store {
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
                 let context: String = row.try_get("context_data")?;
@@ -840,15 +840,8 @@ macro_rules! store_impl {
             }
 
             async fn claim_outbox(&self, now: Millis, claim_until: Millis, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
-                // The outer conditions repeat the inner ones: on PostgreSQL a row another node claimed meanwhile is
-                // re-checked after its lock is released and skipped.
-                let rows = sqlx::query(
-                    "UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-                                  AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at LIMIT $3) \
-                       AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
-                     RETURNING id, channel, sealed, created_at, attempts",
-                )
+                // The outer conditions repeat the inner ones: a row another node claimed meanwhile is skipped.
+                let rows = sqlx::query($claim_sql)
                 .bind(now)
                 .bind(claim_until)
                 .bind(limit)
@@ -1335,9 +1328,30 @@ fn log_audit(effects: &[Effect]) {
     }
 }
 
+/// Claims due outbox rows. SQLite has one writer at a time; PostgreSQL nodes skip rows another node is
+/// claiming right now (`SKIP LOCKED`) instead of waiting for them.
+macro_rules! claim_outbox_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+                          AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at LIMIT $3",
+            $lock,
+            ") AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
+             RETURNING id, channel, sealed, created_at, attempts"
+        )
+    };
+}
+
 store_impl!(
     SqliteStore,
     sqlx::Sqlite,
-    "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) AS now"
+    "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) AS now",
+    claim_outbox_sql!("")
 );
-store_impl!(PgStore, sqlx::Postgres, "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now");
+store_impl!(
+    PgStore,
+    sqlx::Postgres,
+    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now",
+    claim_outbox_sql!(" FOR UPDATE SKIP LOCKED")
+);

@@ -311,6 +311,8 @@ pub struct MessagingConfig {
     pub templates_dir: Option<PathBuf>,
     /// Where letters are written as PDF files for a print shop; empty means `DATA_DIR/letters`.
     pub letters_dir: Option<PathBuf>,
+    /// Messages delivered at the same time (SMTP connections from the pool, SMS requests).
+    pub concurrency: usize,
     pub poll_interval_ms: u64,
     pub retry_initial_delay_ms: u64,
     pub retry_max_delay_ms: u64,
@@ -329,6 +331,7 @@ impl Default for MessagingConfig {
             outbox_dir: None,
             templates_dir: None,
             letters_dir: None,
+            concurrency: 16,
             poll_interval_ms: 1000,
             retry_initial_delay_ms: 1000,
             retry_max_delay_ms: 300_000,

@@ -174,6 +174,9 @@ impl Config {
         if m.retry_initial_delay_ms == 0 || m.retry_initial_delay_ms > m.retry_max_delay_ms {
             return fail("messaging.retry_initial_delay_ms", "must be at least 1 and not above retry_max_delay_ms");
         }
+        if m.concurrency == 0 || m.concurrency > 256 {
+            return fail("messaging.concurrency", "must be between 1 and 256");
+        }
         if m.poll_interval_ms == 0 {
             return fail("messaging.poll_interval_ms", "must be at least 1");
         }

@@ -4,8 +4,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gatehouse_core::clock::Millis;
 use gatehouse_core::outbox::{self, Envelope};
-use gatehouse_core::ports::OutboxMessage;
-use tokio::sync::watch;
+use gatehouse_core::ports::{ClaimedMessage, OutboxMessage};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::state::AppState;
 
@@ -31,7 +32,6 @@ pub trait Delivery: Send + Sync {
 
 /// How long a claimed message is reserved for this worker before another node may try it.
 const CLAIM_MS: i64 = 60_000;
-const BATCH: i64 = 16;
 
 /// Delivers messages until `shutdown` turns true. Wakes on `state.outbox_ready` or every poll interval.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
@@ -40,7 +40,7 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
         if *shutdown.borrow() {
             return;
         }
-        while deliver_batch(&state, delivery.as_ref()).await {}
+        while deliver_batch(&state, &delivery).await {}
         tokio::select! {
             () = state.outbox_ready.notified() => {}
             () = tokio::time::sleep(poll) => {}
@@ -49,53 +49,69 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     }
 }
 
-/// Returns whether a full batch was processed (there may be more).
-async fn deliver_batch(state: &AppState, delivery: &dyn Delivery) -> bool {
+/// Claims a batch and delivers it with up to `messaging.concurrency` messages in flight (a slow SMTP server
+/// holds one slot, not the queue). Returns whether the batch was full (there may be more).
+async fn deliver_batch(state: &AppState, delivery: &Arc<dyn Delivery>) -> bool {
+    let concurrency = state.config.messaging.concurrency.max(1);
+    let batch = i64::try_from(concurrency.saturating_mul(4)).unwrap_or(64);
     let now = state.clock.now_ms();
-    let claimed = match state.store.claim_outbox(now, now + CLAIM_MS, BATCH).await {
+    let claimed = match state.store.claim_outbox(now, now + CLAIM_MS, batch).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "outbox: cannot claim messages");
             return false;
         }
     };
-    let full = i64::try_from(claimed.len()).unwrap_or(0) == BATCH;
+    let full = i64::try_from(claimed.len()).unwrap_or(0) == batch;
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight = JoinSet::new();
     for c in claimed {
-        let result = match outbox::open(&state.key, &c.message) {
-            Ok(envelope) => delivery.deliver(&c.message, &envelope).await,
-            Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
-        };
-        let now = state.clock.now_ms();
-        let outcome = match &result {
-            Ok(()) => "sent",
-            Err(DeliveryError::Permanent(_)) => "abandoned",
-            Err(DeliveryError::Transient(_)) => "failed",
-        };
-        metrics::counter!("gatehouse_messages_total", "channel" => c.message.channel.as_str(), "result" => outcome)
-            .increment(1);
-        let write = match result {
-            Ok(()) => state.store.mark_delivered(&c.message.id, now).await,
-            Err(DeliveryError::Permanent(why)) => {
-                tracing::error!(id = %c.message.id, error = %why, "outbox: message abandoned");
-                state.store.mark_abandoned(&c.message.id, &why, now).await
-            }
-            Err(DeliveryError::Transient(why)) => {
-                let max_age = i64::try_from(state.config.messaging.max_age_seconds * 1000).unwrap_or(i64::MAX);
-                if now - c.message.created_at > max_age {
-                    tracing::error!(id = %c.message.id, attempts = c.attempts, error = %why, "outbox: message too old, abandoned");
-                    state.store.mark_abandoned(&c.message.id, &why, now).await
-                } else {
-                    let next = now + backoff_ms(&state.config.messaging, c.attempts);
-                    tracing::warn!(id = %c.message.id, attempts = c.attempts, error = %why, retry_in_ms = next - now, "outbox: delivery failed, will retry");
-                    state.store.mark_retry(&c.message.id, &why, next).await
-                }
-            }
-        };
-        if let Err(e) = write {
-            tracing::warn!(error = %e, id = %c.message.id, "outbox: cannot record delivery result");
-        }
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let (state, delivery) = (state.clone(), delivery.clone());
+        in_flight.spawn(async move {
+            deliver_one(&state, delivery.as_ref(), c).await;
+            drop(slot);
+        });
     }
+    while in_flight.join_next().await.is_some() {}
     full
+}
+
+/// Delivers one claimed message and records the result (delivered, retry later, or given up).
+async fn deliver_one(state: &AppState, delivery: &dyn Delivery, c: ClaimedMessage) {
+    let result = match outbox::open(&state.key, &c.message) {
+        Ok(envelope) => delivery.deliver(&c.message, &envelope).await,
+        Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
+    };
+    let now = state.clock.now_ms();
+    let outcome = match &result {
+        Ok(()) => "sent",
+        Err(DeliveryError::Permanent(_)) => "abandoned",
+        Err(DeliveryError::Transient(_)) => "failed",
+    };
+    metrics::counter!("gatehouse_messages_total", "channel" => c.message.channel.as_str(), "result" => outcome)
+        .increment(1);
+    let write = match result {
+        Ok(()) => state.store.mark_delivered(&c.message.id, now).await,
+        Err(DeliveryError::Permanent(why)) => {
+            tracing::error!(id = %c.message.id, error = %why, "outbox: message abandoned");
+            state.store.mark_abandoned(&c.message.id, &why, now).await
+        }
+        Err(DeliveryError::Transient(why)) => {
+            let max_age = i64::try_from(state.config.messaging.max_age_seconds * 1000).unwrap_or(i64::MAX);
+            if now - c.message.created_at > max_age {
+                tracing::error!(id = %c.message.id, attempts = c.attempts, error = %why, "outbox: message too old, abandoned");
+                state.store.mark_abandoned(&c.message.id, &why, now).await
+            } else {
+                let next = now + backoff_ms(&state.config.messaging, c.attempts);
+                tracing::warn!(id = %c.message.id, attempts = c.attempts, error = %why, retry_in_ms = next - now, "outbox: delivery failed, will retry");
+                state.store.mark_retry(&c.message.id, &why, next).await
+            }
+        }
+    };
+    if let Err(e) = write {
+        tracing::warn!(error = %e, id = %c.message.id, "outbox: cannot record delivery result");
+    }
 }
 
 /// Exponential backoff: initial × 2^(attempts−1), capped.
