@@ -446,7 +446,8 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> Result<Vec<ClaimedMessage>, StoreError>;
     /// Marks delivered and drops the sealed payload, which may hold a one-time code.
-    async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError>;
+    /// Marks messages delivered, in one statement (one write for a whole batch).
+    async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError>;
     async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError>;
     async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError>;
     async fn pending_outbox(&self) -> Result<i64, StoreError>;

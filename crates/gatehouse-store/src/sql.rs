@@ -865,17 +865,20 @@ macro_rules! store_impl {
                     .collect()
             }
 
-            async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE outbox SET status = 'delivered', sealed = '', finished_at = $2, claimed_until = NULL, last_error = NULL \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(&self.pool)
-                .await
-                .map(|_| ())
-                .map_err(db_error)
+            async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE outbox SET status = 'delivered', sealed = '', claimed_until = NULL, last_error = NULL, finished_at = ",
+                );
+                query.push_bind(at).push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id.as_str());
+                }
+                list.push_unseparated(")");
+                query.build().execute(&self.pool).await.map(|_| ()).map_err(db_error)
             }
 
             async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {

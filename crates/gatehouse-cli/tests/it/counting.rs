@@ -148,9 +148,9 @@ impl Store for CountingStore {
         self.inner.claim_outbox(now, claim_until, limit).await
     }
 
-    async fn mark_delivered(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError> {
         self.note("mark_delivered");
-        self.inner.mark_delivered(id, at).await
+        self.inner.mark_delivered(ids, at).await
     }
 
     async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {

@@ -118,7 +118,7 @@ impl Engine {
         let mut bodies = Vec::new();
         for c in claimed {
             let envelope = outbox::open(&self.key, &c.message).unwrap();
-            self.store.mark_delivered(&c.message.id, self.clock_now()).await.unwrap();
+            self.store.mark_delivered(std::slice::from_ref(&c.message.id), self.clock_now()).await.unwrap();
             if envelope.to.contains(to) {
                 bodies.push(envelope.body);
             }

@@ -308,7 +308,7 @@ async fn outbox_and_audit(backend: Backend) {
     assert_eq!(ids, vec!["m1", "m2"]);
 
     store.mark_retry("m1", "connection refused", 2000).await.unwrap();
-    store.mark_delivered("m2", 400).await.unwrap();
+    store.mark_delivered(&["m2".to_owned()], 400).await.unwrap();
     assert_eq!(store.pending_outbox().await.unwrap(), 1);
     assert!(store.claim_outbox(1999, 9000, 10).await.unwrap().is_empty(), "retry not due");
     let again = store.claim_outbox(2000, 9000, 10).await.unwrap();

@@ -69,16 +69,27 @@ async fn deliver_batch(state: &AppState, delivery: &Arc<dyn Delivery>) -> bool {
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let (state, delivery) = (state.clone(), delivery.clone());
         in_flight.spawn(async move {
-            deliver_one(&state, delivery.as_ref(), c).await;
+            let delivered = deliver_one(&state, delivery.as_ref(), c).await;
             drop(slot);
+            delivered
         });
     }
-    while in_flight.join_next().await.is_some() {}
+    // Successes are recorded together: one write for the batch, not one per message.
+    let mut delivered = Vec::new();
+    while let Some(joined) = in_flight.join_next().await {
+        if let Ok(Some(id)) = joined {
+            delivered.push(id);
+        }
+    }
+    if let Err(e) = state.store.mark_delivered(&delivered, state.clock.now_ms()).await {
+        tracing::warn!(error = %e, count = delivered.len(), "outbox: cannot record deliveries (they may be sent again)");
+    }
     full
 }
 
-/// Delivers one claimed message and records the result (delivered, retry later, or given up).
-async fn deliver_one(state: &AppState, delivery: &dyn Delivery, c: ClaimedMessage) {
+/// Delivers one claimed message; returns its id when it was delivered (recorded with the batch), and records
+/// a retry or a give-up itself.
+async fn deliver_one(state: &AppState, delivery: &dyn Delivery, c: ClaimedMessage) -> Option<String> {
     let result = match outbox::open(&state.key, &c.message) {
         Ok(envelope) => delivery.deliver(&c.message, &envelope).await,
         Err(e) => Err(DeliveryError::Permanent(format!("cannot open message: {e}"))),
@@ -92,7 +103,7 @@ async fn deliver_one(state: &AppState, delivery: &dyn Delivery, c: ClaimedMessag
     metrics::counter!("gatehouse_messages_total", "channel" => c.message.channel.as_str(), "result" => outcome)
         .increment(1);
     let write = match result {
-        Ok(()) => state.store.mark_delivered(&c.message.id, now).await,
+        Ok(()) => return Some(c.message.id),
         Err(DeliveryError::Permanent(why)) => {
             tracing::error!(id = %c.message.id, error = %why, "outbox: message abandoned");
             state.store.mark_abandoned(&c.message.id, &why, now).await
@@ -112,6 +123,7 @@ async fn deliver_one(state: &AppState, delivery: &dyn Delivery, c: ClaimedMessag
     if let Err(e) = write {
         tracing::warn!(error = %e, id = %c.message.id, "outbox: cannot record delivery result");
     }
+    None
 }
 
 /// Exponential backoff: initial × 2^(attempts−1), capped.
