@@ -1,7 +1,10 @@
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use subtle::ConstantTimeEq as _;
 
 use crate::config::HashingConfig;
 
@@ -91,7 +94,7 @@ impl Passwords {
         let parsed = PasswordHash::new(stored).map_err(|e| HashError::UnsupportedHash(e.to_string()))?;
         let algorithm = parsed.algorithm.as_str().to_owned();
         let matches = if algorithm.starts_with("argon2") {
-            Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+            verify_argon2(password.as_bytes(), &parsed)?
         } else if algorithm.starts_with("pbkdf2") {
             pbkdf2::Pbkdf2::default().verify_password(password.as_bytes(), &parsed).is_ok()
         } else {
@@ -117,6 +120,39 @@ impl Passwords {
             Err(_) => true,
         }
     }
+}
+
+thread_local! {
+    /// This thread's argon2 working memory, kept from one check to the next (and only ever grown): a hashing
+    /// thread allocates its 19 MiB once, instead of allocating, zeroing and freeing them for every login — work
+    /// that costs time and leaves the allocator holding memory it never gives back.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Checks `password` against an argon2 PHC hash (any variant and version) in this thread's reused memory.
+fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> Result<bool, HashError> {
+    let unsupported = |e: &dyn std::fmt::Display| HashError::UnsupportedHash(e.to_string());
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| unsupported(&e))?;
+    let version = parsed.version.map(Version::try_from).transpose().map_err(|e| unsupported(&e))?.unwrap_or_default();
+    let params = Params::try_from(parsed).map_err(|e| unsupported(&e))?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(HashError::UnsupportedHash("argon2 hash without salt or output".into()));
+    };
+    let expected = expected.as_bytes();
+    let mut buffer = [0u8; 128];
+    let out = buffer.get_mut(..expected.len()).ok_or_else(|| HashError::UnsupportedHash("output too long".into()))?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    BLOCKS
+        .with(|cell| {
+            let mut blocks = cell.borrow_mut();
+            let needed = params.block_count();
+            if blocks.len() < needed {
+                blocks.resize(needed, Block::new());
+            }
+            argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
+        })
+        .map_err(|e| unsupported(&e))?;
+    Ok(bool::from(out.ct_eq(expected)))
 }
 
 /// Runs inline on the calling task: for the CLI and tests, not for the server (which uses a pool).
