@@ -1,21 +1,27 @@
-//! Password hashing on a bounded pool: a fixed number of blocking threads, and a bounded number of jobs that
-//! may wait for one. Past that the caller gets `Overloaded` at once (→ 503 + Retry-After) instead of an
-//! ever-growing queue, and the async runtime never runs a hash itself.
+//! Password hashing on a bounded pool: a fixed set of threads of its own, and a bounded number of jobs that may
+//! wait for one. Past that the caller gets `Overloaded` at once (→ 503 + Retry-After) instead of an
+//! ever-growing queue, and the async runtime never runs a hash itself. Each thread keeps its argon2 working
+//! memory from one hash to the next, so the pool holds exactly one block per worker, under load and after.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use gatehouse_core::crypto::{HashError, HashParams, PasswordHashing, Passwords, Verification, VerifyFloor, shape_of};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+
+type Job = Box<dyn FnOnce(&Passwords) + Send>;
 
 #[derive(Clone)]
 pub struct HashPool {
     passwords: Arc<Passwords>,
     /// Tickets for running or waiting jobs (workers + queue capacity).
     admission: Arc<Semaphore>,
-    /// One permit per worker thread.
-    workers: Arc<Semaphore>,
+    /// Jobs for the worker threads; they stop when the last pool handle is dropped.
+    jobs: mpsc::Sender<Job>,
+    /// Workers running a job right now.
+    busy: Arc<AtomicUsize>,
     worker_count: usize,
     admission_size: usize,
     /// Every check takes as long as the slowest kind of stored hash (see [`VerifyFloor`]).
@@ -32,10 +38,31 @@ impl HashPool {
     ) -> Result<Self, HashError> {
         let worker_count =
             if workers == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { workers };
+        let passwords = Arc::new(Passwords::new(params)?);
+        let busy = Arc::new(AtomicUsize::new(0));
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..worker_count {
+            let (queue, passwords, busy) = (queue.clone(), passwords.clone(), busy.clone());
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        // One thread waits for the next job at a time; the lock is released before it runs.
+                        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = next else { return };
+                        busy.fetch_add(1, Ordering::Relaxed);
+                        job(&passwords);
+                        busy.fetch_sub(1, Ordering::Relaxed);
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
-            passwords: Arc::new(Passwords::new(params)?),
+            passwords,
             admission: Arc::new(Semaphore::new(worker_count + queue_capacity)),
-            workers: Arc::new(Semaphore::new(worker_count)),
+            jobs,
+            busy,
             worker_count,
             admission_size: worker_count + queue_capacity,
             floor: Arc::new(VerifyFloor::new(equalize_max_ms)),
@@ -48,7 +75,7 @@ impl HashPool {
 
     /// (workers busy, jobs waiting for one) right now.
     pub fn load(&self) -> (usize, usize) {
-        let busy = self.worker_count.saturating_sub(self.workers.available_permits());
+        let busy = self.busy.load(Ordering::Relaxed).min(self.worker_count);
         let admitted = self.admission_size.saturating_sub(self.admission.available_permits());
         (busy, admitted.saturating_sub(busy))
     }
@@ -62,10 +89,13 @@ impl HashPool {
             metrics::counter!("gatehouse_hashing_overloaded_total").increment(1);
             return Err(HashError::Overloaded);
         };
-        let _worker =
-            self.workers.clone().acquire_owned().await.map_err(|_| HashError::Internal("pool closed".into()))?;
-        let passwords = self.passwords.clone();
-        tokio::task::spawn_blocking(move || job(&passwords)).await.map_err(|e| HashError::Internal(e.to_string()))
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |passwords| {
+            // The caller may have gone (its request was cancelled): the result is dropped.
+            let _ = done.send(job(passwords));
+        });
+        self.jobs.send(job).map_err(|_| HashError::Internal("hashing pool stopped".into()))?;
+        result.await.map_err(|_| HashError::Internal("a hashing job was lost".into()))
     }
 
     /// Runs one check of a hash of `shape` and waits, after it and outside the pool, until it took as long as a
