@@ -27,7 +27,7 @@ use anyhow::bail;
 use clap::{Parser, ValueEnum};
 use gatehouse_core::clock::{Clock as _, SystemClock, format_timestamp};
 use gatehouse_core::config::PasswordPolicyConfig;
-use gatehouse_core::crypto::HashParams;
+use gatehouse_core::crypto::{HashParams, ServerKey};
 use gatehouse_core::random::{SystemRandom, random_id};
 
 use crate::flow::LoadOptions;
@@ -225,10 +225,15 @@ async fn run_backend(
 /// A SQLite file in `dir`, or a fresh PostgreSQL schema.
 fn database(args: &Args, backend: Backend, dir: &std::path::Path) -> Database {
     match backend {
-        Backend::Sqlite => Database { url: format!("sqlite://{}", dir.join("gatehouse.db").display()), schema: None },
+        Backend::Sqlite => Database {
+            url: format!("sqlite://{}", dir.join("gatehouse.db").display()),
+            schema: None,
+            key: ServerKey::generate_base64(&SystemRandom),
+        },
         Backend::Postgres => Database {
             url: args.postgres_url.clone(),
             schema: Some(format!("gh_bench_{}", &random_id(&SystemRandom)[..16])),
+            key: ServerKey::generate_base64(&SystemRandom),
         },
     }
 }

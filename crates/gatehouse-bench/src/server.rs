@@ -6,14 +6,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use gatehouse_core::config::DEMO_CONFIG;
-use gatehouse_core::crypto::{HashParams, ServerKey};
-use gatehouse_core::random::SystemRandom;
+use gatehouse_core::crypto::HashParams;
 
 /// Where the server keeps its users: a SQLite file in its data directory, or a fresh PostgreSQL schema.
 #[derive(Debug, Clone)]
 pub struct Database {
     pub url: String,
     pub schema: Option<String>,
+    /// The server key of every server started on this database (nodes of one database share their key).
+    pub key: String,
 }
 
 /// A running `gatehouse serve`; killed on drop unless [`ServerProcess::stop`] ran.
@@ -91,7 +92,7 @@ pub fn write_config_with(
          {extra}\
          {flows}",
         data_dir = toml_str(&dir.display().to_string())?,
-        key = toml_str(&ServerKey::generate_base64(&SystemRandom))?,
+        key = toml_str(&db.key)?,
         url = toml_str(&db.url)?,
         m = params.memory_kib,
         t = params.iterations,
