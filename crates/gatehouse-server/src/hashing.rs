@@ -52,8 +52,12 @@ impl HashPool {
                         let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = next else { return };
                         busy.fetch_add(1, Ordering::Relaxed);
-                        job(&passwords);
+                        // A job that panics loses its answer (the caller gets an error), not the worker.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&passwords)));
                         busy.fetch_sub(1, Ordering::Relaxed);
+                        if ran.is_err() {
+                            tracing::error!("a hashing job panicked");
+                        }
                     }
                 })
                 .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
