@@ -153,16 +153,9 @@ impl UserAdmin<'_> {
         Ok(self.store.list_users().await?)
     }
 
-    /// Users whose username, an alias or a context value contains `text` (case-insensitive).
-    pub async fn search(&self, text: &str) -> Result<Vec<User>, AdminError> {
-        let needle = text.trim().to_lowercase();
-        let mut users = self.store.list_users().await?;
-        users.retain(|u| {
-            u.username.contains(&needle)
-                || u.aliases.iter().any(|a| a.contains(&needle))
-                || u.context.values().any(|v| v.to_lowercase().contains(&needle))
-        });
-        Ok(users)
+    /// One page of users in username order (see [`crate::user::UserPage`]).
+    pub async fn page(&self, page: &crate::user::UserPage) -> Result<Vec<User>, AdminError> {
+        Ok(self.store.users_page(page).await?)
     }
 
     /// Resets one failed-attempt counter (without unlocking).

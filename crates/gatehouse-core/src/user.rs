@@ -75,3 +75,12 @@ pub mod lock_reason {
 pub fn normalize_login(name: &str) -> String {
     name.trim().to_lowercase()
 }
+
+/// One page of users in username order: those after `after` that match `search` (a text looked for in the
+/// username, the aliases and the context data, case-insensitively).
+#[derive(Debug, Clone, Default)]
+pub struct UserPage {
+    pub search: Option<String>,
+    pub after: Option<String>,
+    pub limit: u32,
+}

@@ -12,7 +12,7 @@ use gatehouse_core::ports::{
     Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, Failure,
     FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
 };
-use gatehouse_core::user::{NewUser, User, normalize_login};
+use gatehouse_core::user::{NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
 
 use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
@@ -105,6 +105,12 @@ macro_rules! select_users {
 const FIND_BY_LOGIN: &str = select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
 const GET_BY_ID: &str = select_users!("WHERE id = $1");
 const LIST_USERS: &str = select_users!("ORDER BY username");
+const USERS_PAGE: &str = select_users!(
+    "WHERE (CAST($1 AS TEXT) IS NULL OR username > $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR lower(username) LIKE $2 ESCAPE '\\' OR lower(context_data) LIKE $2 ESCAPE '\\' \
+          OR EXISTS (SELECT 1 FROM logins l WHERE l.user_id = users.id AND l.login LIKE $2 ESCAPE '\\')) \
+     ORDER BY username LIMIT $3"
+);
 
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
@@ -170,37 +176,44 @@ macro_rules! store_impl {
             }
 
             /// Fills aliases and counters of users loaded without them.
-            async fn complete_users(&self, mut users: Vec<User>, single: bool) -> Result<Vec<User>, StoreError> {
-                if users.is_empty() {
-                    return Ok(users);
-                }
-                let (alias_sql, counter_sql) = if single {
-                    (
-                        "SELECT user_id, login AS alias FROM logins WHERE user_id = $1 AND kind = 'alias' ORDER BY login",
-                        "SELECT user_id, method, count FROM failed_attempts WHERE user_id = $1 AND count > 0 ORDER BY method",
-                    )
-                } else {
-                    (
-                        "SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' ORDER BY login",
-                        "SELECT user_id, method, count FROM failed_attempts WHERE count > 0 ORDER BY method",
-                    )
-                };
-                let first = users[0].id.clone();
-                let aliases = sqlx::query(alias_sql).bind(&first).fetch_all(&self.pool).await.map_err(db_error)?;
-                let counters = sqlx::query(counter_sql).bind(&first).fetch_all(&self.pool).await.map_err(db_error)?;
+            /// Adds aliases and failed-attempt counters, read for these users only (in chunks of ids, so a
+            /// statement never carries more parameters than a backend allows).
+            async fn complete_users(&self, mut users: Vec<User>) -> Result<Vec<User>, StoreError> {
+                let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
                 let mut by_id: BTreeMap<String, &mut User> = users.iter_mut().map(|u| (u.id.clone(), u)).collect();
-                for row in aliases {
-                    let user_id: String = row.try_get("user_id").map_err(db_error)?;
-                    if let Some(u) = by_id.get_mut(&user_id) {
-                        u.aliases.push(row.try_get("alias").map_err(db_error)?);
+                for chunk in ids.chunks(500) {
+                    let select = |head: &str, tail: &str| {
+                        let mut query = sqlx::QueryBuilder::<$db>::new(head);
+                        let mut list = query.separated(", ");
+                        for id in chunk {
+                            list.push_bind(id.clone());
+                        }
+                        list.push_unseparated(tail);
+                        query
+                    };
+                    let aliases = select("SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' AND user_id IN (", ") ORDER BY login")
+                        .build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                    for row in aliases {
+                        let user_id: String = row.try_get("user_id").map_err(db_error)?;
+                        if let Some(u) = by_id.get_mut(&user_id) {
+                            u.aliases.push(row.try_get("alias").map_err(db_error)?);
+                        }
                     }
-                }
-                for row in counters {
-                    let user_id: String = row.try_get("user_id").map_err(db_error)?;
-                    if let Some(u) = by_id.get_mut(&user_id) {
-                        let count: i64 = row.try_get("count").map_err(db_error)?;
-                        if count > 0 {
-                            u.failed_attempts.insert(row.try_get("method").map_err(db_error)?, count);
+                    let counters = select(
+                        "SELECT user_id, method, count FROM failed_attempts WHERE count > 0 AND user_id IN (",
+                        ") ORDER BY method",
+                    )
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    for row in counters {
+                        let user_id: String = row.try_get("user_id").map_err(db_error)?;
+                        if let Some(u) = by_id.get_mut(&user_id) {
+                            u.failed_attempts.insert(row.try_get("method").map_err(db_error)?, row.try_get("count").map_err(db_error)?);
                         }
                     }
                 }
@@ -211,7 +224,7 @@ macro_rules! store_impl {
                 let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_error)?;
                 let Some(row) = row else { return Ok(None) };
                 let user = Self::user_from_row(&row).map_err(db_error)?;
-                Ok(self.complete_users(vec![user], true).await?.pop())
+                Ok(self.complete_users(vec![user]).await?.pop())
             }
 
             async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
@@ -546,7 +559,29 @@ macro_rules! store_impl {
             async fn list_users(&self) -> Result<Vec<User>, StoreError> {
                 let rows = sqlx::query(LIST_USERS).fetch_all(&self.pool).await.map_err(db_error)?;
                 let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
-                self.complete_users(users, false).await
+                self.complete_users(users).await
+            }
+
+            async fn users_page(&self, page: &UserPage) -> Result<Vec<User>, StoreError> {
+                // Keyset paging by username (its unique index); the text is looked for in the username, the
+                // aliases and the context data, case-insensitively, `%` and `_` taken literally.
+                let pattern = page.search.as_deref().map(|text| {
+                    let escaped: String = text
+                        .to_lowercase()
+                        .chars()
+                        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+                        .collect();
+                    format!("%{escaped}%")
+                });
+                let rows = sqlx::query(USERS_PAGE)
+                    .bind(page.after.as_deref())
+                    .bind(pattern)
+                    .bind(i64::from(page.limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
+                self.complete_users(users).await
             }
 
             async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32, now: Millis) -> Result<Option<i64>, StoreError> {

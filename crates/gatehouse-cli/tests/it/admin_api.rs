@@ -63,6 +63,35 @@ async fn helpdesk_sees_why_and_unlocks(backend: Backend) {
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     let r = admin(&mut c, M::GET, "/rest/admin/users?colour=blue", &token, None).await;
     assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]));
+    let r = admin(&mut c, M::GET, "/rest/admin/users?limit=0", &token, None).await;
+    assert_eq!(r.body["errors"][0]["source"]["pointer"], "/limit", "{}", r.body);
+
+    // Pages in username order, keyed by the last username; the search text is taken literally.
+    for i in 0..5 {
+        env.add_user(&format!("page{i}"), Some(&format!("page{i}@example.org")), None).await;
+    }
+    let names = |r: &crate::harness::Resp| -> Vec<String> {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["attributes"]["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut query = "/rest/admin/users?search=EXAMPLE.ORG&limit=2".to_owned();
+    loop {
+        let r = admin(&mut c, M::GET, &query, &token, None).await;
+        r.expect(200);
+        seen.extend(names(&r));
+        match r.body["meta"]["nextCursor"].as_str() {
+            Some(cursor) => query = format!("/rest/admin/users?search=EXAMPLE.ORG&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["page0", "page1", "page2", "page3", "page4"]);
+    let r = admin(&mut c, M::GET, "/rest/admin/users?search=%25", &token, None).await;
+    assert_eq!(names(&r), Vec::<String>::new(), "`%` is no wildcard");
 
     // Wrong passwords lock mia; the helpdesk sees why.
     for _ in 0..6 {

@@ -63,6 +63,11 @@ impl Store for CountingStore {
         self.inner.get_user(id).await
     }
 
+    async fn users_page(&self, page: &gatehouse_core::user::UserPage) -> Result<Vec<User>, StoreError> {
+        self.note("users_page");
+        self.inner.users_page(page).await
+    }
+
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         self.note("list_users");
         self.inner.list_users().await

@@ -1,4 +1,4 @@
-//! `GET /rest/admin/users[?search=…]`, `GET|DELETE /rest/admin/users/{username}`,
+//! `GET /rest/admin/users[?search=…&limit=…&cursor=…]` (paged by username), `GET|DELETE /rest/admin/users/{username}`,
 //! `POST …/{username}/lock` (`{"reason": "…"}`, optional), `POST …/{username}/unlock` (also resets every
 //! counter), `DELETE …/{username}/counters/{methodId}`.
 
@@ -20,7 +20,12 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Text looked for in the username, the aliases and the context data (case-insensitive).
     pub search: Option<String>,
+    /// Users per page, 1–1000 (100).
+    pub limit: Option<u32>,
+    /// The `meta.nextCursor` of the previous page (the last username it showed).
+    pub cursor: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -48,16 +53,30 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::InvalidRequest { title: e.body_text(), pointer: None })?;
-    let service = admin.service(&state);
-    let users = match q.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(text) => service.search(text).await?,
-        None => service.list().await?,
+    let limit = match q.limit {
+        None => 100,
+        Some(n) if (1..=1000).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::InvalidRequest {
+                title: format!("{n} is not between 1 and 1000"),
+                pointer: Some("/limit".into()),
+            });
+        }
     };
+    let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let page = gatehouse_core::user::UserPage { search, after: q.cursor.filter(|c| !c.is_empty()), limit };
+    let users = admin.service(&state).page(&page).await?;
     let mut data = Vec::with_capacity(users.len());
     for u in &users {
         data.push(view(&state, u).await?);
     }
-    Ok(document(&state, Value::Array(data)))
+    let mut body = document(&state, Value::Array(data));
+    if users.len() == limit as usize
+        && let Some(last) = users.last()
+    {
+        body.0["meta"]["nextCursor"] = json!(last.username);
+    }
+    Ok(body)
 }
 
 #[tracing::instrument(name = "admin.users.show", skip_all)]
