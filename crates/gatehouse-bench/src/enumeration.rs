@@ -171,7 +171,8 @@ async fn walk(http: &reqwest::Client, base: &str, kind: &'static str, name: &str
 }
 
 /// Calls per second of `path` over `duration` with `concurrency` workers, the names alternating between
-/// `names`; each call on a fresh flow (identify: after a select; login: without a cookie).
+/// `names`; each call on a fresh flow (identify: after a select; login: without a cookie). Any call that does not
+/// answer 200 fails the measurement.
 pub async fn throughput(
     base: &str,
     login: bool,
@@ -179,7 +180,7 @@ pub async fn throughput(
     password: &str,
     concurrency: usize,
     duration: Duration,
-) -> anyhow::Result<(f64, u64)> {
+) -> anyhow::Result<f64> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let names = Arc::new(names);
     let next = Arc::new(AtomicUsize::new(0));
@@ -220,7 +221,10 @@ pub async fn throughput(
         ok += o;
         failed += f;
     }
-    Ok((ok as f64 / started.elapsed().as_secs_f64().max(1e-9), failed))
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} throughput calls did not answer 200", ok + failed);
+    }
+    Ok(ok as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// The two-sample Kolmogorov–Smirnov statistic D (the largest gap between the two empirical distribution

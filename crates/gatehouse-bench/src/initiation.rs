@@ -26,6 +26,7 @@ pub struct Initiations {
     pub mail_delay: Vec<Duration>,
     /// Mails not written within the wait after the load.
     pub missing: u64,
+    /// How long clients started initiations.
     pub elapsed: Duration,
 }
 
@@ -93,16 +94,13 @@ pub async fn run(
             seen
         });
     }
-    let mut all = Initiations::default();
-    let mut load_end = Duration::ZERO;
+    let mut all = Initiations { elapsed: duration, ..Initiations::default() };
     while let Some(joined) = clients.join_next().await {
         let seen = joined?;
         all.ok += seen.ok;
         all.failed += seen.failed;
         all.identify.extend(seen.identify);
-        load_end = load_end.max(duration);
     }
-    all.elapsed = load_end;
     all.mail_delay = std::mem::take(&mut *delays.lock().unwrap_or_else(PoisonError::into_inner));
     all.missing = u64::try_from(missing.load(Ordering::Relaxed)).unwrap_or(u64::MAX);
     Ok(all)

@@ -524,16 +524,15 @@ async fn enumeration_on(
     let mixed: Vec<String> = names("real").into_iter().zip(names("unknown")).flat_map(|(a, b)| [a, b]).collect();
     let measure = async |base: &str| -> anyhow::Result<(f64, f64)> {
         let c = args.concurrency;
-        let (identify, _) = enumeration::throughput(base, false, mixed.clone(), "", c, duration).await?;
-        let (login, _) =
-            enumeration::throughput(base, true, names("real"), flow::INITIAL_PASSWORD, c, duration).await?;
+        let identify = enumeration::throughput(base, false, mixed.clone(), "", c, duration).await?;
+        let login = enumeration::throughput(base, true, names("real"), flow::INITIAL_PASSWORD, c, duration).await?;
         Ok((identify, login))
     };
     eprintln!("{}: throughput, rate limits off…", backend.name());
     let (identify_off, login_off) = measure(&server.base).await?;
     let c = args.concurrency;
-    let (real, _) = enumeration::throughput(&server.base, false, names("real"), "", c, duration).await?;
-    let (unknown, _) = enumeration::throughput(&server.base, false, names("unknown"), "", c, duration).await?;
+    let real = enumeration::throughput(&server.base, false, names("real"), "", c, duration).await?;
+    let unknown = enumeration::throughput(&server.base, false, names("unknown"), "", c, duration).await?;
     server.stop().await?;
     // The same database, rate limits on with limits nobody reaches: what counting every call costs.
     eprintln!("{}: throughput, rate limits on…", backend.name());

@@ -39,6 +39,14 @@ impl CountingStore {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.calls.lock().unwrap())
     }
+
+    /// The calls since the last take, less those of the server's background workers (delivery, housekeeping),
+    /// which are no part of any answer's work.
+    pub fn take_foreground(&self) -> Vec<String> {
+        let background =
+            ["claim_outbox", "mark_delivered", "mark_retry", "mark_abandoned", "pending_outbox", "purge", "take_lease"];
+        self.take().into_iter().filter(|c| !background.contains(&c.as_str())).collect()
+    }
 }
 
 #[async_trait]

@@ -80,21 +80,13 @@ async fn accounts(env: &TestEnv, config: &Config) -> Vec<(&'static str, String)>
 async fn observe(store: &CountingStore, call: &str, request: impl std::future::Future<Output = Resp>) -> (Seen, Resp) {
     store.take();
     let r = request.await;
-    let store_calls = store.take().into_iter().filter(|c| !is_background(c)).collect();
+    let store_calls = store.take_foreground();
     let (status, headers, mut body) = r.observable();
     // The questions asked are drawn at random for everybody: their number and form count, not which ones.
     if let Some(questions) = body.pointer_mut("/data/attributes/questions").and_then(Value::as_array_mut) {
         questions.iter_mut().for_each(|q| *q = json!(q.as_str().map(|s| s.split('.').next().unwrap_or(s))));
     }
     (Seen { call: call.to_owned(), status, headers, body, store_calls }, r)
-}
-
-/// Calls of the server's background workers (delivery, housekeeping), which are not part of any answer.
-fn is_background(call: &str) -> bool {
-    matches!(
-        call,
-        "claim_outbox" | "mark_delivered" | "mark_retry" | "mark_abandoned" | "pending_outbox" | "purge" | "take_lease"
-    )
 }
 
 /// The enumeration-safe public flows of a configuration: identification first, every feedback flag off.

@@ -188,14 +188,7 @@ async fn work_of(store: &CountingStore, call: impl std::future::Future<Output = 
     store.take();
     let r = call.await;
     // Let the delivery worker's polls pass: its calls are not part of the answer's work.
-    (r.status, store.take().into_iter().filter(|c| !is_background(c)).collect())
-}
-
-fn is_background(call: &str) -> bool {
-    matches!(
-        call,
-        "claim_outbox" | "mark_delivered" | "mark_retry" | "mark_abandoned" | "pending_outbox" | "purge" | "take_lease"
-    )
+    (r.status, store.take_foreground())
 }
 
 async fn equal_work_for_real_and_unknown_users(backend: Backend) {
