@@ -61,6 +61,7 @@ pub async fn create_users(db: &Database, params: HashParams, count: usize, worke
             let policy = PasswordPolicyConfig::default();
             let admin = UserAdmin {
                 store: store.as_ref(),
+                email_as_alias: false,
                 hasher: hasher.as_ref(),
                 policy: &policy,
                 clock: &SystemClock,

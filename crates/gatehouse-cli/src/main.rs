@@ -58,6 +58,9 @@ enum Command {
     /// The audit trail as JSON lines.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Registration CAPTCHA tools.
+    #[command(subcommand)]
+    Captcha(commands::captcha::CaptchaCommand),
     /// A command-line Gatehouse authenticator (push approvals, offline codes).
     Authenticator {
         /// Where the authenticator keeps its keys.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             Command::Admin(c) => commands::admin::run(&overrides, c).await,
             Command::Audit(c) => commands::audit::run(&overrides, c).await,
             Command::Doctor => commands::doctor::run(&overrides).await,
+            Command::Captcha(c) => commands::captcha::run(c),
             Command::Openapi => {
                 println!("{}", gatehouse_server::api::openapi_json());
                 Ok(ExitCode::SUCCESS)

@@ -48,6 +48,8 @@ pub struct AddUser {
 
 pub struct UserAdmin<'a> {
     pub store: &'a dyn Store,
+    /// `users.email_as_alias`: the email is also a login name.
+    pub email_as_alias: bool,
     pub hasher: &'a dyn PasswordHashing,
     pub policy: &'a PasswordPolicyConfig,
     pub clock: &'a dyn Clock,
@@ -177,7 +179,8 @@ impl UserAdmin<'_> {
             context.insert("phone".into(), validate_phone(phone)?);
         }
         let mut aliases = Vec::new();
-        for alias in &req.aliases {
+        let email_alias = context.get("email").filter(|_| self.email_as_alias).map(|e| normalize_login(e));
+        for alias in req.aliases.iter().chain(email_alias.as_ref()) {
             let a = normalize_login(alias);
             if a.is_empty() || a == username {
                 return invalid("alias", format!("`{alias}` is empty or equal to the username"));
@@ -218,6 +221,7 @@ impl UserAdmin<'_> {
             roles: req.roles,
             password_hash,
             created_at: now,
+            ..NewUser::default()
         };
         let placeholder = User {
             id: new.id.clone(),

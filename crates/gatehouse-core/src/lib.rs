@@ -17,5 +17,6 @@ pub mod password_policy;
 pub mod ports;
 pub mod protected;
 pub mod random;
+pub mod registration;
 pub mod secret_answers;
 pub mod user;

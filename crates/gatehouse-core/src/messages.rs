@@ -53,6 +53,10 @@ pub const KNOWN: &[Known] = &[
     Known { name: "mtan-otp", channel: Channel::Sms, variables: &["otp", "minutes"] },
     Known { name: "sms-otp", channel: Channel::Sms, variables: &["otp", "minutes"] },
     Known { name: "password-letter", channel: Channel::Letter, variables: &["username", "name", "password", "date"] },
+    Known { name: "registration-otp", channel: Channel::Mail, variables: &["otp", "minutes"] },
+    Known { name: "registration-notice", channel: Channel::Mail, variables: &["minutes"] },
+    Known { name: "registration-sms-otp", channel: Channel::Sms, variables: &["otp", "minutes"] },
+    Known { name: "registration-sms-notice", channel: Channel::Sms, variables: &["minutes"] },
 ];
 
 pub const LANGUAGES: &[&str] = &["en", "de"];
@@ -74,6 +78,10 @@ const BUILTIN: &[(&str, &str, &str)] = builtin!(
     "mtan-otp",
     "sms-otp",
     "password-letter",
+    "registration-otp",
+    "registration-notice",
+    "registration-sms-otp",
+    "registration-sms-notice",
 );
 
 pub fn is_supported_language(lang: &str) -> bool {

@@ -15,6 +15,9 @@ pub enum StoreError {
     UsernameTaken(String),
     #[error("alias `{0}` is taken")]
     AliasTaken(String),
+    /// A value of an item that must be unique across users (`additional_unique_items`).
+    #[error("a value of item `{0}` is taken")]
+    ItemTaken(String),
     #[error("not found")]
     NotFound,
     #[error("database unavailable: {0}")]
@@ -93,6 +96,8 @@ pub enum Spent {
     AuthSessions { before: Millis },
     /// Audit events written before.
     AuditEvents { before: Millis },
+    /// Spent CAPTCHA challenges that expired before.
+    CaptchaSolutions { before: Millis },
 }
 
 impl Spent {
@@ -108,6 +113,7 @@ impl Spent {
             Self::Activations { .. } => "activations",
             Self::AuthSessions { .. } => "auth_sessions",
             Self::AuditEvents { .. } => "audit_events",
+            Self::CaptchaSolutions { .. } => "captcha_solutions",
         }
     }
 }
@@ -239,6 +245,16 @@ pub enum Effect {
     },
     Enqueue(OutboxMessage),
     Audit(AuditEvent),
+    SetRoles {
+        user_id: String,
+        roles: Vec<String>,
+        at: Millis,
+    },
+    SetAuthMethod {
+        user_id: String,
+        method: Option<String>,
+        at: Millis,
+    },
 }
 
 /// How the engine reports back the new state of a flow session.
@@ -387,6 +403,11 @@ pub trait Store: Send + Sync {
     /// By username or alias (both compared after [`crate::user::normalize_login`]).
     async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError>;
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The id of the user whose unique item `item` holds `value` (see `NewUser::unique_items`).
+    async fn unique_item_owner(&self, item: &str, value: &str) -> Result<Option<String>, StoreError>;
+    /// Spends a solved CAPTCHA challenge (by its keyed hash): `true` the first time, on any node; kept until
+    /// `expires_at`, after which the challenge is refused anyway.
+    async fn spend_captcha(&self, tag: &str, expires_at: Millis) -> Result<bool, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// One page of users (see [`UserPage`]).
     async fn users_page(&self, page: &UserPage) -> Result<Vec<User>, StoreError>;

@@ -58,6 +58,11 @@ pub struct NewUser {
     pub roles: Vec<String>,
     pub password_hash: Option<String>,
     pub created_at: Millis,
+    /// Stored locked with this reason (a registration not yet unlocked).
+    pub lock_reason: Option<String>,
+    pub auth_method: Option<String>,
+    /// Context items that must be unique across users: (item, value), held by a unique index.
+    pub unique_items: Vec<(String, String)>,
 }
 
 /// Lock reasons as the product names them.

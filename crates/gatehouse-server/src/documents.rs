@@ -47,7 +47,7 @@ pub fn flow_errors(
         .map(|e| {
             let mut obj = Map::new();
             obj.insert("code".into(), json!(e.code.as_str()));
-            if let Some(pointer) = e.pointer {
+            if let Some(pointer) = &e.pointer {
                 obj.insert("source".into(), json!({ "pointer": pointer }));
             }
             if let Some(detail) = e.detail {

@@ -1,5 +1,5 @@
 //! Housekeeping: spent rows (expired flow sessions, used link tokens, spent rate-limit windows, stale check
-//! slots, finished messages, decided approvals, used activations, ended sessions, audit events past retention)
+//! slots, finished messages, decided approvals, used activations, ended sessions, expired CAPTCHA solutions, audit events past retention)
 //! are removed continuously, in small batches, on every node. A task runs on one node at a time: before its
 //! round a node takes the task's lease in the database, so two nodes never do the same work, and a node that
 //! dies hands its tasks over when the lease runs out.
@@ -40,6 +40,7 @@ pub fn tasks(config: &Config, now: Millis) -> Vec<Spent> {
         Spent::Approvals { before: now - hour },
         Spent::Activations { before: now - hour },
         Spent::AuthSessions { before: now - hour },
+        Spent::CaptchaSolutions { before: now },
     ];
     if config.audit.retention_days > 0 {
         tasks.push(Spent::AuditEvents { before: now - i64::from(config.audit.retention_days) * 24 * hour });

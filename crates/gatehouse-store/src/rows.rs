@@ -25,10 +25,10 @@ pub(crate) fn user_insert_error(e: sqlx::Error, login: &str, kind: &str) -> Stor
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
     {
-        return if kind == "alias" {
-            StoreError::AliasTaken(login.to_owned())
-        } else {
-            StoreError::UsernameTaken(login.to_owned())
+        return match kind {
+            "alias" => StoreError::AliasTaken(login.to_owned()),
+            "item" => StoreError::ItemTaken(login.to_owned()),
+            _ => StoreError::UsernameTaken(login.to_owned()),
         };
     }
     db_error(e)

@@ -87,6 +87,8 @@ fn effect_user(effect: &Effect) -> Option<&str> {
         | Effect::SetTemporaryLock { user_id, .. }
         | Effect::ResetUnlockCount { user_id }
         | Effect::SetContextItem { user_id, .. }
+        | Effect::SetRoles { user_id, .. }
+        | Effect::SetAuthMethod { user_id, .. }
         | Effect::EndUserSessions { user_id, .. } => Some(user_id),
         _ => None,
     }
@@ -332,7 +334,37 @@ macro_rules! store_impl {
                                     .bind(to_json(&context))
                                     .execute(&mut *conn)
                                     .await?;
+                                // A unique item follows its context value (the primary key still holds).
+                                match value {
+                                    Some(v) => sqlx::query("UPDATE unique_items SET value = $3 WHERE user_id = $1 AND item = $2")
+                                        .bind(user_id)
+                                        .bind(key)
+                                        .bind(v)
+                                        .execute(&mut *conn)
+                                        .await?,
+                                    None => sqlx::query("DELETE FROM unique_items WHERE user_id = $1 AND item = $2")
+                                        .bind(user_id)
+                                        .bind(key)
+                                        .execute(&mut *conn)
+                                        .await?,
+                                };
                             }
+                        }
+                        Effect::SetRoles { user_id, roles, at } => {
+                            sqlx::query("UPDATE users SET roles = $2, updated_at = $3 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(to_json(roles))
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Effect::SetAuthMethod { user_id, method, at } => {
+                            sqlx::query("UPDATE users SET auth_method = $2, updated_at = $3 WHERE id = $1")
+                                .bind(user_id)
+                                .bind(method)
+                                .bind(at)
+                                .execute(&mut *conn)
+                                .await?;
                         }
                         Effect::CreateAuthSession(s) => {
                             sqlx::query(
@@ -519,8 +551,9 @@ macro_rules! store_impl {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 let aliases: Vec<String> = user.aliases.iter().map(|a| normalize_login(a)).collect();
                 sqlx::query(
-                    "INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    "INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at, \
+                     locked, lock_reason, locked_at, auth_method) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)",
                 )
                 .bind(&user.id)
                 .bind(&user.username)
@@ -529,9 +562,22 @@ macro_rules! store_impl {
                 .bind(&user.password_hash)
                 .bind(user.password_hash.as_ref().map(|_| user.created_at))
                 .bind(user.created_at)
+                .bind(user.lock_reason.is_some())
+                .bind(&user.lock_reason)
+                .bind(user.lock_reason.as_ref().map(|_| user.created_at))
+                .bind(&user.auth_method)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| user_insert_error(e, &user.username, "username"))?;
+                for (item, value) in &user.unique_items {
+                    sqlx::query("INSERT INTO unique_items (item, value, user_id) VALUES ($1, $2, $3)")
+                        .bind(item)
+                        .bind(value)
+                        .bind(&user.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| user_insert_error(e, item, "item"))?;
+                }
                 let logins = std::iter::once((&user.username, "username")).chain(aliases.iter().map(|a| (a, "alias")));
                 for (login, kind) in logins {
                     sqlx::query("INSERT INTO logins (login, user_id, kind) VALUES ($1, $2, $3)")
@@ -554,6 +600,26 @@ macro_rules! store_impl {
 
             async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
                 self.one_user(GET_BY_ID, id).await
+            }
+
+            async fn unique_item_owner(&self, item: &str, value: &str) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query("SELECT user_id FROM unique_items WHERE item = $1 AND value = $2")
+                    .bind(item)
+                    .bind(value)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| r.try_get::<String, _>("user_id")).transpose().map_err(db_error)
+            }
+
+            async fn spend_captcha(&self, tag: &str, expires_at: Millis) -> Result<bool, StoreError> {
+                let done = sqlx::query("INSERT INTO captcha_solutions (tag, expires_at) VALUES ($1, $2) ON CONFLICT (tag) DO NOTHING")
+                    .bind(tag)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -717,6 +783,12 @@ macro_rules! store_impl {
                          WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $2) LIMIT $3)",
                         before,
                         before,
+                    ),
+                    Spent::CaptchaSolutions { before } => (
+                        "DELETE FROM captcha_solutions WHERE tag IN (SELECT tag FROM captcha_solutions \
+                         WHERE expires_at < $1 AND $2 = $2 LIMIT $3)",
+                        before,
+                        0,
                     ),
                     Spent::AuditEvents { before } => (
                         "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \

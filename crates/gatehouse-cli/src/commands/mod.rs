@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authenticator;
+pub mod captcha;
 pub mod config;
 pub mod doctor;
 pub mod serve;

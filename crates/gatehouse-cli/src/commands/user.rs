@@ -128,6 +128,7 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
     let hasher = Passwords::new(HashParams::from(&config.hashing))?;
     let admin = UserAdmin {
         store: store.as_ref(),
+        email_as_alias: config.users.email_as_alias,
         hasher: &hasher,
         policy: &config.password_policy,
         clock: &SystemClock,

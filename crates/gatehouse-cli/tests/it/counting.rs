@@ -71,6 +71,16 @@ impl Store for CountingStore {
         self.inner.get_user(id).await
     }
 
+    async fn unique_item_owner(&self, item: &str, value: &str) -> Result<Option<String>, StoreError> {
+        self.note("unique_item_owner");
+        self.inner.unique_item_owner(item, value).await
+    }
+
+    async fn spend_captcha(&self, tag: &str, expires_at: gatehouse_core::clock::Millis) -> Result<bool, StoreError> {
+        self.note("spend_captcha");
+        self.inner.spend_captcha(tag, expires_at).await
+    }
+
     async fn users_page(&self, page: &gatehouse_core::user::UserPage) -> Result<Vec<User>, StoreError> {
         self.note("users_page");
         self.inner.users_page(page).await

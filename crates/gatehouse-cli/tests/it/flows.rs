@@ -67,6 +67,7 @@ async fn add_user_with_roles(env: &TestEnv, username: &str, roles: &[&str]) {
     let policy = env.config().password_policy;
     let admin = UserAdmin {
         store: store.as_ref(),
+        email_as_alias: false,
         hasher: &hasher,
         policy: &policy,
         clock: env.clock.as_ref(),

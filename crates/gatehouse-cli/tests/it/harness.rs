@@ -161,6 +161,7 @@ impl TestEnv {
         let policy = self.config().password_policy;
         let admin = UserAdmin {
             store: store.as_ref(),
+            email_as_alias: false,
             hasher: &hasher,
             policy: &policy,
             clock: self.clock.as_ref(),

@@ -61,6 +61,7 @@ fn new_user(id: &str, username: &str, aliases: &[&str]) -> NewUser {
         roles: vec!["staff".into()],
         password_hash: None,
         created_at: 1000,
+        ..NewUser::default()
     }
 }
 

@@ -151,6 +151,7 @@ impl Config {
                 }
             }
         }
+        self.registration_findings(&mut out);
         out
     }
 }

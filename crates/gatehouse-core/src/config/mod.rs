@@ -6,6 +6,8 @@
 mod findings;
 mod load;
 mod mask;
+mod registration;
+mod registration_checks;
 mod sections;
 mod steps;
 mod validate;
@@ -13,5 +15,6 @@ mod validate;
 pub use findings::{Finding, Severity};
 pub use load::{ConfigError, ConfigSource, DEMO_CONFIG, Shown, load, show};
 pub use mask::masked;
+pub use registration::*;
 pub use sections::*;
 pub use steps::*;

@@ -19,9 +19,19 @@ pub struct Config {
     pub authentication: AuthenticationConfig,
     pub authenticator: AuthenticatorConfig,
     pub public_self_service: PublicSelfServiceConfig,
+    pub self_registration: super::registration::SelfRegistrationConfig,
+    pub users: UsersConfig,
     pub rate_limits: RateLimitsConfig,
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
+}
+
+/// Accounts created outside registration (`gatehouse user add`, the admin API).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsersConfig {
+    /// The `email` given to `user add --email` is also a login name (an alias), as registration flows make it.
+    pub email_as_alias: bool,
 }
 
 /// Where Prometheus reads `/metrics`: never on the public port without a token.
@@ -848,6 +858,8 @@ pub struct FlowDef<'a> {
     pub steps: &'a [Step],
     /// Who may run a public self-service flow.
     pub restrictions: Option<&'a Restrictions>,
+    /// The settings of a self-registration flow.
+    pub registration: Option<&'a super::registration::RegistrationFlow>,
 }
 
 impl Config {
@@ -855,16 +867,28 @@ impl Config {
     pub fn flow(&self, kind: crate::flow::FlowKind, id: &str) -> Option<FlowDef<'_>> {
         use crate::flow::FlowKind;
         match kind {
-            FlowKind::Authentication => {
-                self.authentication.flow(id).map(|f| FlowDef { id: &f.id, kind, steps: &f.steps, restrictions: None })
-            }
+            FlowKind::Authentication => self.authentication.flow(id).map(|f| FlowDef {
+                id: &f.id,
+                kind,
+                steps: &f.steps,
+                restrictions: None,
+                registration: None,
+            }),
             FlowKind::PublicSelfService => self.public_self_service.flow(id).map(|f| FlowDef {
                 id: &f.id,
                 kind,
                 steps: &f.steps,
                 restrictions: Some(&f.restrictions),
+                registration: None,
             }),
-            FlowKind::SelfRegistration | FlowKind::ProtectedSelfService | FlowKind::TransactionApproval => None,
+            FlowKind::SelfRegistration => self.self_registration.flow(id).map(|f| FlowDef {
+                id: &f.id,
+                kind,
+                steps: &f.steps,
+                restrictions: None,
+                registration: Some(f),
+            }),
+            FlowKind::ProtectedSelfService | FlowKind::TransactionApproval => None,
         }
     }
 
@@ -879,6 +903,11 @@ impl Config {
         for (i, f) in self.public_self_service.flows.iter().enumerate() {
             if let Some(def) = self.flow(crate::flow::FlowKind::PublicSelfService, &f.id) {
                 out.push((format!("public_self_service.flows[{i}]"), FlowDef { steps: &f.steps, ..def }));
+            }
+        }
+        for (i, f) in self.self_registration.flows.iter().enumerate() {
+            if let Some(def) = self.flow(crate::flow::FlowKind::SelfRegistration, &f.id) {
+                out.push((format!("self_registration.flows[{i}]"), FlowDef { steps: &f.steps, ..def }));
             }
         }
         out

@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::registration::{
+    ActiveAuthMethodStep, App2faActivationStep, PasswordRegistrationStep, PhoneVerificationStep,
+    RegistrationVerificationStep, RoleAssignmentStep, UserDataRegistrationStep, UserPersistingStep,
+    UsernameGenerationStep,
+};
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
@@ -28,6 +34,8 @@ pub enum Step {
     SmsIdentityVerification(SmsVerificationStep),
     SetPassword(SetPasswordStep),
     EmailNotification(EmailNotificationStep),
+    /// Public self-service: unlocks the verified user. Self-registration: the account will be stored unlocked.
+    #[serde(alias = "user-unlock")]
     UnlockUser(UnlockUserStep),
     /// Mails a single-use link that continues in `target_flow` (non-interactive).
     SendEmailLink(SendEmailLinkStep),
@@ -39,6 +47,19 @@ pub enum Step {
     SecretQuestionsIdentityVerification(SecretQuestionsStep),
     /// Orders a letter with a new one-time password (non-interactive) and, by default, ends the flow.
     PasswordLetterOrder(PasswordLetterStep),
+    /// Data items the visitor fills in, with validators and an optional CAPTCHA (self-registration).
+    UserDataRegistration(UserDataRegistrationStep),
+    UsernameGeneration(UsernameGenerationStep),
+    /// A code to the address the visitor entered (self-registration).
+    EmailVerification(RegistrationVerificationStep),
+    PhoneNumberVerification(PhoneVerificationStep),
+    PasswordRegistration(PasswordRegistrationStep),
+    RoleAssignment(RoleAssignmentStep),
+    ActiveAuthMethod(ActiveAuthMethodStep),
+    /// Enrolls the authenticator for the persisted account (self-registration).
+    #[serde(rename = "app-2fa-activation")]
+    App2faActivation(App2faActivationStep),
+    UserPersisting(UserPersistingStep),
 }
 
 impl Step {
@@ -63,6 +84,15 @@ impl Step {
             Self::AcknowledgeMessage(_) => "acknowledge-message",
             Self::SecretQuestionsIdentityVerification(_) => "secret-questions-identity-verification",
             Self::PasswordLetterOrder(_) => "password-letter-order",
+            Self::UserDataRegistration(_) => "user-data-registration",
+            Self::UsernameGeneration(_) => "username-generation",
+            Self::EmailVerification(_) => "email-verification",
+            Self::PhoneNumberVerification(_) => "phone-number-verification",
+            Self::PasswordRegistration(_) => "password-registration",
+            Self::RoleAssignment(_) => "role-assignment",
+            Self::ActiveAuthMethod(_) => "active-auth-method",
+            Self::App2faActivation(_) => "app-2fa-activation",
+            Self::UserPersisting(_) => "user-persisting",
         }
     }
 

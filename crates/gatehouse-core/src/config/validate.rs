@@ -18,7 +18,7 @@ pub(crate) fn check_method_id(path: &str, id: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn check_otp(path: &str, otp: &OtpConfig) -> Result<(), Invalid> {
+pub(crate) fn check_otp(path: &str, otp: &OtpConfig) -> Result<(), Invalid> {
     let alphabet: HashSet<char> = otp.alphabet.chars().collect();
     if alphabet.len() < 2 || alphabet.len() != otp.alphabet.chars().count() {
         return fail(format!("{path}.alphabet"), "needs at least two distinct characters, no repeats");
@@ -234,6 +234,7 @@ impl Config {
         for (base, flow) in self.all_flows() {
             check_flow(&base, flow)?;
         }
+        self.validate_registration()?;
         let legacy: Vec<usize> = self
             .public_self_service
             .flows
@@ -499,6 +500,7 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             }
             check_method_id(&format!("{path}.password_method_id"), &s.password_method_id)?;
         }
+        Step::UnlockUser(_) if kind == FlowKind::SelfRegistration => {}
         Step::UnlockUser(s) => {
             if !p.verified {
                 return fail(
@@ -559,6 +561,19 @@ fn check_step(path: &str, step: &Step, kind: FlowKind, p: &mut Progress, in_opti
             needs_user(p)?;
             check_template(&format!("{path}.template"), &s.template, Channel::Mail)?;
         }
+        // Checked with their flow's settings in `registration_checks`.
+        Step::UserPersisting(_) => {
+            p.identified = true;
+            p.verified = true;
+        }
+        Step::UserDataRegistration(_)
+        | Step::UsernameGeneration(_)
+        | Step::EmailVerification(_)
+        | Step::PhoneNumberVerification(_)
+        | Step::PasswordRegistration(_)
+        | Step::RoleAssignment(_)
+        | Step::ActiveAuthMethod(_)
+        | Step::App2faActivation(_) => {}
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Next-step codes and error codes, spelled as the product spells them.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// Declares a code enum with its spelling: `ALL` and `as_str` come from the same list, so no code can be
@@ -38,6 +40,12 @@ codes! {
         FlowContinuationTokenRequired = "FLOW_CONTINUATION_TOKEN_REQUIRED",
         AcknowledgeMessageRequired = "ACKNOWLEDGE_MESSAGE_REQUIRED",
         SecretQuestionsAnswersRequired = "SECRET_QUESTIONS_ANSWERS_REQUIRED",
+        UserDataRegistrationRequired = "USER_DATA_REGISTRATION_REQUIRED",
+        UserDataRegistrationPossible = "USER_DATA_REGISTRATION_POSSIBLE",
+        EmailVerificationRequired = "EMAIL_VERIFICATION_REQUIRED",
+        PhoneNumberVerificationRequired = "PHONE_NUMBER_VERIFICATION_REQUIRED",
+        PasswordRegistrationRequired = "PASSWORD_REGISTRATION_REQUIRED",
+        App2faActivationRequired = "APP_2FA_ACTIVATION_REQUIRED",
     }
 }
 
@@ -88,6 +96,17 @@ codes! {
         NumberMismatch = "NUMBER_MISMATCH",
         ReauthenticationRequired = "REAUTHENTICATION_REQUIRED",
         PasswordWrong = "PASSWORD_WRONG",
+        ItemUnknown = "ITEM_UNKNOWN",
+        ItemRequired = "ITEM_REQUIRED",
+        ItemInvalid = "ITEM_INVALID",
+        ItemNotUnique = "ITEM_NOT_UNIQUE",
+        ItemsDiffer = "ITEMS_DIFFER",
+        CaptchaRequired = "CAPTCHA_REQUIRED",
+        CaptchaInvalid = "CAPTCHA_INVALID",
+        PhoneOtpWrong = "PHONE_OTP_WRONG",
+        PhoneOtpExpired = "PHONE_OTP_EXPIRED",
+        App2faActivationExpired = "APP_2FA_ACTIVATION_EXPIRED",
+        RegistrationConflict = "REGISTRATION_CONFLICT",
     }
 }
 
@@ -96,7 +115,7 @@ codes! {
 pub struct FlowError {
     pub code: ErrorCode,
     /// JSON pointer into the request body, e.g. `/newPassword`.
-    pub pointer: Option<&'static str>,
+    pub pointer: Option<Cow<'static, str>>,
     /// Machine-readable detail, e.g. `SAME_AS_OLD`.
     pub detail: Option<&'static str>,
 }
@@ -106,8 +125,13 @@ impl FlowError {
         Self { code, pointer: None, detail: None }
     }
 
-    pub fn at(code: ErrorCode, pointer: &'static str) -> Self {
-        Self { code, pointer: Some(pointer), detail: None }
+    pub fn at(code: ErrorCode, pointer: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, pointer: Some(pointer.into()), detail: None }
+    }
+
+    /// An error about a data item (`/<name>`) with a detail.
+    pub fn item(code: ErrorCode, name: &str, detail: Option<&'static str>) -> Self {
+        Self { code, pointer: Some(Cow::Owned(format!("/{name}"))), detail }
     }
 }
 

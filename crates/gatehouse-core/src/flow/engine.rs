@@ -69,6 +69,23 @@ pub enum Action {
     CheckSecretAnswers {
         answers: Vec<String>,
     },
+    /// Registration data: item names to values (a string sets, `null` or `""` removes), with the CAPTCHA payload
+    /// where the step asks for one.
+    RegisterData {
+        values: serde_json::Map<String, serde_json::Value>,
+        captcha: Option<String>,
+    },
+    /// Lists every issue that keeps the current data step from being left.
+    ValidateRegistration,
+    /// Leaves the current data step.
+    ContinueRegistration,
+    /// A fresh CAPTCHA challenge for the current data step.
+    NewCaptcha,
+    RegisterPassword {
+        password: String,
+    },
+    /// Whether the authenticator enrolled during registration has activated.
+    PollActivation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +189,9 @@ pub async fn start(
     application: Option<&str>,
     first: Option<Action>,
 ) -> Result<Turn, EngineError> {
-    let state = FlowState { application: application.map(str::to_owned), ..FlowState::default() };
+    let registration = (flow.kind == FlowKind::SelfRegistration)
+        .then(|| crate::flow::session::Draft { user_id: random_id(deps.random), ..Default::default() });
+    let state = FlowState { application: application.map(str::to_owned), registration, ..FlowState::default() };
     let mut ctx = Ctx::new(deps, flow, session_id, ip, state);
     ctx.audit("flow.started", "ok", serde_json::json!({ "application": application }));
     let outcome = ctx.enter_current().await?;
@@ -409,7 +428,13 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    pub(crate) fn audit(&mut self, event: &str, outcome: &str, mut details: serde_json::Value) {
+    pub(crate) fn audit(&mut self, event: &str, outcome: &str, details: serde_json::Value) {
+        let ev = self.audit_event(event, outcome, details);
+        self.effects.push(Effect::Audit(ev));
+    }
+
+    /// The audit event `audit` would write, for a store call that writes it itself.
+    pub(crate) fn audit_event(&mut self, event: &str, outcome: &str, mut details: serde_json::Value) -> AuditEvent {
         if let (Some(note), Some(map)) = (self.counter_note.take(), details.as_object_mut()) {
             map.insert("counter".into(), note);
         }
@@ -424,7 +449,7 @@ impl<'a> Ctx<'a> {
             }
             None => ("anonymous".to_owned(), None),
         };
-        let ev = AuditEvent {
+        AuditEvent {
             id: random_id(self.deps.random),
             at: self.now,
             event: event.to_owned(),
@@ -436,7 +461,6 @@ impl<'a> Ctx<'a> {
             ip: self.ip.map(str::to_owned),
             outcome: outcome.to_owned(),
             details,
-        };
-        self.effects.push(Effect::Audit(ev));
+        }
     }
 }

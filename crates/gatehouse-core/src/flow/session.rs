@@ -80,7 +80,32 @@ pub struct FlowState {
     /// A login started by a completed self-service flow: the subject is known, the password step takes the
     /// password alone.
     pub seeded: bool,
+    /// What a self-registration flow collected so far: lives only here until a persisting step stores it, so an
+    /// abandoned registration leaves nothing behind once its session is purged.
+    pub registration: Option<Draft>,
     pub scratch: Scratch,
+}
+
+/// A registration in progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Draft {
+    /// The account's id, chosen when the flow starts: a persisting step that runs again (its answer lost) finds
+    /// the account it created instead of making a second one.
+    pub user_id: String,
+    pub username: Option<String>,
+    /// The username came from a generator: a collision when storing draws a new one.
+    pub generated_username: bool,
+    /// Context data items (aliases included), as validated.
+    pub items: std::collections::BTreeMap<String, String>,
+    pub password_hash: Option<String>,
+    pub roles: Vec<String>,
+    pub auth_method: Option<String>,
+    /// A `user-unlock` step ran: the account is stored unlocked.
+    pub unlocked: bool,
+    pub persisted: bool,
+    /// Items whose value a channel verification proved.
+    pub verified_items: Vec<String>,
 }
 
 /// A position inside a selection's option.
@@ -115,6 +140,15 @@ pub enum Scratch {
     SecretQuestions {
         questions: Vec<String>,
         failed: u32,
+    },
+    /// A registration data step: whether its CAPTCHA was solved.
+    Data {
+        captcha_passed: bool,
+    },
+    /// An authenticator enrollment of a registration, waiting for a device.
+    Activation {
+        started_at: Millis,
+        expires_at: Millis,
     },
 }
 

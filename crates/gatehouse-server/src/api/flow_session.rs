@@ -205,11 +205,16 @@ pub(crate) async fn run(
     let failed = response.as_ref().map_or(true, |r| !r.status().is_success());
     // A public self-service call on an enumeration-safe flow (no restriction feedback) takes at least the
     // configured time, whatever happened; in login, failed password checks take the fixed time.
-    let padded = (kind == FlowKind::PublicSelfService && config.public_self_service.response_time_ms > 0)
-        .then(|| flow_id.as_deref().and_then(|id| config.public_self_service.flow(id)))
-        .flatten()
-        .filter(|f| !f.restrictions.any_feedback())
-        .map(|_| std::time::Duration::from_millis(config.public_self_service.response_time_ms));
+    // Registration flows in stealth mode likewise: a taken address must not answer faster or slower.
+    let enumeration_safe = match (kind, flow_id.as_deref()) {
+        (FlowKind::PublicSelfService, Some(id)) => {
+            config.public_self_service.flow(id).is_some_and(|f| !f.restrictions.any_feedback())
+        }
+        (FlowKind::SelfRegistration, Some(id)) => config.self_registration.flow(id).is_some_and(|f| f.stealth_mode),
+        _ => false,
+    };
+    let padded = (enumeration_safe && config.public_self_service.response_time_ms > 0)
+        .then(|| std::time::Duration::from_millis(config.public_self_service.response_time_ms));
     let wait = match (fixed_time, padded) {
         (Some(fixed), _) if failed => Some(fixed),
         (_, Some(padded)) => Some(padded),
@@ -252,6 +257,9 @@ fn implicit_flow(state: &AppState, kind: FlowKind, action: &Action) -> Option<(S
         }
         (FlowKind::PublicSelfService, Action::Identify { .. }) => {
             state.config.public_self_service.legacy_reset_flow().map(|f| (f.id.clone(), None))
+        }
+        (FlowKind::SelfRegistration, Action::RegisterData { .. }) => {
+            state.config.self_registration.default_flow.clone().map(|id| (id, None))
         }
         _ => None,
     }

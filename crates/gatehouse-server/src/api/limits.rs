@@ -18,6 +18,8 @@ pub(crate) fn is_limited(action: &Action) -> bool {
             | Action::OfflineChallenge
             | Action::Acknowledge
             | Action::SetPassword { .. }
+            | Action::PollActivation
+            | Action::NewCaptcha
     )
 }
 

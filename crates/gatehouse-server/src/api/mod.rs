@@ -11,6 +11,7 @@ mod openapi;
 pub mod protected;
 pub mod public_self_service;
 mod routes;
+mod self_registration;
 
 use axum::Router;
 use axum::http::Method;
@@ -29,6 +30,7 @@ pub(crate) fn table() -> (Router<AppState>, Vec<Served>) {
         .merge(protected::routes())
         .merge(admin::routes())
         .merge(device::routes())
+        .merge(self_registration::routes())
         .into_parts();
     let (top, top_served) = Routes::new()
         .at(Method::GET, "/health/live", get(health::live), Doc::new("The process runs", Auth::Public, Answer::Status))

@@ -180,6 +180,7 @@ fn operation(s: &Served) -> utoipa::openapi::path::Operation {
     let flow_cookie = match s.doc.auth {
         Auth::SelfServiceFlow { start } => Some(("gatehouse_flow", start)),
         Auth::LoginFlow { start } => Some(("gatehouse_auth", start)),
+        Auth::RegistrationFlow { start } => Some(("gatehouse_registration", start)),
         _ => None,
     };
     if let Some((cookie, start)) = flow_cookie {

@@ -39,6 +39,10 @@ pub enum Auth {
     SelfServiceFlow {
         start: bool,
     },
+    /// A running registration flow (its cookie); `start` when the call may start one.
+    RegistrationFlow {
+        start: bool,
+    },
     /// A running login flow (its cookie); `start` when the call may start one.
     LoginFlow {
         start: bool,

@@ -6,7 +6,7 @@ use crate::flow::FlowKind;
 use crate::flow::codes::{NextStep, Outcome};
 use crate::flow::engine::Ctx;
 
-pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService, FlowKind::SelfRegistration];
 
 impl Ctx<'_> {
     pub(crate) fn show_message(&mut self, cfg: &AcknowledgeMessageStep) -> Outcome {

@@ -8,7 +8,7 @@ use crate::flow::FlowKind;
 use crate::flow::continuation::{LinkMail, Recipient, link_effects};
 use crate::flow::engine::{Ctx, EngineError};
 
-pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService, FlowKind::SelfRegistration];
 
 impl Ctx<'_> {
     pub(crate) async fn send_email_link(&mut self, cfg: &SendEmailLinkStep) -> Result<Enter, EngineError> {

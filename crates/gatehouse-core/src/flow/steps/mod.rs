@@ -9,6 +9,7 @@ mod email_verification;
 mod flow_continuation;
 mod password;
 mod password_letter;
+mod registration;
 mod required_role;
 mod secret_questions;
 mod selection;
@@ -25,7 +26,7 @@ use std::collections::BTreeMap;
 use super::engine::{Action, Ctx, EngineError};
 use crate::config::Step;
 use crate::flow::FlowKind;
-use crate::flow::codes::Outcome;
+use crate::flow::codes::{NextStep, Outcome};
 use crate::messages;
 use crate::outbox;
 use crate::ports::Effect;
@@ -66,6 +67,15 @@ pub fn allowed_kinds(step: &Step) -> &'static [FlowKind] {
         Step::AcknowledgeMessage(_) => acknowledge::KINDS,
         Step::SecretQuestionsIdentityVerification(_) => secret_questions::KINDS,
         Step::PasswordLetterOrder(_) => password_letter::KINDS,
+        Step::UserDataRegistration(_)
+        | Step::UsernameGeneration(_)
+        | Step::EmailVerification(_)
+        | Step::PhoneNumberVerification(_)
+        | Step::PasswordRegistration(_)
+        | Step::RoleAssignment(_)
+        | Step::ActiveAuthMethod(_)
+        | Step::App2faActivation(_)
+        | Step::UserPersisting(_) => registration::KINDS,
     }
 }
 
@@ -85,12 +95,34 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
             ctx.send_notification(cfg).await?;
             Enter::Done
         }
+        Step::UnlockUser(_) if ctx.kind() == FlowKind::SelfRegistration => {
+            ctx.unlock_draft()?;
+            Enter::Done
+        }
         Step::UnlockUser(cfg) => return ctx.unlock_user(cfg).await,
         Step::SendEmailLink(cfg) => return ctx.send_email_link(cfg).await,
         Step::FlowContinuation(_) => Enter::Wait(flow_continuation::NEXT),
         Step::AcknowledgeMessage(cfg) => Enter::Wait(ctx.show_message(cfg)),
         Step::SecretQuestionsIdentityVerification(cfg) => Enter::Wait(ctx.enter_secret_questions(cfg).await?),
         Step::PasswordLetterOrder(cfg) => return ctx.order_letter(cfg).await,
+        Step::UserDataRegistration(cfg) => Enter::Wait(ctx.enter_data(cfg)?),
+        Step::UsernameGeneration(cfg) => {
+            ctx.generate_username(cfg).await?;
+            Enter::Done
+        }
+        Step::EmailVerification(cfg) => Enter::Wait(ctx.enter_verification(&cfg.into()).await?),
+        Step::PhoneNumberVerification(cfg) => Enter::Wait(ctx.enter_verification(&cfg.into()).await?),
+        Step::PasswordRegistration(_) => Enter::Wait(Outcome::Continue(Some(NextStep::PasswordRegistrationRequired))),
+        Step::RoleAssignment(cfg) => {
+            ctx.assign_roles(cfg)?;
+            Enter::Done
+        }
+        Step::ActiveAuthMethod(cfg) => {
+            ctx.set_auth_method(cfg)?;
+            Enter::Done
+        }
+        Step::App2faActivation(cfg) => Enter::Wait(ctx.enter_activation(cfg).await?),
+        Step::UserPersisting(cfg) => return ctx.persist(cfg).await,
     })
 }
 
@@ -122,6 +154,22 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>, step: &Step, action: Action) -> Re
         (Step::FlowContinuation(_), Action::CheckContinuationToken { token }) => {
             ctx.check_continuation_token(&token).await
         }
+        (Step::UserDataRegistration(cfg), Action::RegisterData { values, captcha }) => {
+            ctx.register_data(cfg, values, captcha).await
+        }
+        (Step::UserDataRegistration(cfg), Action::ValidateRegistration) => ctx.validate_data(cfg).await,
+        (Step::UserDataRegistration(cfg), Action::ContinueRegistration) => ctx.continue_data(cfg).await,
+        (Step::UserDataRegistration(cfg), Action::NewCaptcha) => ctx.new_captcha(cfg),
+        (Step::EmailVerification(cfg), Action::CheckEmailOtp { otp }) => {
+            ctx.check_verification(&cfg.into(), &otp).await
+        }
+        (Step::EmailVerification(cfg), Action::ResendEmailOtp) => ctx.resend_verification(&cfg.into()).await,
+        (Step::PhoneNumberVerification(cfg), Action::CheckSmsOtp { otp }) => {
+            ctx.check_verification(&cfg.into(), &otp).await
+        }
+        (Step::PhoneNumberVerification(cfg), Action::ResendSmsOtp) => ctx.resend_verification(&cfg.into()).await,
+        (Step::PasswordRegistration(_), Action::RegisterPassword { password }) => ctx.register_password(password).await,
+        (Step::App2faActivation(_), Action::PollActivation) => ctx.poll_activation().await,
         _ => Ok(Outcome::Unexpected),
     }
 }

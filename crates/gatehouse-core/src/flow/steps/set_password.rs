@@ -32,7 +32,7 @@ impl Ctx<'_> {
                 .into_iter()
                 .map(|d| FlowError {
                     code: ErrorCode::PasswordPolicyViolated,
-                    pointer: Some("/newPassword"),
+                    pointer: Some("/newPassword".into()),
                     detail: Some(d),
                 })
                 .collect();

@@ -8,7 +8,7 @@ use crate::flow::codes::ErrorCode;
 use crate::flow::engine::{Ctx, EngineError};
 use crate::ports::SelfUnlock;
 
-pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService];
+pub(crate) const KINDS: &[FlowKind] = &[FlowKind::PublicSelfService, FlowKind::SelfRegistration];
 
 impl Ctx<'_> {
     pub(crate) async fn unlock_user(&mut self, cfg: &UnlockUserStep) -> Result<Enter, EngineError> {

@@ -120,6 +120,7 @@ impl AdminToken {
     pub fn service<'a>(&self, state: &'a AppState) -> UserAdmin<'a> {
         UserAdmin {
             store: state.store.as_ref(),
+            email_as_alias: state.config.users.email_as_alias,
             hasher: &state.hasher,
             policy: &state.config.password_policy,
             clock: state.clock.as_ref(),
