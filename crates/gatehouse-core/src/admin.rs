@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::audit::AuditEvent;
-use crate::clock::Clock;
+use crate::clock::{Clock, Millis};
 use crate::config::PasswordPolicyConfig;
 use crate::crypto::{HashError, PasswordHashing};
 use crate::password_policy;
@@ -288,6 +288,42 @@ impl UserAdmin<'_> {
             .apply(&[Effect::SetPassword { user_id: user.id.clone(), password_hash, at }, Effect::Audit(audit)])
             .await?;
         Ok(())
+    }
+
+    /// Accounts a registration stored but never made usable: locked since the moment they were created, with one
+    /// of `reasons` (the registration flows' initial lock reasons), created before `before`. Read page by page.
+    pub async fn abandoned_registrations(&self, reasons: &[String], before: Millis) -> Result<Vec<User>, AdminError> {
+        const PAGE: u32 = 1000;
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.users_page(&crate::user::UserPage { search: None, after, limit: PAGE }).await?;
+            after = page.last().map(|u| u.username.clone());
+            let full = page.len() == PAGE as usize;
+            found.extend(page.into_iter().filter(|u| {
+                u.locked
+                    && u.locked_at == Some(u.created_at)
+                    && u.created_at < before
+                    && u.lock_reason.as_ref().is_some_and(|r| reasons.contains(r))
+            }));
+            if !full {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Deletes what [`Self::abandoned_registrations`] lists; the accounts deleted.
+    pub async fn purge_abandoned_registrations(
+        &self,
+        reasons: &[String],
+        before: Millis,
+    ) -> Result<Vec<User>, AdminError> {
+        let users = self.abandoned_registrations(reasons, before).await?;
+        for user in &users {
+            let audit = self.event("user.deleted", user, "ok", serde_json::json!({ "why": "abandoned_registration" }));
+            self.store.apply(&[Effect::DeleteUser { user_id: user.id.clone() }, Effect::Audit(audit)]).await?;
+        }
+        Ok(users)
     }
 
     pub async fn delete(&self, login: &str) -> Result<(), AdminError> {

@@ -43,6 +43,17 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Accounts a registration stored but never unlocked (locked since creation with a registration flow's
+    /// initial lock reason): listed, or deleted with --purge.
+    AbandonedRegistrations {
+        /// Only accounts created at least this long ago.
+        #[arg(long, default_value_t = 24)]
+        older_than_hours: u32,
+        #[arg(long)]
+        purge: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Lock a user.
     Lock {
         username: String,
@@ -168,6 +179,26 @@ pub async fn run(overrides: &Overrides, command: UserCommand) -> anyhow::Result<
                     };
                     println!("{:<24} {:<40} {}", u.username, lock, u.context_item("email").unwrap_or("-"));
                 }
+            }
+        }
+        UserCommand::AbandonedRegistrations { older_than_hours, purge, json } => {
+            let reasons: Vec<String> =
+                config.self_registration.flows.iter().map(|f| f.initial_lock_reason.clone()).collect();
+            let before = gatehouse_core::clock::Clock::now_ms(&SystemClock) - i64::from(older_than_hours) * 3_600_000;
+            let users = if purge {
+                admin.purge_abandoned_registrations(&reasons, before).await?
+            } else {
+                admin.abandoned_registrations(&reasons, before).await?
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users.iter().map(view).collect::<Vec<_>>())?);
+            } else {
+                let verb = if purge { "deleted" } else { "abandoned" };
+                for u in &users {
+                    let created = format_timestamp(u.created_at);
+                    println!("{verb} {:<24} created {created} {}", u.username, u.lock_reason.as_deref().unwrap_or("-"));
+                }
+                eprintln!("{} account(s) {verb}", users.len());
             }
         }
         UserCommand::Lock { username, reason } => {

@@ -87,7 +87,8 @@ async fn user_commands_manage_users(backend: Backend) {
             .unwrap();
     assert_eq!(before["id"], shown["id"]);
     assert_eq!(shown["username"], "jdoe");
-    assert_eq!(shown["aliases"], serde_json::json!(["j.doe@example.com"]));
+    // The demo sets `users.email_as_alias`: the email is a login name too.
+    assert_eq!(shown["aliases"], serde_json::json!(["j.doe@example.com", "jdoe@example.com"]));
     assert_eq!(shown["roles"], serde_json::json!(["helpdesk"]));
     assert_eq!(shown["context"]["phone"], "+41791234567");
     assert_eq!((shown["locked"].as_bool(), shown["has_password"].as_bool()), (Some(false), Some(true)));

@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod password_policy;
 mod rate_limits;
+mod registration;
 mod reset_flow;
 mod restart;
 mod second_factor;

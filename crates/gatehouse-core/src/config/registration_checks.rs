@@ -298,3 +298,114 @@ fn verified_items(f: &RegistrationFlow) -> Vec<&str> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::config::{ConfigSource, RegistrationFlow, load};
+
+    fn flow(steps: serde_json::Value, extra: serde_json::Value) -> RegistrationFlow {
+        let mut f = json!({ "id": "extra", "steps": steps });
+        if let (Some(map), Some(more)) = (f.as_object_mut(), extra.as_object()) {
+            map.extend(more.clone());
+        }
+        serde_json::from_value(f).unwrap()
+    }
+
+    fn data(items: serde_json::Value) -> serde_json::Value {
+        json!({ "type": "user-data-registration", "items": items })
+    }
+
+    fn email_alias() -> serde_json::Value {
+        json!([{ "name": "email", "role": "alias", "required": true }])
+    }
+
+    fn registration_findings(extra: RegistrationFlow) -> Vec<String> {
+        let mut c = load(&ConfigSource::Demo).unwrap();
+        c.self_registration.flows.push(extra);
+        assert_eq!(c.validate(), Ok(()));
+        c.security_findings()
+            .into_iter()
+            .filter(|f| f.path.starts_with("self_registration"))
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn the_demo_registration_flows_raise_no_warning() {
+        let c = load(&ConfigSource::Demo).unwrap();
+        let found: Vec<_> =
+            c.security_findings().into_iter().filter(|f| f.path.starts_with("self_registration")).collect();
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn risky_registration_flows_are_reported() {
+        // An alias nobody verifies, in a flow weaker than the demo's, setting the email the demo protects.
+        let open = flow(
+            json!([data(email_alias()), { "type": "username-generation" }, { "type": "user-persisting" }]),
+            json!({}),
+        );
+        let found = registration_findings(open).join("\n");
+        assert!(found.contains("without channel verification"), "{found}");
+        assert!(found.contains("sets `email` without verification"), "{found}");
+        assert!(found.contains("registers with less"), "{found}");
+
+        // Stealth with an email link; an unlock after the last persisting step; a short code with many tries.
+        let risky = flow(
+            json!([
+                { "type": "user-data-registration", "captcha": true, "items": email_alias() },
+                { "type": "username-generation" },
+                { "type": "email-verification", "otp": { "length": 4 }, "max_failed_attempts": 10 },
+                { "type": "user-persisting" },
+                { "type": "send-email-link", "target_flow": "password-reset-continue" },
+                { "type": "user-unlock" }
+            ]),
+            json!({ "stealth_mode": true }),
+        );
+        let found = registration_findings(risky).join("\n");
+        assert!(found.contains("cannot be combined with stealth mode"), "{found}");
+        assert!(found.contains("the unlock comes after the last user-persisting step"), "{found}");
+        assert!(found.contains("can be guessed by restarting registrations"), "{found}");
+    }
+
+    #[test]
+    fn unusable_registration_flows_are_refused() {
+        let cases = [
+            (json!([data(email_alias()), { "type": "username-generation" }]), "needs a user-persisting step"),
+            (json!([data(email_alias()), { "type": "user-persisting" }]), "needs a username"),
+            (
+                json!([data(json!([{ "name": "email", "role": "alias" }])), { "type": "username-generation" },
+                       { "type": "email-verification" }, { "type": "user-persisting" }]),
+                "which no earlier data step requires",
+            ),
+            (
+                json!([data(email_alias()), { "type": "username-generation" }, { "type": "app-2fa-activation" },
+                       { "type": "user-persisting" }]),
+                "put it after user-persisting",
+            ),
+            (
+                json!([data(email_alias()), { "type": "username-generation" },
+                       { "type": "user-persisting", "strategy": "update" }]),
+                "nothing to update",
+            ),
+            (
+                json!([data(json!([{ "name": "captcha" }])), { "type": "username-generation" },
+                       { "type": "user-persisting" }]),
+                "not `captcha`",
+            ),
+            (
+                json!([data(email_alias()), { "type": "username-generation", "generator": { "type": "pattern", "pattern": "[A-Z" } },
+                       { "type": "user-persisting" }]),
+                "unclosed",
+            ),
+        ];
+        for (steps, message) in cases {
+            let mut c = load(&ConfigSource::Demo).unwrap();
+            c.self_registration.flows.push(flow(steps.clone(), json!({})));
+            let (path, why) = c.validate().unwrap_err();
+            assert!(path.starts_with("self_registration.flows[2]") && why.contains(message), "{steps}: {path}: {why}");
+        }
+    }
+}

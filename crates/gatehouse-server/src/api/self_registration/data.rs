@@ -14,6 +14,9 @@ use crate::errors::ApiError;
 use crate::extract::{ClientIp, JsonBody, NoInput};
 use crate::state::AppState;
 
+/// Items one data call may carry (no flow has nearly as many).
+const MAX_ITEMS: usize = 64;
+
 /// Item names to values: a string sets an item, `null` or `""` removes it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DataRequest {
@@ -31,6 +34,9 @@ pub async fn data(
     headers: HeaderMap,
     JsonBody(body): JsonBody<DataRequest>,
 ) -> Result<Response, ApiError> {
+    if body.items.len() > MAX_ITEMS {
+        return Err(ApiError::InvalidRequest { title: format!("at most {MAX_ITEMS} items per call"), pointer: None });
+    }
     let values = body.items.into_iter().collect();
     super::run(&state, &headers, ip, Action::RegisterData { values, captcha: body.captcha }).await
 }
