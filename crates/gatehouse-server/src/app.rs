@@ -125,6 +125,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
              tokens of the other nodes will not open here (see `gatehouse doctor`)"
         );
     }
+    let ui = crate::ui::render::Ui::load(config.ui.templates_dir.as_deref())?;
+    ui.check()?;
     let metrics_token = match &config.metrics.bearer_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -148,6 +150,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         key: Arc::new(key),
         outbox_ready: Arc::new(Notify::new()),
         templates: Arc::new(templates),
+        ui: Arc::new(ui),
         metrics_token,
     };
     crate::metrics::recorder();

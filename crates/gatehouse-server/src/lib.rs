@@ -13,6 +13,7 @@ pub mod messaging;
 pub mod metrics;
 mod secrets;
 mod state;
+pub mod ui;
 
 pub use api::admin::ADMIN_TOKEN_PURPOSE;
 pub use app::{RunningServer, StartOptions, start};

@@ -24,6 +24,8 @@ pub struct AppState {
     pub outbox_ready: Arc<Notify>,
     /// Message templates: built-ins with the operator's overrides.
     pub templates: Arc<Templates>,
+    /// The web pages' templates and translations.
+    pub ui: Arc<crate::ui::render::Ui>,
     /// The bearer token that opens `/metrics` on the public port (`metrics.bearer_token_file`).
     pub metrics_token: Option<Arc<str>>,
 }

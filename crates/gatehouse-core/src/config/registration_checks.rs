@@ -241,6 +241,19 @@ impl Config {
                     }
                 }
             }
+            for (j, step) in f.steps.iter().enumerate() {
+                if let Step::UsernameGeneration(g) = step
+                    && let Ok(bits) = username::entropy_bits(&g.generator)
+                    && bits < 32.0
+                {
+                    warn(
+                        format!("{base}.steps[{j}].generator"),
+                        format!(
+                            "generated usernames carry {bits:.0} bits: they can be enumerated, and collide often as accounts accumulate; use 40 bits or more"
+                        ),
+                    );
+                }
+            }
             let last_persist = f.steps.iter().rposition(|s| matches!(s, Step::UserPersisting(_)));
             let last_unlock = f.steps.iter().rposition(|s| matches!(s, Step::UnlockUser(_)));
             if let (Some(p), Some(u)) = (last_persist, last_unlock)

@@ -21,9 +21,42 @@ pub struct Config {
     pub public_self_service: PublicSelfServiceConfig,
     pub self_registration: super::registration::SelfRegistrationConfig,
     pub users: UsersConfig,
+    pub ui: UiConfig,
     pub rate_limits: RateLimitsConfig,
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
+}
+
+/// The end-user web pages under `/ui/…`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub enabled: bool,
+    pub product_name: String,
+    /// An image URL shown in the header (same origin, or allowed by the operator's own CSP).
+    pub logo_url: Option<String>,
+    /// The accent colour, `#rgb` or `#rrggbb`.
+    pub brand_color: String,
+    /// Page templates and translations (`<name>.html`, `<lang>.json`) that replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// The public self-service flow behind "Forgot password?" on the login page.
+    pub forgot_password_flow: Option<String>,
+    /// The public self-service flow behind "Unlock my account".
+    pub unlock_flow: Option<String>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            product_name: "Gatehouse".into(),
+            logo_url: None,
+            brand_color: "#1f5fbf".into(),
+            templates_dir: None,
+            forgot_password_flow: Some("password-reset".into()),
+            unlock_flow: Some("self-unlock".into()),
+        }
+    }
 }
 
 /// Accounts created outside registration (`gatehouse user add`, the admin API).

@@ -235,6 +235,19 @@ impl Config {
             check_flow(&base, flow)?;
         }
         self.validate_registration()?;
+        let ui = &self.ui;
+        let hex = ui.brand_color.strip_prefix('#').unwrap_or("");
+        if !(hex.len() == 3 || hex.len() == 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return fail("ui.brand_color", "must be #rgb or #rrggbb");
+        }
+        for (key, flow) in [("ui.forgot_password_flow", &ui.forgot_password_flow), ("ui.unlock_flow", &ui.unlock_flow)]
+        {
+            if let Some(id) = flow
+                && self.public_self_service.flow(id).is_none()
+            {
+                return fail(key, format!("no public self-service flow `{id}`"));
+            }
+        }
         let legacy: Vec<usize> = self
             .public_self_service
             .flows

@@ -86,6 +86,9 @@ pub enum Action {
     },
     /// Whether the authenticator enrolled during registration has activated.
     PollActivation,
+    /// What the current step waits for, with what it shows (the number to match, the questions, the options),
+    /// changing nothing: a page shown again after a reload.
+    Describe,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -290,6 +293,9 @@ impl<'a> Ctx<'a> {
         let Some(step) = self.current() else {
             return Ok(Outcome::Unexpected);
         };
+        if action == Action::Describe {
+            return steps::describe(self, step);
+        }
         steps::handle(self, step, action).await
     }
 

@@ -20,6 +20,7 @@ pub(crate) fn is_limited(action: &Action) -> bool {
             | Action::SetPassword { .. }
             | Action::PollActivation
             | Action::NewCaptcha
+            | Action::Describe
     )
 }
 

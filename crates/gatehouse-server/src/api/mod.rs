@@ -4,7 +4,7 @@ pub mod admin;
 pub mod authentication;
 pub mod device;
 mod factor_calls;
-mod flow_session;
+pub(crate) mod flow_session;
 pub mod health;
 mod limits;
 mod openapi;
@@ -64,9 +64,9 @@ pub(crate) fn table() -> (Router<AppState>, Vec<Served>) {
 }
 
 pub fn router(state: AppState) -> Router {
-    table()
-        .0
-        .fallback(|| async { ApiError::NotFound })
+    let (api, _) = table();
+    let api = if state.config.ui.enabled { api.merge(crate::ui::router()) } else { api };
+    api.fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }

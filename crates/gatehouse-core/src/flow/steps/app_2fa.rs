@@ -100,6 +100,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// The number to match and, once asked for, the offline challenge with its QR code.
+    pub(crate) fn describe_app(&mut self) -> Result<Outcome, EngineError> {
+        let challenge = self.app_challenge()?;
+        if let Some(text) = &challenge.offline {
+            let qr =
+                crate::crypto::totp::qr_svg(text).map_err(|_| EngineError::Inconsistent("offline challenge QR"))?;
+            self.attributes.insert("offlineChallenge".into(), serde_json::json!(text));
+            self.attributes.insert("qrCode".into(), serde_json::json!(qr));
+        }
+        Ok(self.app_waiting(challenge.number))
+    }
+
     /// Switches to offline mode: a challenge to show as a QR code; the device answers with a code.
     pub(crate) async fn offline_challenge(&mut self, cfg: &App2faStep) -> Result<Outcome, EngineError> {
         let mut challenge = self.app_challenge()?;

@@ -106,10 +106,7 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
         Step::SecretQuestionsIdentityVerification(cfg) => Enter::Wait(ctx.enter_secret_questions(cfg).await?),
         Step::PasswordLetterOrder(cfg) => return ctx.order_letter(cfg).await,
         Step::UserDataRegistration(cfg) => Enter::Wait(ctx.enter_data(cfg)?),
-        Step::UsernameGeneration(cfg) => {
-            ctx.generate_username(cfg).await?;
-            Enter::Done
-        }
+        Step::UsernameGeneration(cfg) => return ctx.generate_username(cfg).await,
         Step::EmailVerification(cfg) => Enter::Wait(ctx.enter_verification(&cfg.into()).await?),
         Step::PhoneNumberVerification(cfg) => Enter::Wait(ctx.enter_verification(&cfg.into()).await?),
         Step::PasswordRegistration(_) => Enter::Wait(Outcome::Continue(Some(NextStep::PasswordRegistrationRequired))),
@@ -123,6 +120,41 @@ pub(crate) async fn enter(ctx: &mut Ctx<'_>, step: &Step) -> Result<Enter, Engin
         }
         Step::App2faActivation(cfg) => Enter::Wait(ctx.enter_activation(cfg).await?),
         Step::UserPersisting(cfg) => return ctx.persist(cfg).await,
+    })
+}
+
+/// What `step` waits for, as entering it answered, without doing anything again (no code is sent, no request
+/// pushed): the number and offline challenge, questions, options and message come from the step's state.
+pub(crate) fn describe(ctx: &mut Ctx<'_>, step: &Step) -> Result<Outcome, EngineError> {
+    let waiting = |next| Outcome::Continue(Some(next));
+    Ok(match step {
+        Step::Password(_) => password::NEXT,
+        Step::Username(_) | Step::UserIdentification(_) => user_identification::NEXT,
+        Step::SetPassword(_) => set_password::NEXT,
+        Step::FlowContinuation(_) => flow_continuation::NEXT,
+        Step::Selection(_) => ctx.retrieve_options(),
+        Step::Totp(_) => waiting(NextStep::OtpRequired),
+        Step::Mtan(_) => waiting(NextStep::MtanOtpRequired),
+        Step::App2fa(_) => ctx.describe_app()?,
+        Step::EmailIdentityVerification(_) => waiting(NextStep::EmailOtpRequired),
+        Step::SmsIdentityVerification(_) => waiting(NextStep::SmsOtpRequired),
+        Step::AcknowledgeMessage(cfg) => ctx.show_message(cfg),
+        Step::SecretQuestionsIdentityVerification(_) => ctx.describe_questions(),
+        Step::UserDataRegistration(cfg) => ctx.new_captcha(cfg)?,
+        Step::EmailVerification(_) => waiting(NextStep::EmailVerificationRequired),
+        Step::PhoneNumberVerification(_) => waiting(NextStep::PhoneNumberVerificationRequired),
+        Step::PasswordRegistration(_) => waiting(NextStep::PasswordRegistrationRequired),
+        Step::App2faActivation(_) => waiting(NextStep::App2faActivationRequired),
+        // A flow never waits at a step that runs by itself.
+        Step::RequiredRole(_)
+        | Step::EmailNotification(_)
+        | Step::UnlockUser(_)
+        | Step::SendEmailLink(_)
+        | Step::PasswordLetterOrder(_)
+        | Step::UsernameGeneration(_)
+        | Step::RoleAssignment(_)
+        | Step::ActiveAuthMethod(_)
+        | Step::UserPersisting(_) => Outcome::Unexpected,
     })
 }
 

@@ -44,6 +44,15 @@ impl Ctx<'_> {
         ranked.into_iter().take(cfg.min_answers).map(|(_, q)| q).collect()
     }
 
+    /// The questions asked when the step was entered.
+    pub(crate) fn describe_questions(&mut self) -> Outcome {
+        let questions = match &self.state.scratch {
+            Scratch::SecretQuestions { questions, .. } => questions.clone(),
+            _ => Vec::new(),
+        };
+        self.asked(&questions)
+    }
+
     fn asked(&mut self, questions: &[String]) -> Outcome {
         self.attributes.insert("questions".into(), serde_json::json!(questions));
         Outcome::Continue(Some(NextStep::SecretQuestionsAnswersRequired))

@@ -19,7 +19,15 @@ impl Ctx<'_> {
         if cfg.captcha {
             self.offer_captcha();
         }
+        self.show_items(cfg);
         Ok(Outcome::Continue(Some(self.data_next(cfg)?)))
+    }
+
+    /// `attributes.items`: what the step takes (`name`, `required`), so a client can build its form.
+    fn show_items(&mut self, cfg: &UserDataRegistrationStep) {
+        let items: Vec<serde_json::Value> =
+            cfg.items.iter().map(|i| serde_json::json!({ "name": i.name, "required": i.required })).collect();
+        self.attributes.insert("items".into(), serde_json::Value::Array(items));
     }
 
     fn offer_captcha(&mut self) {
@@ -41,6 +49,7 @@ impl Ctx<'_> {
         if cfg.captcha && !self.captcha_passed() {
             self.offer_captcha();
         }
+        self.show_items(cfg);
         Ok(Outcome::Continue(Some(self.data_next(cfg)?)))
     }
 

@@ -2,7 +2,9 @@
 //! method, and the unlock that lets the persisting step store it usable.
 
 use crate::config::{ActiveAuthMethodStep, RoleAssignmentStep, UsernameGenerationStep};
+use crate::flow::codes::ErrorCode;
 use crate::flow::engine::{Ctx, EngineError};
+use crate::flow::steps::Enter;
 use crate::registration::username;
 
 /// Generated names tried before giving up (each is checked against the store; collisions are rare).
@@ -30,8 +32,8 @@ impl Ctx<'_> {
     }
 
     /// Draws a username no account has; the persisting step draws again should another registration take it
-    /// first.
-    pub(crate) async fn generate_username(&mut self, cfg: &UsernameGenerationStep) -> Result<(), EngineError> {
+    /// first. A pattern so small that every draw is taken ends the flow (`config check` warns about small ones).
+    pub(crate) async fn generate_username(&mut self, cfg: &UsernameGenerationStep) -> Result<Enter, EngineError> {
         for _ in 0..GENERATION_TRIES {
             let name = username::generate(&cfg.generator, self.deps.random)
                 .ok_or(EngineError::Inconsistent("username pattern not checked"))?;
@@ -39,9 +41,10 @@ impl Ctx<'_> {
                 let draft = self.draft_mut()?;
                 draft.username = Some(crate::user::normalize_login(&name));
                 draft.generated_username = true;
-                return Ok(());
+                return Ok(Enter::Done);
             }
         }
-        Err(EngineError::Inconsistent("the username pattern is exhausted"))
+        self.audit("registration.conflict", "username_space_exhausted", serde_json::json!({}));
+        Ok(Enter::Wait(self.terminate_with(ErrorCode::RegistrationConflict)))
     }
 }
