@@ -41,6 +41,25 @@ function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+const usedLinks = new Set();
+
+// The link of the newest mail to `to` whose link was not used yet.
+async function newLink(to) {
+  for (let i = 0; i < 200; i++) {
+    const links = [];
+    for (let n = 1; n <= countTo(to); n++) {
+      const link = (await mailTo(to, n)).match(/https?:\/\/\S+token=[\w-]+/)?.[0];
+      if (link && !usedLinks.has(link)) links.push(link);
+    }
+    if (links.length) {
+      usedLinks.add(links[links.length - 1]);
+      return links[links.length - 1];
+    }
+    await sleep(50);
+  }
+  throw new Error(`no new link to ${to}`);
+}
+
 // The newest mail (quoted-printable decoded) to `to`, waiting for the `n`-th.
 async function mailTo(to, n = 1) {
   const dir = path.join(DATA, 'outbox');
@@ -138,6 +157,12 @@ async function waitUntilGone(page, op, timeout = 20000) {
   fail(`form ${op} still on ${page.url()} after ${timeout} ms`);
 }
 
+// Picks `option` on a selection page.
+async function choose(page, option) {
+  const button = page.locator(`form:has(input[name="option"][value="${option}"]) [type="submit"]`);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), button.click()]);
+}
+
 async function hasForm(page, op) {
   return (await page.locator(`form:has(input[name="op"][value="${op}"])`).count()) > 0;
 }
@@ -181,12 +206,20 @@ async function totpWalk(browser) {
   expect(secret, 'no TOTP secret on the account page');
   await check(page, 'account-totp-enroll');
   await submit(page, 'totp-confirm', { otp: execFileSync('oathtool', ['--totp', '-b', secret], { encoding: 'utf8' }).trim() });
+  expect((await page.locator('[role="status"]').count()) > 0, 'tina: no confirmation after the TOTP enrollment');
+  // The rest of the account page: phone, secret answers, an authenticator activation.
+  await submit(page, 'phone-set', { phone: '+41 79 555 00 11' });
+  expect(JSON.parse(cli('user', 'show', 'tina', '--json')).context.phone === '+41795550011', 'tina: phone not set');
+  await submit(page, 'answers-set', { answer_0: 'Rex the dog', answer_1: 'Winterthur', answer_2: 'Lindenhof school' });
+  await check(page, 'account-saved');
+  await submit(page, 'device-activate');
+  expect((await page.locator('svg').count()) > 0, 'tina: no activation QR code');
+  await check(page, 'account-activation');
   await submit(page, 'logout');
   await login(page, 'tina', PW);
   if (await hasForm(page, 'select')) {
     await check(page, 'login-selection');
-    await page.locator('form:has(input[name="option"][value="OATH_OTP"]) [type="submit"]').click();
-    await page.waitForLoadState('load');
+    await choose(page, 'OATH_OTP');
   }
   await check(page, 'login-totp');
   // The next 30-s window: a code is used once.
@@ -201,15 +234,19 @@ async function totpWalk(browser) {
 }
 
 // The authenticator: the page shows a number, the CLI approves it, the page moves on by itself.
-async function pushWalk(browser, store) {
-  const { context, page } = await newPage(browser);
-  await login(page, 'nora', PW);
+async function pushWalk(browser, store, options = {}, suffix = '') {
+  const { context, page } = await newPage(browser, options);
+  await login(page, 'nora', PW, `login${suffix}`);
   expect(await hasForm(page, 'app-poll'), `nora: no authenticator step: ${page.url()}`);
   const number = (await page.locator('.pick-number').first().textContent())?.trim();
-  await check(page, 'login-authenticator');
+  await check(page, `login-authenticator${suffix}`);
   const pending = JSON.parse(cli('authenticator', '--store', store, 'pending', '--wait', '10', '--json'));
   expect(pending.length === 1, `nora: ${pending.length} pending approvals`);
   cli('authenticator', '--store', store, 'approve', pending[0].id, '--number', number);
+  if (options.javaScriptEnabled === false) {
+    // Without a script the person says when they approved.
+    await submit(page, 'app-poll');
+  }
   await page.waitForURL('**/ui/app/account', { timeout: 20000 });
   await context.close();
 }
@@ -241,17 +278,16 @@ function countTo(to) {
 }
 
 // The email link: the token is taken from the address bar once used.
-async function linkWalk(browser) {
-  const { context, page } = await newPage(browser);
+async function linkWalk(browser, options = {}, suffix = '') {
+  const { context, page } = await newPage(browser, options);
   await page.goto(`${BASE}/ui/app/self-service/flow/password-reset-link`);
-  const n = countTo('lena@example.com');
   await submit(page, 'identify', { username: 'lena' });
-  const mail = await mailTo('lena@example.com', n + 1);
-  const link = mail.match(/https?:\/\/\S+token=[\w-]+/)[0];
+  const link = await newLink('lena@example.com');
   await page.goto(link);
   expect(!page.url().includes('token='), `the link token stays in the address bar: ${page.url()}`);
-  await check(page, 'link-password');
-  await submit(page, 'password', { new_password: 'Quiet-Harbor-Gull-58', new_password_repeat: 'Quiet-Harbor-Gull-58' });
+  await check(page, `link-password${suffix}`);
+  const fresh = `Quiet-Harbor-Gull-${Math.floor(Math.random() * 900 + 100)}`;
+  await submit(page, 'password', { new_password: fresh, new_password_repeat: fresh });
   expect(!(await hasForm(page, 'password')), `link: the password was not set: ${page.url()}`);
   await context.close();
 }
@@ -270,8 +306,7 @@ async function lockAndUnlockWalk(browser, store) {
   await page.waitForLoadState('load');
   await submit(page, 'identify', { username: 'ulla' });
   if (await hasForm(page, 'select')) {
-    await page.locator('form:has(input[name="option"][value="APP_2FA"]) [type="submit"]').click();
-    await page.waitForLoadState('load');
+    await choose(page, 'APP_2FA');
   }
   await check(page, 'unlock-authenticator');
   const number = (await page.locator('.pick-number').first().textContent())?.trim();
@@ -348,6 +383,10 @@ async function main() {
     ['password reset at 360 px', () => resetWalk(browser, { viewport: { width: 360, height: 740 } }, '-360')],
     ['password reset without JavaScript', () => resetWalk(browser, { javaScriptEnabled: false }, '-nojs')],
     ['reset by email link', () => linkWalk(browser)],
+    ['reset by email link at 360 px', () => linkWalk(browser, { viewport: { width: 360, height: 740 } }, '-360')],
+    ['reset by email link without JavaScript', () => linkWalk(browser, { javaScriptEnabled: false }, '-nojs')],
+    ['login with the authenticator at 360 px', () => pushWalk(browser, store, { viewport: { width: 360, height: 740 } }, '-360')],
+    ['login with the authenticator without JavaScript', () => pushWalk(browser, store, { javaScriptEnabled: false }, '-nojs')],
     ['lock and self-unlock', () => lockAndUnlockWalk(browser, store)],
     ['registration and password change', () => registrationWalk(browser)],
     ['no enumeration', () => enumerationWalk(browser)],

@@ -31,3 +31,4 @@ mod self_unlock;
 mod smtp;
 mod stealth;
 mod store_conformance;
+mod ui;

@@ -61,8 +61,22 @@ impl Area {
     }
 }
 
-/// Runs `action` on the page's flow as the REST API would.
+/// Runs `action` on the page's flow as the REST API would. A selection's answer names no options (an API client
+/// asks for them with `selection/options/retrieve`): the page asks at once, as such a client would.
 async fn call(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: FlowKind, action: Action) -> FlowView {
+    let mut view = run(state, headers, ip.clone(), kind, action).await;
+    if view.step.as_deref() == Some("SELECTION_REQUIRED") && !view.attributes.contains_key("options") {
+        let headers = carry(headers, &view.cookies);
+        let options = run(state, &headers, ip, kind, Action::RetrieveOptions).await;
+        if let Some(o) = options.attributes.get("options") {
+            view.attributes.insert("options".into(), o.clone());
+        }
+        view.cookies.extend(options.cookies);
+    }
+    view
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: FlowKind, action: Action) -> FlowView {
     let response = match flow_session::run(state, headers, ip, kind, action).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -72,11 +86,18 @@ async fn call(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: F
 
 /// Starts flow `flow_id` (the REST `select`).
 async fn start(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: FlowKind, flow_id: &str) -> FlowView {
-    let response = match flow_session::start(state, headers, ip, kind, flow_id, None, None).await {
+    let response = match flow_session::start(state, headers, ip.clone(), kind, flow_id, None, None).await {
         Ok(started) => started.response,
         Err(e) => e.into_response(),
     };
-    FlowView::read(response).await
+    let view = FlowView::read(response).await;
+    if view.step.as_deref() == Some("SELECTION_REQUIRED") && !view.attributes.contains_key("options") {
+        let carried = carry(headers, &view.cookies);
+        let mut more = call(state, &carried, ip, kind, Action::RetrieveOptions).await;
+        more.cookies.splice(0..0, view.cookies);
+        return more;
+    }
+    view
 }
 
 /// The action a form's `op` asks for, with its fields.
