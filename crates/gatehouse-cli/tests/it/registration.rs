@@ -24,6 +24,7 @@ on_both_backends!(
     an_abandoned_registration_leaves_no_account,
     a_registration_left_locked_is_listed_and_purged,
     bad_input_on_every_registration_call_changes_nothing,
+    unique_items_and_a_link_to_set_the_password,
 );
 
 const BASE: &str = "/rest/public/user-self-registration";
@@ -580,6 +581,69 @@ async fn bad_input_on_every_registration_call_changes_nothing(backend: Backend) 
     let r = call(&mut c, "registration/data/", json!({ "email": "still@example.com", "surname": "Doe" })).await;
     assert_eq!(r.next_step(), Some("USER_DATA_REGISTRATION_POSSIBLE"));
     assert!(env.store().await.list_users().await.unwrap().is_empty());
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// A flow that takes a phone number unique across accounts, stores the account and mails a link into the
+/// password-reset continuation flow, where the new user sets a password.
+fn link_flow() -> RegistrationFlow {
+    serde_json::from_value(json!({
+        "id": "by-link",
+        "additional_unique_items": ["phone"],
+        "steps": [
+            { "type": "user-data-registration", "items": [
+                { "name": "email", "role": "alias", "required": true, "validators": [{ "type": "email-address" }] },
+                { "name": "phone", "required": true, "validators": [{ "type": "phone-number" }] }
+            ] },
+            { "type": "username-generation" },
+            { "type": "user-unlock" },
+            { "type": "user-persisting" },
+            { "type": "send-email-link", "target_flow": "password-reset-continue" }
+        ]
+    }))
+    .unwrap()
+}
+
+async fn unique_items_and_a_link_to_set_the_password(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut cfg = config(&env);
+    cfg.self_registration.flows.push(link_flow());
+    cfg.validate().unwrap();
+    let server = env.start(cfg).await;
+
+    let mut c = server.client();
+    call(&mut c, "by-link/select/", json!({})).await.expect(200);
+    call(&mut c, "registration/data/", json!({ "email": "first@example.com", "phone": "+41 79 555 03 03" })).await;
+    let r = call(&mut c, "registration/continue", json!({})).await;
+    assert_eq!((r.status, r.next_step()), (200, None), "{}", r.body);
+
+    // The same number again: told at the data step (this flow has no stealth mode), and no account appears.
+    let mut again = server.client();
+    call(&mut again, "by-link/select/", json!({})).await.expect(200);
+    call(&mut again, "registration/data/", json!({ "email": "second@example.com", "phone": "+41795550303" })).await;
+    let r = call(&mut again, "registration/continue", json!({})).await;
+    assert_eq!(error(&r), (400, vec![err("ITEM_NOT_UNIQUE", "/phone", "")]));
+    assert_eq!(env.store().await.list_users().await.unwrap().len(), 1);
+
+    // The link continues in the reset flow: the new account gets its first password there, and logs in with it.
+    let mail = wait_for_mails(&env.outbox(), "first@example.com", 1).await.remove(0);
+    let token = mail
+        .body
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut browser = server.client();
+    browser.select("password-reset-continue").await.expect(200);
+    let r =
+        browser.post("/rest/public/self-service/flow-continuation/token/check/", Some(json!({ "token": token }))).await;
+    assert_eq!(r.next_step(), Some("NEW_PASSWORD_REQUIRED"), "{}", r.body);
+    browser.set_password(PW).await.expect(200);
+    server.client().login("first@example.com", PW).await.expect(200);
     server.stop().await;
     env.cleanup().await;
 }
