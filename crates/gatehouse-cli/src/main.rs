@@ -58,6 +58,9 @@ enum Command {
     /// The audit trail as JSON lines.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Third-party applications of the v1 API (their API keys).
+    #[command(subcommand)]
+    App(commands::app::AppCommand),
     /// Registration CAPTCHA tools.
     #[command(subcommand)]
     Captcha(commands::captcha::CaptchaCommand),
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             Command::Audit(c) => commands::audit::run(&overrides, c).await,
             Command::Doctor => commands::doctor::run(&overrides).await,
             Command::Captcha(c) => commands::captcha::run(c),
+            Command::App(c) => commands::app::run(&overrides, c).await,
             Command::Openapi => {
                 println!("{}", gatehouse_server::api::openapi_json());
                 Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! time through [`clock::Clock`] and randomness through [`random::Random`].
 
 pub mod admin;
+pub mod applications;
 pub mod audit;
 pub mod authenticator;
 pub mod authenticator_service;

@@ -313,6 +313,19 @@ pub struct TotpCredential {
     pub created_at: Millis,
 }
 
+/// A third-party application of the v1 API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    /// The web origin the widget may run on (`https://app.example`).
+    pub origin: String,
+    pub callback_url: Option<String>,
+    pub created_at: Millis,
+    pub key_rotated_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
 /// A registered authenticator device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
@@ -519,6 +532,22 @@ pub trait Store: Send + Sync {
         flow_id: &str,
         now: Millis,
     ) -> Result<Option<String>, StoreError>;
+
+    /// Registers an application with the keyed hash of its API key; `false` if the name is taken.
+    async fn create_application(&self, app: &Application, key_hash: &str) -> Result<bool, StoreError>;
+    /// The live (not revoked) application whose key has this hash.
+    async fn application_by_key(&self, key_hash: &str) -> Result<Option<Application>, StoreError>;
+    async fn application_by_name(&self, name: &str) -> Result<Option<Application>, StoreError>;
+    async fn list_applications(&self) -> Result<Vec<Application>, StoreError>;
+    /// Replaces the key of a live application; `false` if there is none of that name.
+    async fn rotate_application_key(&self, name: &str, key_hash: &str, at: Millis) -> Result<bool, StoreError>;
+    /// Revokes an application (its key stops working at once); `false` if there is no live one of that name.
+    async fn revoke_application(&self, name: &str, at: Millis) -> Result<bool, StoreError>;
+    /// Records that `app_id` enrolled `user_id` (idempotent).
+    async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError>;
+    async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
+    /// Removes the application's enrollment of the user (never the user's devices); whether there was one.
+    async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
 
     /// Stores a new admin API token; `false` if the name is taken.
     async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError>;

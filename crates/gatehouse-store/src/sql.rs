@@ -9,8 +9,8 @@ use gatehouse_core::config::{Counter, OverLimit};
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
-    Acquired, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect, Failure,
-    FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
+    Acquired, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect,
+    Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
@@ -104,6 +104,12 @@ macro_rules! select_users {
     };
 }
 
+macro_rules! select_applications {
+    () => {
+        "SELECT id, name, origin, callback_url, created_at, key_rotated_at, revoked_at FROM applications"
+    };
+}
+
 const FIND_BY_LOGIN: &str = select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
 const GET_BY_ID: &str = select_users!("WHERE id = $1");
 const LIST_USERS: &str = select_users!("ORDER BY username");
@@ -141,6 +147,18 @@ macro_rules! store_impl {
                     password_changed_at: row.try_get("password_changed_at")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn application_from_row(r: &<$db as sqlx::Database>::Row) -> Result<Application, sqlx::Error> {
+                Ok(Application {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    origin: r.try_get("origin")?,
+                    callback_url: r.try_get("callback_url")?,
+                    created_at: r.try_get("created_at")?,
+                    key_rotated_at: r.try_get("key_rotated_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
                 })
             }
 
@@ -600,6 +618,106 @@ macro_rules! store_impl {
 
             async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
                 self.one_user(GET_BY_ID, id).await
+            }
+
+            async fn create_application(&self, app: &Application, key_hash: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO applications (id, name, origin, callback_url, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&app.id)
+                .bind(&app.name)
+                .bind(&app.origin)
+                .bind(&app.callback_url)
+                .bind(key_hash)
+                .bind(app.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn application_by_key(&self, key_hash: &str) -> Result<Option<Application>, StoreError> {
+                let row = sqlx::query(concat!(select_applications!(), " WHERE key_hash = $1 AND revoked_at IS NULL"))
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| Self::application_from_row(&r)).transpose().map_err(db_error)
+            }
+
+            async fn application_by_name(&self, name: &str) -> Result<Option<Application>, StoreError> {
+                let row = sqlx::query(concat!(select_applications!(), " WHERE name = $1"))
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| Self::application_from_row(&r)).transpose().map_err(db_error)
+            }
+
+            async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+                let rows = sqlx::query(concat!(select_applications!(), " ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(Self::application_from_row).collect::<Result<_, _>>().map_err(db_error)
+            }
+
+            async fn rotate_application_key(&self, name: &str, key_hash: &str, at: Millis) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE applications SET key_hash = $2, key_rotated_at = $3 WHERE name = $1 AND revoked_at IS NULL",
+                )
+                .bind(name)
+                .bind(key_hash)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_application(&self, name: &str, at: Millis) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE applications SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
+                    .bind(name)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO app_enrollments (app_id, user_id, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (app_id, user_id) DO NOTHING",
+                )
+                .bind(app_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+                let row = sqlx::query("SELECT 1 AS one FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
+                    .bind(app_id)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(row.is_some())
+            }
+
+            async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
+                    .bind(app_id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn unique_item_owner(&self, item: &str, value: &str) -> Result<Option<String>, StoreError> {

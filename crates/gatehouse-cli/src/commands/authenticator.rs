@@ -34,10 +34,11 @@ pub enum AuthenticatorCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a request, picking the number the browser shows.
+    /// Approve a request, picking the number the browser shows (a request without numbers, from an application
+    /// server to server, needs none).
     Approve {
         id: String,
-        #[arg(long)]
+        #[arg(long, default_value_t = 0)]
         number: u32,
     },
     /// Deny a request.
@@ -174,14 +175,17 @@ pub async fn run(store_path: PathBuf, command: AuthenticatorCommand) -> anyhow::
                     let at = &a["attributes"];
                     let choices: Vec<String> =
                         at["choices"].as_array().into_iter().flatten().map(ToString::to_string).collect();
+                    let asks =
+                        at["context"]["application"].as_str().map(|n| format!("  asked by {n}")).unwrap_or_default();
+                    let numbers =
+                        if choices.is_empty() { "none (approve or deny)".to_owned() } else { choices.join(" ") };
                     println!(
-                        "{}  {} for {}  from {}  at {}  numbers: {}",
+                        "{}  {} for {}{asks}  from {}  at {}  numbers: {numbers}",
                         a["id"].as_str().unwrap_or(""),
                         at["kind"].as_str().unwrap_or(""),
                         at["username"].as_str().unwrap_or(""),
                         at["context"]["ip"].as_str().unwrap_or("-"),
                         at["context"]["time"].as_str().unwrap_or("-"),
-                        choices.join(" ")
                     );
                 }
             }

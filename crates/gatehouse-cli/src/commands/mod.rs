@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod app;
 pub mod audit;
 pub mod authenticator;
 pub mod captcha;

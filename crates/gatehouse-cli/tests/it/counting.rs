@@ -71,6 +71,51 @@ impl Store for CountingStore {
         self.inner.get_user(id).await
     }
 
+    async fn create_application(&self, app: &Application, key_hash: &str) -> Result<bool, StoreError> {
+        self.note("create_application");
+        self.inner.create_application(app, key_hash).await
+    }
+
+    async fn application_by_key(&self, key_hash: &str) -> Result<Option<Application>, StoreError> {
+        self.note("application_by_key");
+        self.inner.application_by_key(key_hash).await
+    }
+
+    async fn application_by_name(&self, name: &str) -> Result<Option<Application>, StoreError> {
+        self.note("application_by_name");
+        self.inner.application_by_name(name).await
+    }
+
+    async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+        self.note("list_applications");
+        self.inner.list_applications().await
+    }
+
+    async fn rotate_application_key(&self, name: &str, key_hash: &str, at: Millis) -> Result<bool, StoreError> {
+        self.note("rotate_application_key");
+        self.inner.rotate_application_key(name, key_hash, at).await
+    }
+
+    async fn revoke_application(&self, name: &str, at: Millis) -> Result<bool, StoreError> {
+        self.note("revoke_application");
+        self.inner.revoke_application(name, at).await
+    }
+
+    async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError> {
+        self.note("enroll_app_user");
+        self.inner.enroll_app_user(app_id, user_id, at).await
+    }
+
+    async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.note("app_user_enrolled");
+        self.inner.app_user_enrolled(app_id, user_id).await
+    }
+
+    async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.note("unenroll_app_user");
+        self.inner.unenroll_app_user(app_id, user_id).await
+    }
+
     async fn unique_item_owner(&self, item: &str, value: &str) -> Result<Option<String>, StoreError> {
         self.note("unique_item_owner");
         self.inner.unique_item_owner(item, value).await

@@ -31,4 +31,5 @@ mod self_unlock;
 mod smtp;
 mod stealth;
 mod store_conformance;
+mod third_party;
 mod ui;

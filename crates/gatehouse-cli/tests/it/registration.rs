@@ -349,7 +349,7 @@ async fn work_of(store: &CountingStore, call: impl std::future::Future<Output = 
 }
 
 /// Creates an account whose email is a login alias, as registration makes them.
-async fn add_registered(env: &TestEnv, username: &str, email: &str) {
+pub(crate) async fn add_registered(env: &TestEnv, username: &str, email: &str) {
     let store = env.store().await;
     let user = gatehouse_core::user::NewUser {
         id: username.to_owned(),

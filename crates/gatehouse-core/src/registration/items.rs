@@ -42,7 +42,7 @@ fn check(validator: &Validator, value: String) -> Option<String> {
 }
 
 /// An address as mail is sent to: `local@domain`, no display name, no comments.
-fn is_email(value: &str) -> bool {
+pub fn is_email(value: &str) -> bool {
     let options = email_address::Options::default().without_display_text().without_domain_literal();
     email_address::EmailAddress::parse_with_options(value, options).is_ok() && value.contains('.')
 }

@@ -12,12 +12,13 @@ pub mod protected;
 pub mod public_self_service;
 mod routes;
 mod self_registration;
+mod v1;
 
 use axum::Router;
 use axum::http::Method;
 use axum::routing::get;
 
-use routes::{Answer, Auth, Doc, Routes, Served};
+use routes::{Answer, Auth, Doc, Served};
 
 use crate::errors::ApiError;
 use crate::extract::require_same_domain;
@@ -32,7 +33,7 @@ pub(crate) fn table() -> (Router<AppState>, Vec<Served>) {
         .merge(device::routes())
         .merge(self_registration::routes())
         .into_parts();
-    let (top, top_served) = Routes::new()
+    let (top, top_served) = v1::routes()
         .at(Method::GET, "/health/live", get(health::live), Doc::new("The process runs", Auth::Public, Answer::Status))
         .at(
             Method::GET,

@@ -114,7 +114,38 @@ fn components(served: &[Served]) -> utoipa::openapi::Components {
                 .additional_properties(Some(AdditionalProperties::FreeForm(true))),
         )
         .security_scheme("session", cookie_scheme("gatehouse_session"))
-        .security_scheme("adminToken", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        .schema(
+            "V1Document",
+            ObjectBuilder::new()
+                .description(Some("A v1 answer: its type and result"))
+                .property("type", string())
+                .required("type")
+                .property(
+                    "result",
+                    ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(true))),
+                )
+                .required("result"),
+        )
+        .schema(
+            "V1Error",
+            ObjectBuilder::new()
+                .description(Some("A v1 error (UNLOQ's shape)"))
+                .property(
+                    "error",
+                    ObjectBuilder::new()
+                        .property("code", string())
+                        .required("code")
+                        .property("ns", string())
+                        .required("ns")
+                        .property("message", string())
+                        .required("message")
+                        .property("status", string())
+                        .required("status"),
+                )
+                .required("error"),
+        )
+        .security_scheme("adminToken", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
+        .security_scheme("appKey", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     for s in served {
         if let Some(body) = s.doc.body {
             let body = (body.0)();
@@ -201,6 +232,7 @@ fn operation(s: &Served) -> utoipa::openapi::path::Operation {
     match s.doc.auth {
         Auth::Session => op = op.security(SecurityRequirement::new("session", Vec::<String>::new())),
         Auth::AdminToken => op = op.security(SecurityRequirement::new("adminToken", Vec::<String>::new())),
+        Auth::AppKey => op = op.security(SecurityRequirement::new("appKey", Vec::<String>::new())),
         _ => {}
     }
     if let Some(body) = s.doc.body {
@@ -244,6 +276,7 @@ fn operation(s: &Served) -> utoipa::openapi::path::Operation {
         Answer::Status => responses.response("200", json_response("The status", "Status")),
         Answer::Accepted(what) => responses.response("202", json_response(what, "Document")),
         Answer::NoContent => responses.response("204", ResponseBuilder::new().description("Done").build()),
+        Answer::V1(_) => responses,
         Answer::Text => responses.response(
             "200",
             ResponseBuilder::new()
@@ -252,6 +285,12 @@ fn operation(s: &Served) -> utoipa::openapi::path::Operation {
                 .build(),
         ),
     };
+    if let Answer::V1(what) = s.doc.answer {
+        let responses = responses
+            .response("200", json_response(what, "V1Document"))
+            .response("default", json_response("An error in the v1 shape", "V1Error"));
+        return op.responses(responses.build()).build();
+    }
     responses = responses
         .response("429", json_response("Too many attempts (`Retry-After`)", "ErrorDocument"))
         .response("503", json_response("Busy or a dependency unavailable (`Retry-After`)", "ErrorDocument"))

@@ -53,6 +53,8 @@ pub enum Auth {
     AdminToken,
     /// A device: signed request headers (`X-Device-*`).
     Device,
+    /// A third-party application's API key (`Authorization: Bearer`).
+    AppKey,
 }
 
 /// What a route answers on success.
@@ -69,6 +71,8 @@ pub enum Answer {
     Text,
     /// `{"status": …}` (health).
     Status,
+    /// A v1 document `{"type", "result"}` of this type; errors in the v1 shape.
+    V1(&'static str),
 }
 
 /// The query parameters of a route, from the type the handler decodes.

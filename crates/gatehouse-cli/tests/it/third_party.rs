@@ -1,0 +1,193 @@
+//! The v1 API for third-party applications: API keys (wrong, rotated, revoked, another application's), each
+//! application's own enrollments, an activation for a new address, the consent of a Gatehouse user with a
+//! device (approved and denied on the CLI authenticator, without number matching), removal, and bad input —
+//! every error in UNLOQ's shape.
+
+use serde_json::{Value, json};
+
+use crate::authenticator::{config_on_port, gatehouse, ok, pending};
+use crate::harness::{Backend, Client, Resp, TestEnv};
+use crate::on_both_backends;
+use crate::registration::add_registered;
+
+on_both_backends!(keys_enrollments_and_isolation, a_gatehouse_user_consents_on_the_device);
+
+async fn v1(c: &mut Client, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
+    let mut req = c.http.request(method, format!("{}{path}", c.base)).header("content-type", "application/json");
+    if let Some(key) = key {
+        req = req.header("authorization", format!("Bearer {key}"));
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    c.send(req).await
+}
+
+#[track_caller]
+fn v1_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.body);
+    assert_eq!(r.body["error"]["status"], status.to_string());
+    assert_eq!(r.body["error"]["ns"], "api.application");
+}
+
+async fn enrolled(c: &mut Client, key: &str, email: &str) -> bool {
+    let r = v1(c, reqwest::Method::GET, &format!("/v1/enrolled?email={email}"), Some(key), None).await;
+    assert_eq!((r.status, &r.body["type"]), (200, &json!("api.application.enroll.check")), "{}", r.body);
+    r.body["result"]["enrolled"].as_bool().unwrap()
+}
+
+fn create_app(env: &TestEnv, name: &str) -> String {
+    let origin = format!("https://{name}.example");
+    ok(&gatehouse(env, &["app", "create", name, "--origin", &origin])).trim().to_owned()
+}
+
+async fn keys_enrollments_and_isolation(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    let shop = create_app(&env, "shop");
+    let blog = create_app(&env, "blog");
+    assert!(shop.starts_with("gh_app_") && shop != blog);
+    let mut c = server.client();
+    let post = reqwest::Method::POST;
+
+    // No key, a wrong one: 401 in the v1 shape.
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, "/v1/enrolled?email=pat@example.com", None, None).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    let wrong = format!("{}x", &shop[..shop.len() - 1]);
+    v1_error(
+        &v1(&mut c, post.clone(), "/v1/enroll", Some(&wrong), Some(json!({ "email": "pat@example.com" }))).await,
+        401,
+        "UNAUTHORIZED",
+    );
+
+    // A new address: a QR code for the shop's own profile, enrolled once a device activated.
+    let r = v1(&mut c, post.clone(), "/v1/enroll", Some(&shop), Some(json!({ "email": "pat@example.com" }))).await;
+    assert_eq!((r.status, &r.body["type"]), (200, &json!("api.application.enroll.user")), "{}", r.body);
+    assert_eq!(r.body["result"]["exists"], false);
+    assert!(r.body["result"]["qr_url"].as_str().unwrap().starts_with("data:image/svg+xml;base64,"));
+    assert!(!enrolled(&mut c, &shop, "pat@example.com").await, "no device yet");
+    let uri = r.body["result"]["activation_uri"].as_str().unwrap().to_owned();
+    let store = env.dir.path().join("phone.json").display().to_string();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+    assert!(enrolled(&mut c, &shop, "Pat@Example.com").await);
+    // The blog sees nothing of the shop's enrollment.
+    assert!(!enrolled(&mut c, &blog, "pat@example.com").await);
+    let r = v1(&mut c, post.clone(), "/v1/enroll", Some(&blog), Some(json!({ "email": "pat@example.com" }))).await;
+    assert_eq!(r.body["result"]["exists"], false, "the blog's profile is its own: {}", r.body);
+
+    // Rotation: the old key stops at once; revocation: the key opens nothing.
+    let rotated = ok(&gatehouse(&env, &["app", "rotate", "shop"])).trim().to_owned();
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, "/v1/enrolled?email=pat@example.com", Some(&shop), None).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    assert!(enrolled(&mut c, &rotated, "pat@example.com").await);
+    ok(&gatehouse(&env, &["app", "revoke", "blog"]));
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, "/v1/enrolled?email=pat@example.com", Some(&blog), None).await,
+        401,
+        "UNAUTHORIZED",
+    );
+
+    // Bad input: 4xx in the v1 shape, nothing changed.
+    let bad = [
+        (json!({ "email": 5 }), 400, "INVALID_REQUEST"),
+        (json!({ "email": "not an address" }), 400, "INVALID_REQUEST"),
+        (json!({ "email": "pat@example.com", "extra": true }), 400, "INVALID_REQUEST"),
+        (json!([]), 400, "INVALID_REQUEST"),
+    ];
+    for (body, status, code) in bad {
+        v1_error(&v1(&mut c, post.clone(), "/v1/enroll", Some(&rotated), Some(body)).await, status, code);
+    }
+    let req = c
+        .http
+        .post(format!("{}/v1/enroll", c.base))
+        .header("authorization", format!("Bearer {rotated}"))
+        .body("email=x");
+    v1_error(&c.send(req).await, 415, "UNSUPPORTED_MEDIA_TYPE");
+    v1_error(&v1(&mut c, reqwest::Method::GET, "/v1/enrolled", Some(&rotated), None).await, 400, "INVALID_REQUEST");
+
+    // Disabling two-step verification ends the shop's enrollment, never the device.
+    let r =
+        v1(&mut c, reqwest::Method::DELETE, "/v1/enroll", Some(&rotated), Some(json!({ "email": "pat@example.com" })))
+            .await;
+    assert_eq!((r.status, &r.body["result"]["removed"]), (200, &json!(true)), "{}", r.body);
+    assert!(!enrolled(&mut c, &rotated, "pat@example.com").await);
+    let profile = env.user(&format!("app.{}.pat@example.com", app_id(&env, "shop"))).await;
+    assert_eq!(env.store().await.list_devices(&profile.id).await.unwrap().len(), 1);
+    server.stop().await;
+    env.cleanup().await;
+}
+
+fn app_id(env: &TestEnv, name: &str) -> String {
+    let all: Vec<Value> = serde_json::from_str(&ok(&gatehouse(env, &["app", "list", "--json"]))).unwrap();
+    all.iter().find(|a| a["name"] == name).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn a_gatehouse_user_consents_on_the_device(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    let shop = create_app(&env, "shop");
+    let forum = create_app(&env, "forum");
+    add_registered(&env, "nora", "nora@example.com").await;
+    add_registered(&env, "ivan", "ivan@example.com").await;
+    let store = env.dir.path().join("phone.json").display().to_string();
+    // The CLI names the configured public URL; this server listens elsewhere: the typed code and --server.
+    let out = ok(&gatehouse(&env, &["user", "activate-authenticator", "nora"]));
+    let code = out.lines().nth(1).unwrap().trim().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &code, "--server", &server.base]));
+
+    // Nora has a device: no QR, a request on it naming the shop, approved without a number.
+    let call = tokio::spawn({
+        let mut c = server.client();
+        let key = shop.clone();
+        async move {
+            v1(&mut c, reqwest::Method::POST, "/v1/enroll", Some(&key), Some(json!({ "email": "nora@example.com" })))
+                .await
+        }
+    });
+    let requests = pending(&env, &store);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["attributes"]["kind"], "app-enroll");
+    assert_eq!(requests[0]["attributes"]["context"]["application"], "shop");
+    assert_eq!(requests[0]["attributes"]["choices"], json!([]));
+    let listed = ok(&gatehouse(&env, &["authenticator", "--store", &store, "pending"]));
+    assert!(listed.contains("asked by shop") && listed.contains("approve or deny"), "{listed}");
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", requests[0]["id"].as_str().unwrap()]));
+    let r = call.await.unwrap();
+    assert_eq!((r.status, &r.body["result"]["qr_url"]), (200, &Value::Null), "{}", r.body);
+    assert_eq!(r.body["result"]["exists"], true);
+    let mut c = server.client();
+    assert!(enrolled(&mut c, &shop, "nora@example.com").await);
+
+    // The forum's request is denied: refused, and the forum has no enrollment.
+    let call = tokio::spawn({
+        let mut c = server.client();
+        let key = forum.clone();
+        async move {
+            v1(&mut c, reqwest::Method::POST, "/v1/enroll", Some(&key), Some(json!({ "email": "nora@example.com" })))
+                .await
+        }
+    });
+    let requests = pending(&env, &store);
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "deny", requests[0]["id"].as_str().unwrap()]));
+    v1_error(&call.await.unwrap(), 403, "ENROLLMENT_DENIED");
+    assert!(!enrolled(&mut c, &forum, "nora@example.com").await);
+
+    // Ivan has a Gatehouse account but no device: the shop gets an activation for its own profile of the
+    // address, never one that would put a device on Ivan's Gatehouse account.
+    let r = v1(&mut c, reqwest::Method::POST, "/v1/enroll", Some(&shop), Some(json!({ "email": "ivan@example.com" })))
+        .await;
+    let uri = r.body["result"]["activation_uri"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &format!("{store}.ivan"), "enroll", &uri]));
+    assert!(enrolled(&mut c, &shop, "ivan@example.com").await);
+    let ivan = env.user("ivan").await;
+    assert!(env.store().await.list_devices(&ivan.id).await.unwrap().is_empty(), "a device landed on Ivan's account");
+    server.stop().await;
+    env.cleanup().await;
+}
