@@ -25,6 +25,20 @@ pub enum Enrollment {
     Consent(Box<User>),
 }
 
+/// What a device code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Right,
+    Wrong,
+    /// The counter is used up (locked or blocked): not looked at.
+    Exhausted,
+}
+
+/// Keyed-hash purpose of access tokens.
+const TOKEN_PURPOSE: &str = "app-access-token";
+/// An access token works for a minute.
+pub const TOKEN_LIFETIME_MS: i64 = 60_000;
+
 /// Every API key starts with this, so a leaked one is recognised (secret scanners, logs).
 pub const KEY_PREFIX: &str = "gh_app_";
 
@@ -270,6 +284,108 @@ impl Applications<'_> {
     /// Records the enrollment the person approved on their device.
     pub async fn finish_enrollment(&self, app: &Application, user: &User) -> Result<(), AppError> {
         Ok(self.store.enroll_app_user(&app.id, &user.id, self.clock.now_ms()).await?)
+    }
+
+    /// Checks a code from one of the person's devices ([`crate::authenticator::time_code`], one step either way),
+    /// counted on the authenticator's failed-attempt counter like every other answer; a code works once.
+    pub async fn check_device_code(&self, app: &Application, user: &User, code: &str) -> Result<CodeCheck, AppError> {
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).take(16).collect();
+        let now = self.clock.now_ms();
+        let step = now.div_euclid(1000 * crate::authenticator::TIME_STEP_SECONDS);
+        let mut keys = Vec::new();
+        for device in self.store.list_devices(&user.id).await? {
+            if let Ok(key) = self.key.open(crate::flow::OFFLINE_KEY_CONTEXT, &device.sealed_offline) {
+                keys.push(key);
+            }
+        }
+        let matched = (step - 1..=step + 1).find(|s| {
+            keys.iter().any(|k| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    crate::authenticator::time_code(k, *s).as_bytes(),
+                    code.as_bytes(),
+                ))
+            })
+        });
+        let counter = self.config.lockout.counter(&self.config.authenticator.method_id, true);
+        let attempt = crate::flow::factor::Attempt { user_id: &user.id, counter: &counter, now };
+        let mut effects = Vec::new();
+        let (store, app_id, user_id) = (self.store, app.id.clone(), user.id.clone());
+        let counted = crate::flow::factor::counted_check(self.store, attempt, &mut effects, async move {
+            match matched {
+                Some(s) => Ok(store.use_app_code_step(&app_id, &user_id, s).await?),
+                None => Ok(false),
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        self.store.apply(&effects).await?;
+        Ok(match counted {
+            crate::flow::factor::Counted::Right => CodeCheck::Right,
+            crate::flow::factor::Counted::Wrong(_) => CodeCheck::Wrong,
+            crate::flow::factor::Counted::Exhausted => CodeCheck::Exhausted,
+        })
+    }
+
+    /// The person's request on their device to approve logging in to `app`: approve or deny, no number; the
+    /// device shows the application, the address the application names and its extra context.
+    pub fn login_request(
+        &self,
+        app: &Application,
+        user: &User,
+        context: serde_json::Value,
+        expires_at: Millis,
+    ) -> Approval {
+        let mut approval = self.consent_request(app, user, None, expires_at);
+        approval.kind = "app-login".into();
+        if let (Some(ctx), Some(extra)) = (approval.context.as_object_mut(), context.as_object()) {
+            // The application's own words, except where the server speaks: who asks, and when.
+            for (k, v) in extra.iter().filter(|(k, _)| !matches!(k.as_str(), "application" | "time")) {
+                ctx.insert(k.clone(), v.clone());
+            }
+        }
+        approval
+    }
+
+    /// A single-use access token (for a minute) of an approved authentication.
+    pub async fn issue_token(
+        &self,
+        app: &Application,
+        user: &User,
+        approval_id: Option<&str>,
+        method: &str,
+        ip: Option<&str>,
+    ) -> Result<String, AppError> {
+        let token = random_token(self.random);
+        let now = self.clock.now_ms();
+        let record = crate::ports::AppToken {
+            token_hash: self.key.hash_secret(TOKEN_PURPOSE, &token),
+            app_id: app.id.clone(),
+            user_id: user.id.clone(),
+            approval_id: approval_id.map(str::to_owned),
+            method: method.to_owned(),
+            ip: ip.map(str::to_owned),
+            created_at: now,
+            expires_at: now + TOKEN_LIFETIME_MS,
+        };
+        self.store.create_app_token(&record).await?;
+        Ok(token)
+    }
+
+    /// Uses an access token of `app`: its record and person, once.
+    pub async fn redeem(
+        &self,
+        app: &Application,
+        token: &str,
+    ) -> Result<Option<(crate::ports::AppToken, User)>, AppError> {
+        if token.len() > 128 {
+            return Ok(None);
+        }
+        let hash = self.key.hash_secret(TOKEN_PURPOSE, token);
+        let Some(record) = self.store.consume_app_token(&hash, &app.id, self.clock.now_ms()).await? else {
+            return Ok(None);
+        };
+        let user = self.store.get_user(&record.user_id).await?;
+        Ok(user.map(|u| (record, u)))
     }
 
     /// Ends `app`'s enrollment of `email` (the "disable two-step verification" button); the person's devices stay.

@@ -100,6 +100,15 @@ pub fn offline_code(offline_key: &[u8], challenge: &str) -> String {
     format!("{:0width$}", value % 100_000_000, width = OFFLINE_CODE_DIGITS)
 }
 
+/// Seconds of one time step of [`time_code`].
+pub const TIME_STEP_SECONDS: i64 = 30;
+
+/// The code a device shows without any challenge (an application's `method: OTP`): the offline code of the
+/// current 30-second time step.
+pub fn time_code(offline_key: &[u8], step: i64) -> String {
+    offline_code(offline_key, &format!("gatehouse-time:1:{step}"))
+}
+
 /// A 16-digit activation code, typed where a camera is missing.
 pub fn activation_code(random: &dyn Random) -> String {
     let digits: Vec<char> = "0123456789".chars().collect();

@@ -98,6 +98,8 @@ pub enum Spent {
     AuditEvents { before: Millis },
     /// Spent CAPTCHA challenges that expired before.
     CaptchaSolutions { before: Millis },
+    /// Application access tokens that expired before.
+    AppTokens { before: Millis },
 }
 
 impl Spent {
@@ -114,6 +116,7 @@ impl Spent {
             Self::AuthSessions { .. } => "auth_sessions",
             Self::AuditEvents { .. } => "audit_events",
             Self::CaptchaSolutions { .. } => "captcha_solutions",
+            Self::AppTokens { .. } => "app_tokens",
         }
     }
 }
@@ -324,6 +327,21 @@ pub struct Application {
     pub created_at: Millis,
     pub key_rotated_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+}
+
+/// An access token of an approved authentication, stored by its keyed hash: single use, for a short time, for
+/// its application only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppToken {
+    pub token_hash: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub approval_id: Option<String>,
+    /// `UNLOQ` (push) or `OTP` (a code from the device).
+    pub method: String,
+    pub ip: Option<String>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
 }
 
 /// A registered authenticator device.
@@ -546,6 +564,20 @@ pub trait Store: Send + Sync {
     /// Records that `app_id` enrolled `user_id` (idempotent).
     async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError>;
     async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
+    /// After a denied push the next authentication needs a code from the device; a success clears that.
+    async fn set_app_token_required(&self, app_id: &str, user_id: &str, required: bool) -> Result<(), StoreError>;
+    async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
+    /// Accepts time step `step` of a device code for this enrollment only if it is later than any accepted before
+    /// (atomically), so a code works once.
+    async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError>;
+    async fn create_app_token(&self, token: &AppToken) -> Result<(), StoreError>;
+    /// Uses an access token of application `app_id` (atomically: once, before it expires).
+    async fn consume_app_token(
+        &self,
+        token_hash: &str,
+        app_id: &str,
+        now: Millis,
+    ) -> Result<Option<AppToken>, StoreError>;
     /// Removes the application's enrollment of the user (never the user's devices); whether there was one.
     async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
 

@@ -41,6 +41,7 @@ pub fn tasks(config: &Config, now: Millis) -> Vec<Spent> {
         Spent::Activations { before: now - hour },
         Spent::AuthSessions { before: now - hour },
         Spent::CaptchaSolutions { before: now },
+        Spent::AppTokens { before: now - hour },
     ];
     if config.audit.retention_days > 0 {
         tasks.push(Spent::AuditEvents { before: now - i64::from(config.audit.retention_days) * 24 * hour });

@@ -9,8 +9,8 @@ use gatehouse_core::config::{Counter, OverLimit};
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
-    Acquired, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device, Effect,
-    Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
+    Acquired, AppToken, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device,
+    Effect, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
@@ -710,6 +710,86 @@ macro_rules! store_impl {
                 Ok(row.is_some())
             }
 
+            async fn set_app_token_required(&self, app_id: &str, user_id: &str, required: bool) -> Result<(), StoreError> {
+                sqlx::query("UPDATE app_enrollments SET token_required = $3 WHERE app_id = $1 AND user_id = $2")
+                    .bind(app_id)
+                    .bind(user_id)
+                    .bind(required)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+                let row = sqlx::query("SELECT token_required FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
+                    .bind(app_id)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| r.try_get::<bool, _>("token_required")).transpose().map(|v| v.unwrap_or(false)).map_err(db_error)
+            }
+
+            async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE app_enrollments SET last_code_step = $3 \
+                     WHERE app_id = $1 AND user_id = $2 AND (last_code_step IS NULL OR last_code_step < $3)",
+                )
+                .bind(app_id)
+                .bind(user_id)
+                .bind(step)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_app_token(&self, t: &AppToken) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO app_tokens (token_hash, app_id, user_id, approval_id, method, ip, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.app_id)
+                .bind(&t.user_id)
+                .bind(&t.approval_id)
+                .bind(&t.method)
+                .bind(&t.ip)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn consume_app_token(&self, token_hash: &str, app_id: &str, now: Millis) -> Result<Option<AppToken>, StoreError> {
+                // One statement: of two calls with the same token, exactly one sees a row.
+                let row = sqlx::query(
+                    "UPDATE app_tokens SET used_at = $3 WHERE token_hash = $1 AND app_id = $2 AND used_at IS NULL AND expires_at > $3 \
+                     RETURNING token_hash, app_id, user_id, approval_id, method, ip, created_at, expires_at",
+                )
+                .bind(token_hash)
+                .bind(app_id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(r) = row else { return Ok(None) };
+                let token = AppToken {
+                    token_hash: r.try_get("token_hash").map_err(db_error)?,
+                    app_id: r.try_get("app_id").map_err(db_error)?,
+                    user_id: r.try_get("user_id").map_err(db_error)?,
+                    approval_id: r.try_get("approval_id").map_err(db_error)?,
+                    method: r.try_get("method").map_err(db_error)?,
+                    ip: r.try_get("ip").map_err(db_error)?,
+                    created_at: r.try_get("created_at").map_err(db_error)?,
+                    expires_at: r.try_get("expires_at").map_err(db_error)?,
+                };
+                Ok(Some(token))
+            }
+
             async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
                     .bind(app_id)
@@ -901,6 +981,12 @@ macro_rules! store_impl {
                          WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $2) LIMIT $3)",
                         before,
                         before,
+                    ),
+                    Spent::AppTokens { before } => (
+                        "DELETE FROM app_tokens WHERE token_hash IN (SELECT token_hash FROM app_tokens \
+                         WHERE expires_at < $1 AND $2 = $2 LIMIT $3)",
+                        before,
+                        0,
                     ),
                     Spent::CaptchaSolutions { before } => (
                         "DELETE FROM captcha_solutions WHERE tag IN (SELECT tag FROM captcha_solutions \

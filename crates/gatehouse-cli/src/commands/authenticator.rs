@@ -45,6 +45,12 @@ pub enum AuthenticatorCommand {
     Deny { id: String },
     /// Print the code for an offline (QR) challenge.
     Offline { challenge: String },
+    /// Print the current time-based code (for an application's `method: OTP`, or a `token` after a denial).
+    Code {
+        /// The account (default: the first enrolled).
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -204,6 +210,18 @@ pub async fn run(store_path: PathBuf, command: AuthenticatorCommand) -> anyhow::
             let key =
                 decode(&account.offline_key).ok_or_else(|| anyhow::anyhow!("corrupt offline key in the store"))?;
             println!("{}", offline_code(&key, challenge.trim()));
+        }
+        AuthenticatorCommand::Code { username } => {
+            let account = store
+                .accounts
+                .iter()
+                .find(|a| username.as_ref().is_none_or(|u| &a.username == u))
+                .ok_or_else(|| anyhow::anyhow!("no such account enrolled"))?;
+            let key =
+                decode(&account.offline_key).ok_or_else(|| anyhow::anyhow!("corrupt offline key in the store"))?;
+            let now = gatehouse_core::clock::Clock::now_ms(&gatehouse_core::clock::SystemClock);
+            let step = now.div_euclid(1000 * gatehouse_core::authenticator::TIME_STEP_SECONDS);
+            println!("{}", gatehouse_core::authenticator::time_code(&key, step));
         }
     }
     Ok(ExitCode::SUCCESS)

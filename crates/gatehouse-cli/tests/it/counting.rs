@@ -111,6 +111,36 @@ impl Store for CountingStore {
         self.inner.app_user_enrolled(app_id, user_id).await
     }
 
+    async fn set_app_token_required(&self, app_id: &str, user_id: &str, required: bool) -> Result<(), StoreError> {
+        self.note("set_app_token_required");
+        self.inner.set_app_token_required(app_id, user_id, required).await
+    }
+
+    async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.note("app_token_required");
+        self.inner.app_token_required(app_id, user_id).await
+    }
+
+    async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        self.note("use_app_code_step");
+        self.inner.use_app_code_step(app_id, user_id, step).await
+    }
+
+    async fn create_app_token(&self, token: &AppToken) -> Result<(), StoreError> {
+        self.note("create_app_token");
+        self.inner.create_app_token(token).await
+    }
+
+    async fn consume_app_token(
+        &self,
+        token_hash: &str,
+        app_id: &str,
+        now: Millis,
+    ) -> Result<Option<AppToken>, StoreError> {
+        self.note("consume_app_token");
+        self.inner.consume_app_token(token_hash, app_id, now).await
+    }
+
     async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
         self.note("unenroll_app_user");
         self.inner.unenroll_app_user(app_id, user_id).await

@@ -10,7 +10,11 @@ use crate::harness::{Backend, Client, Resp, TestEnv};
 use crate::on_both_backends;
 use crate::registration::add_registered;
 
-on_both_backends!(keys_enrollments_and_isolation, a_gatehouse_user_consents_on_the_device);
+on_both_backends!(
+    keys_enrollments_and_isolation,
+    a_gatehouse_user_consents_on_the_device,
+    authenticate_tokens_and_push_fatigue
+);
 
 async fn v1(c: &mut Client, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
     let mut req = c.http.request(method, format!("{}{path}", c.base)).header("content-type", "application/json");
@@ -188,6 +192,105 @@ async fn a_gatehouse_user_consents_on_the_device(backend: Backend) {
     assert!(enrolled(&mut c, &shop, "ivan@example.com").await);
     let ivan = env.user("ivan").await;
     assert!(env.store().await.list_devices(&ivan.id).await.unwrap().is_empty(), "a device landed on Ivan's account");
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// The code of the device in the CLI authenticator's store `path` for time step `step`.
+fn device_code(path: &str, step: i64) -> String {
+    let store: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key = gatehouse_core::authenticator::decode(store["accounts"][0]["offlineKey"].as_str().unwrap()).unwrap();
+    gatehouse_core::authenticator::time_code(&key, step)
+}
+
+async fn authenticate_tokens_and_push_fatigue(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    let shop = create_app(&env, "shop");
+    let blog = create_app(&env, "blog");
+    let mut c = server.client();
+    let post = reqwest::Method::POST;
+    let r = v1(&mut c, post.clone(), "/v1/enroll", Some(&shop), Some(json!({ "email": "pat@example.com" }))).await;
+    let uri = r.body["result"]["activation_uri"].as_str().unwrap().to_owned();
+    let store = env.dir.path().join("phone.json").display().to_string();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+    let authenticate = |body: Value| {
+        let mut c = server.client();
+        let key = shop.clone();
+        tokio::spawn(async move { v1(&mut c, reqwest::Method::POST, "/v1/authenticate", Some(&key), Some(body)).await })
+    };
+
+    // A push: the device sees the application, the IP and the context; approved without a number.
+    let call = authenticate(json!({ "email": "pat@example.com", "ip": "203.0.113.9", "action": "Sign in to Shop" }));
+    let requests = pending(&env, &store);
+    let at = &requests[0]["attributes"];
+    assert_eq!((&at["kind"], &at["context"]["application"]), (&json!("app-login"), &json!("shop")));
+    assert_eq!((&at["context"]["ip"], &at["context"]["action"]), (&json!("203.0.113.9"), &json!("Sign in to Shop")));
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", requests[0]["id"].as_str().unwrap()]));
+    let r = call.await.unwrap();
+    assert_eq!((r.status, &r.body["type"]), (200, &json!("api.application.approval.authenticate")), "{}", r.body);
+    let token = r.body["result"]["token"].as_str().unwrap().to_owned();
+
+    // The token: another application cannot use it; the shop can, once.
+    let exchange = |key: &str, token: &str| {
+        let (mut c, key, token) = (server.client(), key.to_owned(), token.to_owned());
+        async move { v1(&mut c, reqwest::Method::POST, "/v1/token", Some(&key), Some(json!({ "token": token }))).await }
+    };
+    v1_error(&exchange(&blog, &token).await, 400, "TOKEN_INVALID");
+    let r = exchange(&shop, &token).await;
+    assert_eq!((r.status, &r.body["result"]["email"]), (200, &json!("pat@example.com")), "{}", r.body);
+    assert_eq!((&r.body["result"]["method"], &r.body["result"]["ip_source"]), (&json!("UNLOQ"), &json!("203.0.113.9")));
+    assert!(r.body["result"]["approval_id"].is_string());
+    v1_error(&exchange(&shop, &token).await, 400, "TOKEN_INVALID");
+
+    // A code from the device instead of a push (the CLI prints it); the same time step works once.
+    let code = ok(&gatehouse(&env, &["authenticator", "--store", &store, "code"])).trim().to_owned();
+    let r = authenticate(json!({ "email": "pat@example.com", "method": "OTP", "token": code })).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = r.body["result"]["token"].as_str().unwrap().to_owned();
+    let r = authenticate(json!({ "email": "pat@example.com", "method": "OTP", "token": code })).await.unwrap();
+    v1_error(&r, 400, "TOKEN_INVALID");
+    // Two exchanges of one token at once: exactly one wins.
+    let (a, b) = tokio::join!(exchange(&shop, &fresh), exchange(&shop, &fresh));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400]);
+
+    // A denial: refused, and from then on no push without a code — push fatigue stops here.
+    let call = authenticate(json!({ "email": "pat@example.com" }));
+    let requests = pending(&env, &store);
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "deny", requests[0]["id"].as_str().unwrap()]));
+    v1_error(&call.await.unwrap(), 403, "APPROVAL_DENIED");
+    v1_error(&authenticate(json!({ "email": "pat@example.com" })).await.unwrap(), 403, "TOKEN_REQUIRED");
+    let listed: Vec<Value> =
+        serde_json::from_str(&ok(&gatehouse(&env, &["authenticator", "--store", &store, "pending", "--json"])))
+            .unwrap();
+    assert!(listed.is_empty(), "a push went out after a denial");
+    let r = authenticate(json!({ "email": "pat@example.com", "token": "00000000" })).await.unwrap();
+    v1_error(&r, 400, "TOKEN_INVALID");
+    // The next step's code unblocks: the push goes out again, and once approved no code is needed any more.
+    let step = gatehouse_core::clock::Clock::now_ms(env.clock.as_ref()).div_euclid(30_000) + 1;
+    let call = authenticate(json!({ "email": "pat@example.com", "token": device_code(&store, step) }));
+    let requests = pending(&env, &store);
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", requests[0]["id"].as_str().unwrap()]));
+    assert_eq!(call.await.unwrap().status, 200);
+    let call = authenticate(json!({ "email": "pat@example.com", "generate_token": false }));
+    let requests = pending(&env, &store);
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", requests[0]["id"].as_str().unwrap()]));
+    let r = call.await.unwrap();
+    assert_eq!((r.status, &r.body["result"]["email"]), (200, &json!("pat@example.com")), "{}", r.body);
+    assert!(r.body["result"]["token"].is_null());
+
+    // A token expires after a minute; a person not enrolled by the application is refused. (Half a minute on,
+    // so the next step's code is inside the server's window.)
+    env.clock.advance_ms(30_000);
+    let code = device_code(&store, step + 1);
+    let r = authenticate(json!({ "email": "pat@example.com", "method": "OTP", "token": code })).await.unwrap();
+    let late = r.body["result"]["token"].as_str().unwrap().to_owned();
+    env.clock.advance_ms(61_000);
+    v1_error(&exchange(&shop, &late).await, 400, "TOKEN_INVALID");
+    let r = v1(&mut c, post, "/v1/authenticate", Some(&blog), Some(json!({ "email": "pat@example.com" }))).await;
+    v1_error(&r, 404, "NOT_ENROLLED");
     server.stop().await;
     env.cleanup().await;
 }

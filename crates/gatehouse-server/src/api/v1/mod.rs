@@ -2,8 +2,10 @@
 //! `{"error": {"code", "ns", "message", "status"}}` on failure — bad input included. Calls authenticate with
 //! `Authorization: Bearer <API key>`; each application sees only its own enrollments.
 
+mod authenticate;
 mod enroll;
 mod enrolled;
+mod token;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -41,6 +43,23 @@ pub fn routes() -> Routes {
                 .body(Body::of::<enroll::RemoveRequest>()),
         )
         .at(
+            Method::POST,
+            "/v1/authenticate",
+            post(authenticate::handler),
+            doc(
+                "Ask the person to approve a login on their device (waits up to 30 s), or check a code from it",
+                "api.application.approval.authenticate",
+            )
+            .body(Body::of::<authenticate::AuthenticateRequest>()),
+        )
+        .at(
+            Method::POST,
+            "/v1/token",
+            post(token::handler),
+            doc("Exchange an access token (once, within a minute) for the person and the approval", "api.application.approval.token")
+                .body(Body::of::<token::TokenRequest>()),
+        )
+        .at(
             Method::GET,
             "/v1/enrolled",
             get(enrolled::handler),
@@ -58,6 +77,8 @@ pub enum V1Error {
     UnsupportedMediaType,
     Denied,
     Timeout,
+    /// Another refusal: status, code, message.
+    Coded(u16, &'static str, &'static str),
     RateLimited(u64),
     Unavailable(String),
     Internal(String),
@@ -99,6 +120,9 @@ impl IntoResponse for V1Error {
                 "APPROVAL_TIMEOUT",
                 "the person did not answer in time; ask again".to_owned(),
             ),
+            Self::Coded(status, code, message) => {
+                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), *code, (*message).to_owned())
+            }
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many calls".to_owned()),
             Self::Unavailable(why) => {
                 tracing::warn!(error = %why, "v1: database unavailable");
