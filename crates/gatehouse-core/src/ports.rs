@@ -571,6 +571,12 @@ pub trait Store: Send + Sync {
     /// (atomically), so a code works once.
     async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError>;
     async fn create_app_token(&self, token: &AppToken) -> Result<(), StoreError>;
+    /// Notes that application `app_id` made push request `approval_id` (after the request was stored).
+    async fn record_app_approval(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<(), StoreError>;
+    /// One page of the application's requests, newest first, and how many there are in all.
+    async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError>;
+    /// One of the application's requests.
+    async fn app_approval(&self, app_id: &str, approval_id: &str) -> Result<Option<Approval>, StoreError>;
     /// Uses an access token of application `app_id` (atomically: once, before it expires).
     async fn consume_app_token(
         &self,

@@ -790,6 +790,53 @@ macro_rules! store_impl {
                 Ok(Some(token))
             }
 
+            async fn record_app_approval(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO app_approvals (approval_id, app_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(approval_id)
+                    .bind(app_id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError> {
+                let rows = sqlx::query(
+                    "SELECT a.id, a.user_id, a.kind, a.context, a.number, a.choices, a.nonce, a.status, a.device_id, \
+                     a.created_at, a.expires_at, a.decided_at FROM app_approvals p JOIN approvals a ON a.id = p.approval_id \
+                     WHERE p.app_id = $1 ORDER BY p.created_at DESC, p.approval_id LIMIT $2 OFFSET $3",
+                )
+                .bind(app_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM app_approvals WHERE app_id = $1")
+                    .bind(app_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .and_then(|r| r.try_get("n"))
+                    .map_err(db_error)?;
+                let approvals = rows.iter().map(Self::approval_from_row).collect::<Result<Vec<_>, _>>()?;
+                Ok((approvals, total))
+            }
+
+            async fn app_approval(&self, app_id: &str, approval_id: &str) -> Result<Option<Approval>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT a.id, a.user_id, a.kind, a.context, a.number, a.choices, a.nonce, a.status, a.device_id, \
+                     a.created_at, a.expires_at, a.decided_at FROM app_approvals p JOIN approvals a ON a.id = p.approval_id \
+                     WHERE p.app_id = $1 AND p.approval_id = $2",
+                )
+                .bind(app_id)
+                .bind(approval_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.as_ref().map(Self::approval_from_row).transpose()
+            }
+
             async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
                     .bind(app_id)

@@ -141,6 +141,21 @@ impl Store for CountingStore {
         self.inner.consume_app_token(token_hash, app_id, now).await
     }
 
+    async fn record_app_approval(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<(), StoreError> {
+        self.note("record_app_approval");
+        self.inner.record_app_approval(app_id, approval_id, at).await
+    }
+
+    async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError> {
+        self.note("app_approvals");
+        self.inner.app_approvals(app_id, offset, limit).await
+    }
+
+    async fn app_approval(&self, app_id: &str, approval_id: &str) -> Result<Option<Approval>, StoreError> {
+        self.note("app_approval");
+        self.inner.app_approval(app_id, approval_id).await
+    }
+
     async fn unenroll_app_user(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
         self.note("unenroll_app_user");
         self.inner.unenroll_app_user(app_id, user_id).await

@@ -281,6 +281,26 @@ async fn authenticate_tokens_and_push_fatigue(backend: Backend) {
     assert_eq!((r.status, &r.body["result"]["email"]), (200, &json!("pat@example.com")), "{}", r.body);
     assert!(r.body["result"]["token"].is_null());
 
+    // The shop's requests, newest first, paged; the blog sees none of them.
+    let r = v1(&mut c, reqwest::Method::GET, "/v1/approvals?per_page=2", Some(&shop), None).await;
+    assert_eq!((r.status, &r.body["type"]), (200, &json!("api.application.approval.find")), "{}", r.body);
+    assert_eq!(r.body["meta"]["total_count"], 4, "{}", r.body);
+    assert_eq!((&r.body["meta"]["page_count"], &r.body["meta"]["current_count"]), (&json!(2), &json!(2)));
+    assert_eq!(r.body["result"][0]["status"], "APPROVED");
+    assert_eq!(r.body["result"][0]["type"], "AUTHENTICATION");
+    let id = r.body["result"][0]["id"].as_str().unwrap().to_owned();
+    let r = v1(&mut c, reqwest::Method::GET, "/v1/approvals?page=2&per_page=2", Some(&shop), None).await;
+    assert_eq!(r.body["result"][1]["ip_source"], "203.0.113.9", "the oldest, the first push: {}", r.body);
+    let r = v1(&mut c, reqwest::Method::GET, &format!("/v1/approvals/{id}"), Some(&shop), None).await;
+    assert_eq!((r.status, &r.body["result"]["id"]), (200, &json!(id)));
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, &format!("/v1/approvals/{id}"), Some(&blog), None).await,
+        404,
+        "APPROVAL_NOT_FOUND",
+    );
+    let r = v1(&mut c, reqwest::Method::GET, "/v1/approvals", Some(&blog), None).await;
+    assert_eq!(r.body["meta"]["total_count"], 0);
+
     // A token expires after a minute; a person not enrolled by the application is refused. (Half a minute on,
     // so the next step's code is inside the server's window.)
     env.clock.advance_ms(30_000);

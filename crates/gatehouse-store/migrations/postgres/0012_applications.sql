@@ -36,3 +36,11 @@ CREATE TABLE app_tokens (
     used_at     BIGINT
 );
 CREATE INDEX app_tokens_expiry ON app_tokens (expires_at);
+
+-- The push requests an application made (enrollment consents, logins): its approvals list, and no other's.
+CREATE TABLE app_approvals (
+    approval_id TEXT PRIMARY KEY REFERENCES approvals (id) ON DELETE CASCADE,
+    app_id      TEXT NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX app_approvals_app ON app_approvals (app_id, created_at);

@@ -130,6 +130,7 @@ async fn ask(state: &AppState, app: &Application, user: &User, context: serde_js
     let approval = state.applications().login_request(app, user, context, state.clock.now_ms() + wait_ms);
     let id = approval.id.clone();
     state.store.apply(&[Effect::CreateApproval(approval)]).await?;
+    state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
     let deadline = tokio::time::Instant::now() + DECISION_WAIT;
     let status = loop {
         crate::api::wait_for_approval(state, Some(&id), None).await.map_err(|e| V1Error::Internal(format!("{e:?}")))?;

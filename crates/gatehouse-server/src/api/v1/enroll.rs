@@ -68,6 +68,7 @@ pub async fn enroll(
             let approval = apps.consent_request(&app, &user, ip.as_deref(), state.clock.now_ms() + wait_ms);
             let id = approval.id.clone();
             state.store.apply(&[Effect::CreateApproval(approval)]).await?;
+            state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
             let deadline = tokio::time::Instant::now() + CONSENT_WAIT;
             let status = loop {
                 crate::api::wait_for_approval(&state, Some(&id), None)

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "ns", "message", "status"}}` on failure — bad input included. Calls authenticate with
 //! `Authorization: Bearer <API key>`; each application sees only its own enrollments.
 
+mod approvals;
 mod authenticate;
 mod enroll;
 mod enrolled;
@@ -58,6 +59,19 @@ pub fn routes() -> Routes {
             post(token::handler),
             doc("Exchange an access token (once, within a minute) for the person and the approval", "api.application.approval.token")
                 .body(Body::of::<token::TokenRequest>()),
+        )
+        .at(
+            Method::GET,
+            "/v1/approvals",
+            get(approvals::list),
+            doc("The application's push requests, newest first, paged (`meta` counts)", "api.application.approval.find")
+                .query(Query::of::<approvals::ApprovalsQuery>()),
+        )
+        .at(
+            Method::GET,
+            "/v1/approvals/{id}",
+            get(approvals::read),
+            doc("One of the application's push requests", "api.application.approval.read"),
         )
         .at(
             Method::GET,
