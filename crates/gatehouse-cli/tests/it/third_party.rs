@@ -116,6 +116,41 @@ async fn keys_enrollments_and_isolation(backend: Backend) {
     v1_error(&c.send(req).await, 415, "UNSUPPORTED_MEDIA_TYPE");
     v1_error(&v1(&mut c, reqwest::Method::GET, "/v1/enrolled", Some(&rotated), None).await, 400, "INVALID_REQUEST");
 
+    // The admin API manages applications too: create (the key once), list, rotate, revoke.
+    let admin = ok(&gatehouse(&env, &["admin", "token", "create", "ops"])).trim().to_owned();
+    let bearer = |req: reqwest::RequestBuilder| {
+        req.header("authorization", format!("Bearer {admin}")).header("x-same-domain", "1")
+    };
+    let req = bearer(c.http.post(format!("{}/rest/admin/applications", c.base)))
+        .header("content-type", "application/json")
+        .body(json!({ "name": "wiki", "origin": "https://wiki.example" }).to_string());
+    let r = c.send(req).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let wiki = r.body["data"]["attributes"]["apiKey"].as_str().unwrap().to_owned();
+    assert!(!enrolled(&mut c, &wiki, "pat@example.com").await);
+    let req = bearer(c.http.post(format!("{}/rest/admin/applications", c.base)))
+        .header("content-type", "application/json")
+        .body(json!({ "name": "wiki2", "origin": "http://wiki.example" }).to_string());
+    assert_eq!(c.send(req).await.status, 400, "plain http only for localhost");
+    let r = c.send(bearer(c.http.get(format!("{}/rest/admin/applications", c.base)))).await;
+    assert_eq!(r.body["data"]["attributes"]["applications"].as_array().unwrap().len(), 3);
+    let rotate = bearer(c.http.post(format!("{}/rest/admin/applications/wiki/rotate", c.base)))
+        .header("content-type", "application/json");
+    let r = c.send(rotate).await;
+    let wiki2 = r.body["data"]["attributes"]["apiKey"].as_str().unwrap().to_owned();
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, "/v1/enrolled?email=x@example.com", Some(&wiki), None).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_eq!(c.send(bearer(c.http.delete(format!("{}/rest/admin/applications/wiki", c.base)))).await.status, 204);
+    v1_error(
+        &v1(&mut c, reqwest::Method::GET, "/v1/enrolled?email=x@example.com", Some(&wiki2), None).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_eq!(c.send(bearer(c.http.delete(format!("{}/rest/admin/applications/wiki", c.base)))).await.status, 404);
+
     // Disabling two-step verification ends the shop's enrollment, never the device.
     let r =
         v1(&mut c, reqwest::Method::DELETE, "/v1/enroll", Some(&rotated), Some(json!({ "email": "pat@example.com" })))

@@ -2,6 +2,7 @@
 //! `gatehouse admin token create NAME`, stored as keyed hashes. It runs the same service as `gatehouse user …`,
 //! and every action is an audit event naming the token.
 
+mod applications;
 mod audit;
 mod users;
 
@@ -26,6 +27,35 @@ pub fn routes() -> Routes {
     let doc = |summary, answer| Doc::new(summary, Auth::AdminToken, answer);
     let none = Body::of::<NoInput>();
     Routes::new()
+        .at(
+            Method::GET,
+            "/admin/applications",
+            get(applications::list),
+            doc("The third-party applications of the v1 API", Answer::Document("applications")),
+        )
+        .at(
+            Method::POST,
+            "/admin/applications",
+            post(applications::create),
+            doc(
+                "Register an application (the answer holds its API key, shown once)",
+                Answer::Document("the application"),
+            )
+            .body(Body::of::<applications::CreateRequest>()),
+        )
+        .at(
+            Method::POST,
+            "/admin/applications/{name}/rotate",
+            post(applications::rotate),
+            doc("A new API key for an application (the old one stops at once)", Answer::Document("the new key"))
+                .body(none),
+        )
+        .at(
+            Method::DELETE,
+            "/admin/applications/{name}",
+            delete(applications::revoke),
+            doc("Revoke an application: its key opens nothing any more", Answer::NoContent),
+        )
         .at(
             Method::GET,
             "/admin/audit",
