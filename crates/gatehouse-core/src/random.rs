@@ -63,6 +63,20 @@ pub fn random_decimal_id(r: &dyn Random) -> String {
     (r.next_u64() >> 1).to_string()
 }
 
+/// A number drawn uniformly from `0..bound` (rejection sampling, no modulo bias); 0 for a bound of 0.
+pub fn random_below(r: &dyn Random, bound: u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    let zone = u64::MAX - (u64::MAX % bound);
+    loop {
+        let v = r.next_u64();
+        if v < zone {
+            return v % bound;
+        }
+    }
+}
+
 /// `length` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
 pub fn random_code(r: &dyn Random, alphabet: &[char], length: usize) -> String {
     let n = alphabet.len().max(1);

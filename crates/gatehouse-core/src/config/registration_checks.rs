@@ -8,11 +8,7 @@ use super::{Config, ItemRole, OtpConfig, PersistStrategy, RegistrationFlow, Step
 use crate::messages::Channel;
 use crate::registration::{items, username};
 
-type Invalid = (String, String);
-
-fn fail<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
-    Err((path.into(), message.into()))
-}
+use super::validate::{Invalid, check_template, fail};
 
 fn valid_item_name(name: &str) -> bool {
     !name.is_empty()
@@ -164,13 +160,6 @@ fn check_verification(
         return fail(format!("{path}.max_failed_attempts"), "must be between 1 and 100");
     }
     Ok(())
-}
-
-fn check_template(path: &str, name: &str, channel: Channel) -> Result<(), Invalid> {
-    if crate::messages::is_template_for(name, channel) {
-        return Ok(());
-    }
-    fail(path, format!("unknown template `{name}`"))
 }
 
 impl Config {

@@ -4,9 +4,9 @@ use super::{Config, FlowDef, OtpConfig, SmsTransport, SmtpTls, Step, Transport};
 use crate::flow::FlowKind;
 use crate::messages::Channel;
 
-type Invalid = (String, String);
+pub(crate) type Invalid = (String, String);
 
-fn fail<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
+pub(crate) fn fail<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
     Err((path.into(), message.into()))
 }
 
@@ -367,7 +367,7 @@ impl Config {
     }
 }
 
-fn check_template(path: &str, name: &str, channel: Channel) -> Result<(), Invalid> {
+pub(crate) fn check_template(path: &str, name: &str, channel: Channel) -> Result<(), Invalid> {
     if crate::messages::is_template_for(name, channel) {
         return Ok(());
     }

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::Millis;
 use crate::config::CaptchaConfig;
 use crate::crypto::ServerKey;
-use crate::random::Random;
+use crate::random::{Random, random_below};
 
 pub const ALGORITHM: &str = "SHA-256";
 const SIGNATURE_PURPOSE: &str = "captcha";
@@ -69,19 +69,6 @@ fn hash_hex(salt: &str, number: u64) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A uniformly random number in `0..=max`.
-fn random_up_to(random: &dyn Random, max: u64) -> u64 {
-    let Some(span) = max.checked_add(1) else { return random.next_u64() };
-    // Rejection sampling: no bias towards small numbers.
-    let zone = u64::MAX - (u64::MAX % span);
-    loop {
-        let v = random.next_u64();
-        if v < zone {
-            return v % span;
-        }
-    }
-}
-
 /// A new challenge, valid for the configured time.
 pub fn create(key: &ServerKey, random: &dyn Random, config: &CaptchaConfig, now: Millis) -> Challenge {
     let mut nonce = [0u8; 12];
@@ -90,7 +77,7 @@ pub fn create(key: &ServerKey, random: &dyn Random, config: &CaptchaConfig, now:
     let validity = i64::try_from(config.validity_seconds).unwrap_or(i64::MAX / 1000);
     let expires = now.div_euclid(1000).saturating_add(validity);
     let salt = format!("{nonce}?expires={expires}");
-    let number = random_up_to(random, config.max_number);
+    let number = config.max_number.checked_add(1).map_or_else(|| random.next_u64(), |n| random_below(random, n));
     let challenge = hash_hex(&salt, number);
     let signature = key.hash_secret(SIGNATURE_PURPOSE, &challenge);
     Challenge { algorithm: ALGORITHM.into(), challenge, maxnumber: config.max_number, salt, signature }

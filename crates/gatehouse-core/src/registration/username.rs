@@ -2,7 +2,7 @@
 //! classes with ranges (`[A-Z0-9]`) and counts (`{6}`), `\` escaping a character.
 
 use crate::config::UsernameGenerator;
-use crate::random::Random;
+use crate::random::{Random, random_below};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Part {
@@ -81,17 +81,6 @@ pub fn check(generator: &UsernameGenerator) -> Result<(), String> {
     entropy_bits(generator).map(|_| ())
 }
 
-fn uniform(random: &dyn Random, n: usize) -> usize {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let v = random.next_u64();
-        if v < zone {
-            return usize::try_from(v % n).unwrap_or(0);
-        }
-    }
-}
-
 /// A new name; `None` only for a pattern `check` refuses.
 pub fn generate(generator: &UsernameGenerator, random: &dyn Random) -> Option<String> {
     match generator {
@@ -105,7 +94,8 @@ pub fn generate(generator: &UsernameGenerator, random: &dyn Random) -> Option<St
             let mut name = String::new();
             for part in &parts {
                 for _ in 0..part.count {
-                    name.push(part.chars[uniform(random, part.chars.len())]);
+                    let i = random_below(random, part.chars.len() as u64);
+                    name.push(part.chars[usize::try_from(i).unwrap_or(0)]);
                 }
             }
             Some(name)

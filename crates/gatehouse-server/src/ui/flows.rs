@@ -64,7 +64,18 @@ impl Area {
 /// Runs `action` on the page's flow as the REST API would. A selection's answer names no options (an API client
 /// asks for them with `selection/options/retrieve`): the page asks at once, as such a client would.
 async fn call(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: FlowKind, action: Action) -> FlowView {
-    let mut view = run(state, headers, ip.clone(), kind, action).await;
+    let view = run(state, headers, ip.clone(), kind, action).await;
+    with_options(state, headers, ip, kind, view).await
+}
+
+/// A selection's answer with its options, asked for as an API client would.
+async fn with_options(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    kind: FlowKind,
+    mut view: FlowView,
+) -> FlowView {
     if view.step.as_deref() == Some("SELECTION_REQUIRED") && !view.attributes.contains_key("options") {
         let headers = carry(headers, &view.cookies);
         let options = run(state, &headers, ip, kind, Action::RetrieveOptions).await;
@@ -90,14 +101,7 @@ async fn start(state: &AppState, headers: &HeaderMap, ip: Option<String>, kind: 
         Ok(started) => started.response,
         Err(e) => e.into_response(),
     };
-    let view = FlowView::read(response).await;
-    if view.step.as_deref() == Some("SELECTION_REQUIRED") && !view.attributes.contains_key("options") {
-        let carried = carry(headers, &view.cookies);
-        let mut more = call(state, &carried, ip, kind, Action::RetrieveOptions).await;
-        more.cookies.splice(0..0, view.cookies);
-        return more;
-    }
-    view
+    with_options(state, headers, ip, kind, FlowView::read(response).await).await
 }
 
 /// The action a form's `op` asks for, with its fields.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::Response;
 use gatehouse_core::applications::CodeCheck;
-use gatehouse_core::ports::{Application, ApprovalStatus, Effect};
+use gatehouse_core::ports::Application;
 use gatehouse_core::user::User;
 use serde::Deserialize;
 
@@ -129,25 +129,9 @@ async fn ask(state: &AppState, app: &Application, user: &User, context: serde_js
     let wait_ms = i64::try_from(DECISION_WAIT.as_millis()).unwrap_or(30_000);
     let approval = state.applications().login_request(app, user, context, state.clock.now_ms() + wait_ms);
     let id = approval.id.clone();
-    state.store.apply(&[Effect::CreateApproval(approval)]).await?;
-    state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
-    let deadline = tokio::time::Instant::now() + DECISION_WAIT;
-    let status = loop {
-        crate::api::wait_for_approval(state, Some(&id), None).await.map_err(|e| V1Error::Internal(format!("{e:?}")))?;
-        let status = state.store.get_approval(&id).await?.map_or(ApprovalStatus::Cancelled, |a| a.status);
-        if status != ApprovalStatus::Pending || tokio::time::Instant::now() >= deadline {
-            break status;
-        }
-    };
-    match status {
-        ApprovalStatus::Approved => Ok(id),
-        ApprovalStatus::Denied => {
-            state.store.set_app_token_required(&app.id, &user.id, true).await?;
-            Err(V1Error::Coded(403, "APPROVAL_DENIED", "the person denied the request"))
-        }
-        _ => {
-            state.store.apply(&[Effect::CancelApproval { id, at: state.clock.now_ms() }]).await?;
-            Err(V1Error::Timeout)
-        }
+    if super::push_and_wait(state, app, approval, DECISION_WAIT).await? {
+        return Ok(id);
     }
+    state.store.set_app_token_required(&app.id, &user.id, true).await?;
+    Err(V1Error::Coded(403, "APPROVAL_DENIED", "the person denied the request"))
 }

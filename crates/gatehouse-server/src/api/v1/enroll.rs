@@ -14,7 +14,6 @@ use axum::response::Response;
 use base64::Engine as _;
 use gatehouse_core::applications::Enrollment;
 use gatehouse_core::clock::format_timestamp;
-use gatehouse_core::ports::{ApprovalStatus, Effect};
 use serde::Deserialize;
 
 use super::{App, V1Error, V1Json, email, ok};
@@ -66,31 +65,11 @@ pub async fn enroll(
         Enrollment::Consent(user) => {
             let wait_ms = i64::try_from(CONSENT_WAIT.as_millis()).unwrap_or(30_000);
             let approval = apps.consent_request(&app, &user, ip.as_deref(), state.clock.now_ms() + wait_ms);
-            let id = approval.id.clone();
-            state.store.apply(&[Effect::CreateApproval(approval)]).await?;
-            state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
-            let deadline = tokio::time::Instant::now() + CONSENT_WAIT;
-            let status = loop {
-                crate::api::wait_for_approval(&state, Some(&id), None)
-                    .await
-                    .map_err(|e| V1Error::Internal(format!("{e:?}")))?;
-                let status = state.store.get_approval(&id).await?.map_or(ApprovalStatus::Cancelled, |a| a.status);
-                if status != ApprovalStatus::Pending || tokio::time::Instant::now() >= deadline {
-                    break status;
-                }
-            };
-            match status {
-                ApprovalStatus::Approved => {
-                    apps.finish_enrollment(&app, &user).await?;
-                    serde_json::json!({ "exists": true, "qr_url": null, "expire_at": null })
-                }
-                ApprovalStatus::Denied => return Err(V1Error::Denied),
-                _ => {
-                    let cancel = Effect::CancelApproval { id, at: state.clock.now_ms() };
-                    state.store.apply(&[cancel]).await?;
-                    return Err(V1Error::Timeout);
-                }
+            if !super::push_and_wait(&state, &app, approval, CONSENT_WAIT).await? {
+                return Err(V1Error::Denied);
             }
+            apps.finish_enrollment(&app, &user).await?;
+            serde_json::json!({ "exists": true, "qr_url": null, "expire_at": null })
         }
     };
     Ok(ok("api.application.enroll.user", result))

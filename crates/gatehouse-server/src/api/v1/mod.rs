@@ -245,3 +245,33 @@ pub fn email(value: &str) -> Result<String, V1Error> {
     }
     Ok(value.to_owned())
 }
+
+/// Pushes `approval` (made by `app`) to the person's devices and waits up to `wait` for the decision: whether it
+/// was approved. A request nobody answered in time is withdrawn (`APPROVAL_TIMEOUT`).
+pub(crate) async fn push_and_wait(
+    state: &AppState,
+    app: &Application,
+    approval: gatehouse_core::ports::Approval,
+    wait: std::time::Duration,
+) -> Result<bool, V1Error> {
+    use gatehouse_core::ports::{ApprovalStatus, Effect};
+    let id = approval.id.clone();
+    state.store.apply(&[Effect::CreateApproval(approval)]).await?;
+    state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        crate::api::wait_for_approval(state, Some(&id), None).await.map_err(|e| match e {
+            crate::errors::ApiError::Unavailable(why) => V1Error::Unavailable(why),
+            other => V1Error::Internal(format!("{other:?}")),
+        })?;
+        match state.store.get_approval(&id).await?.map_or(ApprovalStatus::Cancelled, |a| a.status) {
+            ApprovalStatus::Approved => return Ok(true),
+            ApprovalStatus::Denied => return Ok(false),
+            ApprovalStatus::Pending if tokio::time::Instant::now() < deadline => {}
+            _ => {
+                state.store.apply(&[Effect::CancelApproval { id, at: state.clock.now_ms() }]).await?;
+                return Err(V1Error::Timeout);
+            }
+        }
+    }
+}
