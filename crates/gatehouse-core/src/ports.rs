@@ -342,6 +342,18 @@ pub struct AppToken {
     pub ip: Option<String>,
     pub created_at: Millis,
     pub expires_at: Millis,
+    /// The application's session id, given when the token was used.
+    pub sid: Option<String>,
+}
+
+/// An application's enrollment of a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEnrollment {
+    /// The application's display name for the person.
+    pub name: Option<String>,
+    /// After a denied push the next authentication needs a code from the device.
+    pub token_required: bool,
+    pub created_at: Millis,
 }
 
 /// A registered authenticator device.
@@ -556,32 +568,44 @@ pub trait Store: Send + Sync {
     /// The live (not revoked) application whose key has this hash.
     async fn application_by_key(&self, key_hash: &str) -> Result<Option<Application>, StoreError>;
     async fn application_by_name(&self, name: &str) -> Result<Option<Application>, StoreError>;
+    /// The live (not revoked) application with this public id.
+    async fn application_by_id(&self, id: &str) -> Result<Option<Application>, StoreError>;
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError>;
     /// Replaces the key of a live application; `false` if there is none of that name.
     async fn rotate_application_key(&self, name: &str, key_hash: &str, at: Millis) -> Result<bool, StoreError>;
     /// Revokes an application (its key stops working at once); `false` if there is no live one of that name.
     async fn revoke_application(&self, name: &str, at: Millis) -> Result<bool, StoreError>;
-    /// Records that `app_id` enrolled `user_id` (idempotent).
-    async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError>;
+    /// Records that `app_id` enrolled `user_id` (idempotent; a `name` given replaces the one kept).
+    async fn enroll_app_user(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        name: Option<&str>,
+        at: Millis,
+    ) -> Result<(), StoreError>;
     async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
     /// After a denied push the next authentication needs a code from the device; a success clears that.
     async fn set_app_token_required(&self, app_id: &str, user_id: &str, required: bool) -> Result<(), StoreError>;
-    async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError>;
+    async fn app_enrollment(&self, app_id: &str, user_id: &str) -> Result<Option<AppEnrollment>, StoreError>;
     /// Accepts time step `step` of a device code for this enrollment only if it is later than any accepted before
     /// (atomically), so a code works once.
     async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError>;
     async fn create_app_token(&self, token: &AppToken) -> Result<(), StoreError>;
     /// Notes that application `app_id` made push request `approval_id` (after the request was stored).
     async fn record_app_approval(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<(), StoreError>;
+    /// Marks the application's approved request as turned into an access token (atomically: `true` once).
+    async fn claim_app_approval_token(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<bool, StoreError>;
     /// One page of the application's requests, newest first, and how many there are in all.
     async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError>;
     /// One of the application's requests.
     async fn app_approval(&self, app_id: &str, approval_id: &str) -> Result<Option<Approval>, StoreError>;
-    /// Uses an access token of application `app_id` (atomically: once, before it expires).
+    /// Uses an access token of application `app_id` (atomically: once, before it expires), noting the
+    /// application's session id.
     async fn consume_app_token(
         &self,
         token_hash: &str,
         app_id: &str,
+        sid: Option<&str>,
         now: Millis,
     ) -> Result<Option<AppToken>, StoreError>;
     /// Removes the application's enrollment of the user (never the user's devices); whether there was one.

@@ -9,8 +9,9 @@ use gatehouse_core::config::{Counter, OverLimit};
 use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
-    Acquired, AppToken, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel, ClaimedMessage, Device,
-    Effect, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError, TotpCredential,
+    Acquired, AppEnrollment, AppToken, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel,
+    ClaimedMessage, Device, Effect, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError,
+    TotpCredential,
 };
 use gatehouse_core::user::{NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
@@ -655,6 +656,15 @@ macro_rules! store_impl {
                 row.map(|r| Self::application_from_row(&r)).transpose().map_err(db_error)
             }
 
+            async fn application_by_id(&self, id: &str) -> Result<Option<Application>, StoreError> {
+                let row = sqlx::query(concat!(select_applications!(), " WHERE id = $1 AND revoked_at IS NULL"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(|r| Self::application_from_row(&r)).transpose().map_err(db_error)
+            }
+
             async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
                 let rows = sqlx::query(concat!(select_applications!(), " ORDER BY name"))
                     .fetch_all(&self.pool)
@@ -686,13 +696,14 @@ macro_rules! store_impl {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError> {
+            async fn enroll_app_user(&self, app_id: &str, user_id: &str, name: Option<&str>, at: Millis) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO app_enrollments (app_id, user_id, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (app_id, user_id) DO NOTHING",
+                    "INSERT INTO app_enrollments (app_id, user_id, name, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (app_id, user_id) DO UPDATE SET name = COALESCE(excluded.name, app_enrollments.name)",
                 )
                 .bind(app_id)
                 .bind(user_id)
+                .bind(name)
                 .bind(at)
                 .execute(&self.pool)
                 .await
@@ -721,14 +732,21 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
-                let row = sqlx::query("SELECT token_required FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
-                    .bind(app_id)
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                row.map(|r| r.try_get::<bool, _>("token_required")).transpose().map(|v| v.unwrap_or(false)).map_err(db_error)
+            async fn app_enrollment(&self, app_id: &str, user_id: &str) -> Result<Option<AppEnrollment>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT name, token_required, created_at FROM app_enrollments WHERE app_id = $1 AND user_id = $2",
+                )
+                .bind(app_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(AppEnrollment {
+                    name: r.try_get("name").map_err(db_error)?,
+                    token_required: r.try_get("token_required").map_err(db_error)?,
+                    created_at: r.try_get("created_at").map_err(db_error)?,
+                }))
             }
 
             async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError> {
@@ -764,15 +782,17 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn consume_app_token(&self, token_hash: &str, app_id: &str, now: Millis) -> Result<Option<AppToken>, StoreError> {
+            async fn consume_app_token(&self, token_hash: &str, app_id: &str, sid: Option<&str>, now: Millis) -> Result<Option<AppToken>, StoreError> {
                 // One statement: of two calls with the same token, exactly one sees a row.
                 let row = sqlx::query(
-                    "UPDATE app_tokens SET used_at = $3 WHERE token_hash = $1 AND app_id = $2 AND used_at IS NULL AND expires_at > $3 \
-                     RETURNING token_hash, app_id, user_id, approval_id, method, ip, created_at, expires_at",
+                    "UPDATE app_tokens SET used_at = $3, sid = $4 \
+                     WHERE token_hash = $1 AND app_id = $2 AND used_at IS NULL AND expires_at > $3 \
+                     RETURNING token_hash, app_id, user_id, approval_id, method, ip, created_at, expires_at, sid",
                 )
                 .bind(token_hash)
                 .bind(app_id)
                 .bind(now)
+                .bind(sid)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
@@ -786,6 +806,7 @@ macro_rules! store_impl {
                     ip: r.try_get("ip").map_err(db_error)?,
                     created_at: r.try_get("created_at").map_err(db_error)?,
                     expires_at: r.try_get("expires_at").map_err(db_error)?,
+                    sid: r.try_get("sid").map_err(db_error)?,
                 };
                 Ok(Some(token))
             }
@@ -799,6 +820,20 @@ macro_rules! store_impl {
                     .await
                     .map_err(db_error)?;
                 Ok(())
+            }
+
+            async fn claim_app_approval_token(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE app_approvals SET token_issued_at = $3 \
+                     WHERE app_id = $1 AND approval_id = $2 AND token_issued_at IS NULL",
+                )
+                .bind(app_id)
+                .bind(approval_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError> {

@@ -32,6 +32,9 @@ pub enum AppCommand {
     Revoke { name: String },
 }
 
+/// Who acts, as the audit log names it.
+const ACTOR: &str = "admin:cli";
+
 pub async fn run(overrides: &Overrides, command: AppCommand) -> anyhow::Result<ExitCode> {
     let config = overrides.load()?;
     let store = open_store(&config).await?;
@@ -40,7 +43,7 @@ pub async fn run(overrides: &Overrides, command: AppCommand) -> anyhow::Result<E
         Applications { store: store.as_ref(), key: &key, random: &SystemRandom, clock: &SystemClock, config: &config };
     match command {
         AppCommand::Create { name, origin, callback } => {
-            let (app, api_key) = apps.create(&name, &origin, callback.as_deref()).await?;
+            let (app, api_key) = apps.create(ACTOR, &name, &origin, callback.as_deref()).await?;
             eprintln!("application {} ({}) registered for {}; its API key (shown once):", app.name, app.id, app.origin);
             println!("{api_key}");
         }
@@ -56,12 +59,12 @@ pub async fn run(overrides: &Overrides, command: AppCommand) -> anyhow::Result<E
             }
         }
         AppCommand::Rotate { name } => {
-            let api_key = apps.rotate(&name).await?;
+            let api_key = apps.rotate(ACTOR, &name).await?;
             eprintln!("new API key of {name} (shown once; the old one no longer works):");
             println!("{api_key}");
         }
         AppCommand::Revoke { name } => {
-            apps.revoke(&name).await?;
+            apps.revoke(ACTOR, &name).await?;
             println!("revoked {name}");
         }
     }

@@ -86,6 +86,11 @@ impl Store for CountingStore {
         self.inner.application_by_name(name).await
     }
 
+    async fn application_by_id(&self, id: &str) -> Result<Option<Application>, StoreError> {
+        self.note("application_by_id");
+        self.inner.application_by_id(id).await
+    }
+
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
         self.note("list_applications");
         self.inner.list_applications().await
@@ -101,9 +106,15 @@ impl Store for CountingStore {
         self.inner.revoke_application(name, at).await
     }
 
-    async fn enroll_app_user(&self, app_id: &str, user_id: &str, at: Millis) -> Result<(), StoreError> {
+    async fn enroll_app_user(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        name: Option<&str>,
+        at: Millis,
+    ) -> Result<(), StoreError> {
         self.note("enroll_app_user");
-        self.inner.enroll_app_user(app_id, user_id, at).await
+        self.inner.enroll_app_user(app_id, user_id, name, at).await
     }
 
     async fn app_user_enrolled(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
@@ -116,9 +127,9 @@ impl Store for CountingStore {
         self.inner.set_app_token_required(app_id, user_id, required).await
     }
 
-    async fn app_token_required(&self, app_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        self.note("app_token_required");
-        self.inner.app_token_required(app_id, user_id).await
+    async fn app_enrollment(&self, app_id: &str, user_id: &str) -> Result<Option<AppEnrollment>, StoreError> {
+        self.note("app_enrollment");
+        self.inner.app_enrollment(app_id, user_id).await
     }
 
     async fn use_app_code_step(&self, app_id: &str, user_id: &str, step: i64) -> Result<bool, StoreError> {
@@ -135,15 +146,21 @@ impl Store for CountingStore {
         &self,
         token_hash: &str,
         app_id: &str,
+        sid: Option<&str>,
         now: Millis,
     ) -> Result<Option<AppToken>, StoreError> {
         self.note("consume_app_token");
-        self.inner.consume_app_token(token_hash, app_id, now).await
+        self.inner.consume_app_token(token_hash, app_id, sid, now).await
     }
 
     async fn record_app_approval(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<(), StoreError> {
         self.note("record_app_approval");
         self.inner.record_app_approval(app_id, approval_id, at).await
+    }
+
+    async fn claim_app_approval_token(&self, app_id: &str, approval_id: &str, at: Millis) -> Result<bool, StoreError> {
+        self.note("claim_app_approval_token");
+        self.inner.claim_app_approval_token(app_id, approval_id, at).await
     }
 
     async fn app_approvals(&self, app_id: &str, offset: i64, limit: i64) -> Result<(Vec<Approval>, i64), StoreError> {

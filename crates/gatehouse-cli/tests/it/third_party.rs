@@ -13,7 +13,8 @@ use crate::registration::add_registered;
 on_both_backends!(
     keys_enrollments_and_isolation,
     a_gatehouse_user_consents_on_the_device,
-    authenticate_tokens_and_push_fatigue
+    authenticate_tokens_and_push_fatigue,
+    the_widget_works_from_the_registered_origin_only
 );
 
 async fn v1(c: &mut Client, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
@@ -358,6 +359,177 @@ async fn authenticate_tokens_and_push_fatigue(backend: Backend) {
     v1_error(&exchange(&shop, &late).await, 400, "TOKEN_INVALID");
     let r = v1(&mut c, post, "/v1/authenticate", Some(&blog), Some(json!({ "email": "pat@example.com" }))).await;
     v1_error(&r, 404, "NOT_ENROLLED");
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// A widget call from the browser on `origin` (none: not from a browser).
+async fn widget(c: &mut Client, app: &str, action: &str, origin: Option<&str>, body: Value) -> Resp {
+    let mut req = c
+        .http
+        .post(format!("{}/v1/widget/{app}/{action}", c.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    c.send(req).await
+}
+
+async fn the_widget_works_from_the_registered_origin_only(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    let callback = "https://shop.example/login/callback";
+    let shop =
+        ok(&gatehouse(&env, &["app", "create", "shop", "--origin", "https://shop.example", "--callback", callback]))
+            .trim()
+            .to_owned();
+    let forum = ok(&gatehouse(
+        &env,
+        &["app", "create", "forum", "--origin", "https://forum.example", "--callback", "https://forum.example/cb"],
+    ))
+    .trim()
+    .to_owned();
+    let blog = create_app(&env, "blog");
+    let (shop_id, forum_id) = (app_id(&env, "shop"), app_id(&env, "forum"));
+    let mut c = server.client();
+    let post = reqwest::Method::POST;
+    let r =
+        v1(&mut c, post.clone(), "/v1/enroll", Some(&shop), Some(json!({ "email": "pat@example.com", "name": "Pat" })))
+            .await;
+    let uri = r.body["result"]["activation_uri"].as_str().unwrap().to_owned();
+    let store = env.dir.path().join("phone.json").display().to_string();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+
+    // The application's server gets a ticket with its key; the page gets the ticket and the public id.
+    let ticket_for = |key: &str, email: &str| {
+        let (mut c, key, email) = (server.client(), key.to_owned(), email.to_owned());
+        async move {
+            let body = json!({ "email": email, "ip": "203.0.113.9" });
+            v1(&mut c, reqwest::Method::POST, "/v1/widget/ticket", Some(&key), Some(body)).await
+        }
+    };
+    let r = ticket_for(&shop, "pat@example.com").await;
+    assert_eq!((r.status, &r.body["type"]), (200, &json!("api.application.widget.ticket")), "{}", r.body);
+    assert_eq!(r.body["result"]["app"], shop_id.as_str());
+    let ticket = r.body["result"]["ticket"].as_str().unwrap().to_owned();
+    v1_error(&ticket_for(&shop, "nobody@example.com").await, 404, "NOT_ENROLLED");
+    v1_error(&ticket_for(&blog, "pat@example.com").await, 409, "NO_CALLBACK");
+    v1_error(&ticket_for("gh_app_wrong", "pat@example.com").await, 401, "UNAUTHORIZED");
+
+    // The script itself is for any page to load.
+    let r = c.http.get(format!("{}/v1/widget.js", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(r.text().await.unwrap().contains("/v1/widget/"));
+
+    // The browser's preflight: allowed for the registered origin only.
+    let preflight = |origin: &'static str| {
+        c.http
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/widget/{shop_id}/start", c.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let r = preflight("https://shop.example").await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://shop.example");
+    let r = preflight("https://evil.example").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    // From another origin, without one, or the shop's ticket on the forum: refused, and nothing is pushed.
+    let start = json!({ "ticket": ticket });
+    for (app, origin, status, code) in [
+        (&shop_id, Some("https://evil.example"), 403, "ORIGIN_REFUSED"),
+        (&shop_id, Some("https://shop.example.evil.example"), 403, "ORIGIN_REFUSED"),
+        (&shop_id, None, 403, "ORIGIN_REFUSED"),
+        (&forum_id, Some("https://shop.example"), 403, "ORIGIN_REFUSED"),
+        (&forum_id, Some("https://forum.example"), 401, "TICKET_INVALID"),
+    ] {
+        let r = widget(&mut c, app, "start", origin, start.clone()).await;
+        v1_error(&r, status, code);
+        let allowed = r.headers.get("access-control-allow-origin").map(|v| v.to_str().unwrap());
+        assert_eq!(allowed, (status == 401).then_some("https://forum.example"), "{origin:?}");
+    }
+    let forged = json!({ "ticket": format!("{}x", &ticket[..ticket.len() - 1]) });
+    v1_error(&widget(&mut c, &shop_id, "start", Some("https://shop.example"), forged).await, 401, "TICKET_INVALID");
+    let r = widget(&mut c, &shop_id, "start", Some("https://shop.example"), json!({ "ticket": 5 })).await;
+    v1_error(&r, 400, "INVALID_REQUEST");
+    let listed: Vec<Value> =
+        serde_json::from_str(&ok(&gatehouse(&env, &["authenticator", "--store", &store, "pending", "--json"])))
+            .unwrap();
+    assert!(listed.is_empty(), "a refused call pushed a request");
+
+    // From the shop's page: a request with a number to pick on the device; approved, a redirect with a token.
+    let shop_origin = Some("https://shop.example");
+    let r = widget(&mut c, &shop_id, "start", shop_origin, start.clone()).await;
+    assert_eq!((r.status, &r.body["result"]["token_required"]), (200, &json!(false)), "{}", r.body);
+    let (id, number) =
+        (r.body["result"]["approval_id"].as_str().unwrap().to_owned(), r.body["result"]["number"].clone());
+    let requests = pending(&env, &store);
+    let at = &requests[0]["attributes"];
+    assert_eq!((&at["kind"], &at["context"]["application"]), (&json!("app-login"), &json!("shop")));
+    assert_eq!(at["context"]["ip"], "203.0.113.9");
+    assert!(at["choices"].as_array().unwrap().contains(&number) && at["choices"].as_array().unwrap().len() == 3);
+    let wait = json!({ "ticket": ticket, "approval_id": id });
+    let waiting = tokio::spawn({
+        let (mut c, shop_id, wait) = (server.client(), shop_id.clone(), wait.clone());
+        async move { widget(&mut c, &shop_id, "wait", Some("https://shop.example"), wait).await }
+    });
+    let n = number.as_u64().unwrap().to_string();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "approve", &id, "--number", &n]));
+    let r = waiting.await.unwrap();
+    assert_eq!((r.status, &r.body["result"]["status"]), (200, &json!("approved")), "{}", r.body);
+    let redirect = r.body["result"]["redirect"].as_str().unwrap().to_owned();
+    let token = redirect.strip_prefix(&format!("{callback}?token=")).unwrap().to_owned();
+    // The approval gives one token: a second poll gets none.
+    v1_error(&widget(&mut c, &shop_id, "wait", shop_origin, wait).await, 409, "ALREADY_USED");
+    let body = json!({ "token": token, "sid": "shop-session-1" });
+    v1_error(&v1(&mut c, post.clone(), "/v1/token", Some(&forum), Some(body.clone())).await, 400, "TOKEN_INVALID");
+    let r = v1(&mut c, post.clone(), "/v1/token", Some(&shop), Some(body.clone())).await;
+    assert_eq!((r.status, &r.body["result"]["email"]), (200, &json!("pat@example.com")), "{}", r.body);
+    assert_eq!((&r.body["result"]["method"], &r.body["result"]["approval_id"]), (&json!("UNLOQ"), &json!(id)));
+    assert_eq!((&r.body["result"]["name"], &r.body["result"]["sid"]), (&json!("Pat"), &json!("shop-session-1")));
+    v1_error(&v1(&mut c, post.clone(), "/v1/token", Some(&shop), Some(body)).await, 400, "TOKEN_INVALID");
+
+    // A denial: no more pushes from the widget either, only a code from the device.
+    let r = widget(&mut c, &shop_id, "start", shop_origin, start.clone()).await;
+    let id = r.body["result"]["approval_id"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "deny", &id]));
+    let r = widget(&mut c, &shop_id, "wait", shop_origin, json!({ "ticket": ticket, "approval_id": id })).await;
+    assert_eq!((&r.body["result"]["status"], &r.body["result"]["token_required"]), (&json!("denied"), &json!(true)));
+    let r = widget(&mut c, &shop_id, "start", shop_origin, start.clone()).await;
+    assert_eq!((r.status, &r.body["result"]["token_required"]), (200, &json!(true)), "{}", r.body);
+    assert!(r.body["result"]["approval_id"].is_null());
+    let r = widget(&mut c, &shop_id, "code", shop_origin, json!({ "ticket": ticket, "code": "00000000" })).await;
+    v1_error(&r, 400, "TOKEN_INVALID");
+    let code = ok(&gatehouse(&env, &["authenticator", "--store", &store, "code"])).trim().to_owned();
+    let r = widget(&mut c, &shop_id, "code", shop_origin, json!({ "ticket": ticket, "code": code })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["result"]["redirect"].as_str().unwrap().rsplit_once("token=").unwrap().1.to_owned();
+    let r = v1(&mut c, post.clone(), "/v1/token", Some(&shop), Some(json!({ "token": token }))).await;
+    assert_eq!((r.status, &r.body["result"]["method"]), (200, &json!("OTP")), "{}", r.body);
+    let r = widget(&mut c, &shop_id, "start", shop_origin, start).await;
+    assert_eq!(r.body["result"]["token_required"], false, "a code clears the denial: {}", r.body);
+
+    // Registering, rotating and revoking applications is in the audit log, without the key.
+    ok(&gatehouse(&env, &["app", "rotate", "blog"]));
+    ok(&gatehouse(&env, &["app", "revoke", "blog"]));
+    let audit = env.store().await.list_audit(200).await.unwrap();
+    let events: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|e| e.event.starts_with("application."))
+        .map(|e| (e.event.as_str(), e.details["application"].as_str().unwrap()))
+        .collect();
+    for expected in
+        [("application.created", "shop"), ("application.key_rotated", "blog"), ("application.revoked", "blog")]
+    {
+        assert!(events.contains(&expected), "{expected:?} in {events:?}");
+    }
+    assert!(audit.iter().all(|e| !e.details.to_string().contains(&shop)), "the key is in the log");
+    assert!(audit.iter().filter(|e| e.event.starts_with("application.")).all(|e| e.actor == "admin:cli"));
     server.stop().await;
     env.cleanup().await;
 }

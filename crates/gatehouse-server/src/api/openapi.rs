@@ -284,6 +284,13 @@ fn operation(s: &Served) -> utoipa::openapi::path::Operation {
                 .content("text/plain", ContentBuilder::new().schema(Some(string())).build())
                 .build(),
         ),
+        Answer::Script => responses.response(
+            "200",
+            ResponseBuilder::new()
+                .description("The script")
+                .content("text/javascript", ContentBuilder::new().schema(Some(string())).build())
+                .build(),
+        ),
     };
     if let Answer::V1(what) = s.doc.answer {
         let responses = responses

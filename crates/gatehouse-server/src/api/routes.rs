@@ -69,6 +69,8 @@ pub enum Answer {
     NoContent,
     /// Plain text (metrics).
     Text,
+    /// A JavaScript file.
+    Script,
     /// `{"status": …}` (health).
     Status,
     /// A v1 document `{"type", "result"}` of this type; errors in the v1 shape.

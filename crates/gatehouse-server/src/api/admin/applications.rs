@@ -53,10 +53,11 @@ pub async fn list(State(state): State<AppState>, _admin: AdminToken) -> Result<J
 #[tracing::instrument(name = "admin.applications.create", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
-    _admin: AdminToken,
+    admin: AdminToken,
     JsonBody(body): JsonBody<CreateRequest>,
 ) -> Result<Response, ApiError> {
-    let (app, api_key) = state.applications().create(&body.name, &body.origin, body.callback_url.as_deref()).await?;
+    let (app, api_key) =
+        state.applications().create(&admin.actor(), &body.name, &body.origin, body.callback_url.as_deref()).await?;
     let doc = documents::resource(
         state.clock.now_ms(),
         "application",
@@ -69,11 +70,11 @@ pub async fn create(
 #[tracing::instrument(name = "admin.applications.rotate", skip_all)]
 pub async fn rotate(
     State(state): State<AppState>,
-    _admin: AdminToken,
+    admin: AdminToken,
     Path(name): Path<String>,
     JsonBody(_): JsonBody<NoInput>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let api_key = state.applications().rotate(&name).await?;
+    let api_key = state.applications().rotate(&admin.actor(), &name).await?;
     Ok(Json(documents::resource(
         state.clock.now_ms(),
         "application.key",
@@ -85,9 +86,9 @@ pub async fn rotate(
 #[tracing::instrument(name = "admin.applications.revoke", skip_all)]
 pub async fn revoke(
     State(state): State<AppState>,
-    _admin: AdminToken,
+    admin: AdminToken,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.applications().revoke(&name).await?;
+    state.applications().revoke(&admin.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -147,6 +147,11 @@ impl FromRequestParts<AppState> for AdminToken {
 }
 
 impl AdminToken {
+    /// Who acts, as the audit log names it.
+    pub fn actor(&self) -> String {
+        format!("admin:token:{}", self.name)
+    }
+
     pub fn service<'a>(&self, state: &'a AppState) -> UserAdmin<'a> {
         UserAdmin {
             store: state.store.as_ref(),
@@ -155,7 +160,7 @@ impl AdminToken {
             policy: &state.config.password_policy,
             clock: state.clock.as_ref(),
             random: state.random.as_ref(),
-            actor: format!("admin:token:{}", self.name),
+            actor: self.actor(),
         }
     }
 }

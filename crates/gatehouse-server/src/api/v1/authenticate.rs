@@ -102,7 +102,7 @@ pub async fn handler(
     if user.locked {
         return Err(V1Error::Coded(403, "USER_LOCKED", "the person's account is locked"));
     }
-    let token_required = state.store.app_token_required(&app.id, &user.id).await?;
+    let token_required = apps.token_required(&app, &user).await?;
     let approval_id = if method == "OTP" {
         code(&state, &app, &user, body.token.as_deref().unwrap_or_default()).await?;
         None
@@ -116,7 +116,7 @@ pub async fn handler(
         }
         Some(ask(&state, &app, &user, context).await?)
     };
-    state.store.set_app_token_required(&app.id, &user.id, false).await?;
+    apps.decided(&app, &user, true).await?;
     if body.generate_token == Some(false) {
         return Ok(ok("api.application.approval.authenticate", person_data(&user)));
     }
@@ -132,6 +132,6 @@ async fn ask(state: &AppState, app: &Application, user: &User, context: serde_js
     if super::push_and_wait(state, app, approval, DECISION_WAIT).await? {
         return Ok(id);
     }
-    state.store.set_app_token_required(&app.id, &user.id, true).await?;
+    state.applications().decided(app, user, false).await?;
     Err(V1Error::Coded(403, "APPROVAL_DENIED", "the person denied the request"))
 }

@@ -27,7 +27,7 @@ const CONSENT_WAIT: Duration = Duration::from_secs(30);
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     pub email: String,
-    /// A display name for the person (kept with the application's profile).
+    /// The application's display name for the person (kept with the enrollment; `/v1/token` returns it).
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -46,11 +46,12 @@ pub async fn enroll(
     V1Json(body): V1Json<EnrollRequest>,
 ) -> Result<Response, V1Error> {
     let address = email(&body.email)?;
-    if body.name.as_ref().is_some_and(|n| n.chars().count() > 128) {
-        return Err(V1Error::Invalid("name: at most 128 characters".into()));
+    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 128 || n.chars().any(char::is_control)) {
+        return Err(V1Error::Invalid("name: at most 128 characters, no control characters".into()));
     }
     let apps = state.applications();
-    let result = match apps.enroll(&app, &address).await? {
+    let result = match apps.enroll(&app, &address, name).await? {
         Enrollment::Done { existed } => serde_json::json!({ "exists": existed, "qr_url": null, "expire_at": null }),
         Enrollment::Activate { existed, activation } => {
             let svg = base64::engine::general_purpose::STANDARD.encode(activation.qr_code.as_bytes());
@@ -68,7 +69,7 @@ pub async fn enroll(
             if !super::push_and_wait(&state, &app, approval, CONSENT_WAIT).await? {
                 return Err(V1Error::Denied);
             }
-            apps.finish_enrollment(&app, &user).await?;
+            apps.finish_enrollment(&app, &user, name).await?;
             serde_json::json!({ "exists": true, "qr_url": null, "expire_at": null })
         }
     };

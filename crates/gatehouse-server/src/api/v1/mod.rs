@@ -7,6 +7,7 @@ mod authenticate;
 mod enroll;
 mod enrolled;
 mod token;
+mod widget;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -24,7 +25,7 @@ const NS: &str = "api.application";
 
 pub fn routes() -> Routes {
     let doc = |summary, what| Doc::new(summary, Auth::AppKey, Answer::V1(what));
-    Routes::new()
+    widget::routes()
         .at(
             Method::POST,
             "/v1/enroll",
@@ -231,10 +232,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for V1Json<T> {
             return Err(V1Error::UnsupportedMediaType);
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|_| V1Error::TooLarge)?;
-        let bytes =
-            if bytes.iter().all(u8::is_ascii_whitespace) { axum::body::Bytes::from_static(b"{}") } else { bytes };
-        serde_json::from_slice(&bytes).map(Self).map_err(|e| V1Error::Invalid(e.to_string()))
+        decode(&bytes).map(Self)
     }
+}
+
+/// A JSON body (empty reads as `{}`).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, V1Error> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| V1Error::Invalid(e.to_string()))
 }
 
 /// An email address as the v1 calls take it.
@@ -244,6 +249,18 @@ pub fn email(value: &str) -> Result<String, V1Error> {
         return Err(V1Error::Invalid("email: not an email address".into()));
     }
     Ok(value.to_owned())
+}
+
+/// Stores `app`'s push request (which notifies the person's devices) and lists it among the application's.
+pub(crate) async fn send_request(
+    state: &AppState,
+    app: &Application,
+    approval: gatehouse_core::ports::Approval,
+) -> Result<(), V1Error> {
+    let id = approval.id.clone();
+    state.store.apply(&[gatehouse_core::ports::Effect::CreateApproval(approval)]).await?;
+    state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
+    Ok(())
 }
 
 /// Pushes `approval` (made by `app`) to the person's devices and waits up to `wait` for the decision: whether it
@@ -256,8 +273,7 @@ pub(crate) async fn push_and_wait(
 ) -> Result<bool, V1Error> {
     use gatehouse_core::ports::{ApprovalStatus, Effect};
     let id = approval.id.clone();
-    state.store.apply(&[Effect::CreateApproval(approval)]).await?;
-    state.store.record_app_approval(&app.id, &id, state.clock.now_ms()).await?;
+    send_request(state, app, approval).await?;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         crate::api::wait_for_approval(state, Some(&id), None).await.map_err(|e| match e {

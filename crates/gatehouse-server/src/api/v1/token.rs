@@ -14,7 +14,8 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,
-    /// The application's session id (for a remote logout later), at most 128 characters.
+    /// The application's session id, kept with the used token (for a remote logout later), at most 128
+    /// characters.
     #[serde(default)]
     pub sid: Option<String>,
     #[serde(default)]
@@ -30,15 +31,19 @@ pub async fn handler(
     if body.sid.as_ref().is_some_and(|s| s.len() > 128) || body.ip.as_ref().is_some_and(|s| s.len() > 64) {
         return Err(V1Error::Invalid("sid: at most 128 characters; ip: at most 64".into()));
     }
-    let Some((record, user)) = state.applications().redeem(&app, body.token.trim()).await? else {
+    let sid = body.sid.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let Some((record, user)) = state.applications().redeem(&app, body.token.trim(), sid).await? else {
         return Err(V1Error::Coded(400, "TOKEN_INVALID", "the token is unknown, used or expired"));
     };
+    let enrollment = state.store.app_enrollment(&app.id, &user.id).await?;
     let mut result = person_data(&user);
     if let Some(map) = result.as_object_mut() {
         map.insert("approval_id".into(), serde_json::json!(record.approval_id));
         map.insert("method".into(), serde_json::json!(record.method));
         map.insert("ip_source".into(), serde_json::json!(record.ip));
         map.insert("token_type".into(), serde_json::json!("AUTHENTICATE"));
+        map.insert("name".into(), serde_json::json!(enrollment.and_then(|e| e.name)));
+        map.insert("sid".into(), serde_json::json!(record.sid));
     }
     Ok(ok("api.application.approval.token", result))
 }

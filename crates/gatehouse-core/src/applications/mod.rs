@@ -12,6 +12,9 @@ use crate::ports::{Application, Approval, ApprovalStatus, Store, StoreError};
 use crate::random::{Random, random_id, random_token};
 use crate::user::{NewUser, User, normalize_login};
 
+mod widget;
+pub use widget::{TICKET_LIFETIME_MS, WidgetTicket, callback_with_token};
+
 /// Keyed-hash purpose of application API keys.
 pub const KEY_PURPOSE: &str = "app-api-key";
 /// What an enrollment call leads to.
@@ -99,9 +102,10 @@ impl Applications<'_> {
         (api_key, hash)
     }
 
-    /// Registers an application; its API key (shown once).
+    /// Registers an application on behalf of `actor` (audited); its API key (shown once).
     pub async fn create(
         &self,
+        actor: &str,
         name: &str,
         origin: &str,
         callback_url: Option<&str>,
@@ -132,23 +136,50 @@ impl Applications<'_> {
         if !self.store.create_application(&app, &hash).await? {
             return Err(AppError::NameTaken(name.to_owned()));
         }
+        self.audit_admin(actor, &app.name, "application.created").await?;
         Ok((app, api_key))
     }
 
     /// A new key for a live application; the old one stops working at once.
-    pub async fn rotate(&self, name: &str) -> Result<String, AppError> {
+    pub async fn rotate(&self, actor: &str, name: &str) -> Result<String, AppError> {
         let (api_key, hash) = self.new_key();
         if !self.store.rotate_application_key(name, &hash, self.clock.now_ms()).await? {
             return Err(AppError::NotFound(name.to_owned()));
         }
+        self.audit_admin(actor, name, "application.key_rotated").await?;
         Ok(api_key)
     }
 
-    pub async fn revoke(&self, name: &str) -> Result<(), AppError> {
+    pub async fn revoke(&self, actor: &str, name: &str) -> Result<(), AppError> {
         if !self.store.revoke_application(name, self.clock.now_ms()).await? {
             return Err(AppError::NotFound(name.to_owned()));
         }
-        Ok(())
+        self.audit_admin(actor, name, "application.revoked").await
+    }
+
+    /// An administrator's change to an application, in the audit log (never the key).
+    async fn audit_admin(&self, actor: &str, name: &str, event: &str) -> Result<(), AppError> {
+        let app = self.store.application_by_name(name).await?;
+        let details = serde_json::json!({
+            "application": name,
+            "application_id": app.as_ref().map(|a| a.id.clone()),
+            "origin": app.as_ref().map(|a| a.origin.clone()),
+            "callback_url": app.and_then(|a| a.callback_url),
+        });
+        let ev = crate::audit::AuditEvent {
+            id: random_id(self.random),
+            at: self.clock.now_ms(),
+            event: event.to_owned(),
+            actor: actor.to_owned(),
+            user_id: None,
+            username: None,
+            flow_id: None,
+            session_id: None,
+            ip: None,
+            outcome: "ok".into(),
+            details,
+        };
+        Ok(self.store.apply(&[crate::ports::Effect::Audit(ev)]).await?)
     }
 
     /// The live application of an API key.
@@ -236,7 +267,7 @@ impl Applications<'_> {
     /// A Gatehouse user with that login name and a device is asked on the device ([`Enrollment::Consent`]): an
     /// application never gets an activation for somebody's Gatehouse account, or it could put its own device on
     /// it. Anyone else gets an activation for the application's own profile of the address.
-    pub async fn enroll(&self, app: &Application, email: &str) -> Result<Enrollment, AppError> {
+    pub async fn enroll(&self, app: &Application, email: &str, name: Option<&str>) -> Result<Enrollment, AppError> {
         if let Some(user) = self.store.find_user_by_login(email).await?
             && !self.store.list_devices(&user.id).await?.is_empty()
         {
@@ -250,14 +281,14 @@ impl Applications<'_> {
         let user =
             self.scoped_profile(app, email, true).await?.ok_or_else(|| AppError::Internal("no profile".into()))?;
         if !self.store.list_devices(&user.id).await?.is_empty() {
-            self.store.enroll_app_user(&app.id, &user.id, self.clock.now_ms()).await?;
+            self.store.enroll_app_user(&app.id, &user.id, name, self.clock.now_ms()).await?;
             return Ok(Enrollment::Done { existed });
         }
         let details = serde_json::json!({ "by": "application", "application": app.name });
         let audit = self.event(app, &user.id, &user.username, "device.activation_started", details);
         let now = self.clock.now_ms();
         let activation = start_activation(self.store, self.key, self.random, self.config, &user, now, audit).await?;
-        self.store.enroll_app_user(&app.id, &user.id, now).await?;
+        self.store.enroll_app_user(&app.id, &user.id, name, now).await?;
         Ok(Enrollment::Activate { existed, activation })
     }
 
@@ -282,8 +313,8 @@ impl Applications<'_> {
     }
 
     /// Records the enrollment the person approved on their device.
-    pub async fn finish_enrollment(&self, app: &Application, user: &User) -> Result<(), AppError> {
-        Ok(self.store.enroll_app_user(&app.id, &user.id, self.clock.now_ms()).await?)
+    pub async fn finish_enrollment(&self, app: &Application, user: &User, name: Option<&str>) -> Result<(), AppError> {
+        Ok(self.store.enroll_app_user(&app.id, &user.id, name, self.clock.now_ms()).await?)
     }
 
     /// Checks a code from one of the person's devices ([`crate::authenticator::time_code`], one step either way),
@@ -366,26 +397,39 @@ impl Applications<'_> {
             ip: ip.map(str::to_owned),
             created_at: now,
             expires_at: now + TOKEN_LIFETIME_MS,
+            sid: None,
         };
         self.store.create_app_token(&record).await?;
         Ok(token)
     }
 
-    /// Uses an access token of `app`: its record and person, once.
+    /// Uses an access token of `app`, noting the application's session id `sid`: its record and person, once.
     pub async fn redeem(
         &self,
         app: &Application,
         token: &str,
+        sid: Option<&str>,
     ) -> Result<Option<(crate::ports::AppToken, User)>, AppError> {
         if token.len() > 128 {
             return Ok(None);
         }
         let hash = self.key.hash_secret(TOKEN_PURPOSE, token);
-        let Some(record) = self.store.consume_app_token(&hash, &app.id, self.clock.now_ms()).await? else {
+        let Some(record) = self.store.consume_app_token(&hash, &app.id, sid, self.clock.now_ms()).await? else {
             return Ok(None);
         };
         let user = self.store.get_user(&record.user_id).await?;
         Ok(user.map(|u| (record, u)))
+    }
+
+    /// Whether the person's next authentication for `app` needs a code from the device (after a denial).
+    pub async fn token_required(&self, app: &Application, user: &User) -> Result<bool, AppError> {
+        Ok(self.store.app_enrollment(&app.id, &user.id).await?.is_some_and(|e| e.token_required))
+    }
+
+    /// Records the person's decision on a login request of `app`: a denial makes every later authentication need
+    /// a code from the device (push fatigue stops at the first "no"); a success clears that.
+    pub async fn decided(&self, app: &Application, user: &User, approved: bool) -> Result<(), AppError> {
+        Ok(self.store.set_app_token_required(&app.id, &user.id, !approved).await?)
     }
 
     /// Ends `app`'s enrollment of `email` (the "disable two-step verification" button); the person's devices stay.
