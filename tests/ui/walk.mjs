@@ -8,7 +8,7 @@
 // Environment: GATEHOUSE_URL, GATEHOUSE_DATA (the server's data directory: outbox), GATEHOUSE_BIN (the CLI with
 // the server's environment), SCREENSHOTS (directory), CHROMIUM (default /usr/bin/chromium).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -365,6 +365,85 @@ async function enumerationWalk(browser) {
   expect(pages[0] === pages[1], 'the reset page tells a real account from an unknown one');
 }
 
+// The widget in a third-party application (examples/relying-app, widget mode): from an origin other than the
+// registered one the widget's calls are refused and nothing reaches the phone; from the registered origin the page
+// shows a number, the CLI approves it, and the browser lands on the application's callback with a token the
+// application exchanges at /v1/token. After a denial on the phone the widget asks for a code instead.
+async function widgetWalk(browser) {
+  const port = Number(execFileSync('python3', ['-c', 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'], { encoding: 'utf8' }).trim());
+  const origin = `http://localhost:${port}`;
+  const key = cli('app', 'create', 'widget-shop', '--origin', origin, '--callback', `${origin}/login/callback`).trim();
+  const app = spawn(process.env.RELYING_APP_BIN, ['--listen', `127.0.0.1:${port}`, '--database', path.join(DATA, 'widget-shop.db')], {
+    env: { ...process.env, GATEHOUSE_URL: BASE, GATEHOUSE_API_KEY: key, RELYING_APP_TWO_STEP: 'widget' },
+    stdio: 'ignore',
+  });
+  const phone = path.join(DATA, 'widget-phone.json');
+  try {
+    for (let i = 0; i < 200; i++) {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) break;
+      await sleep(50);
+    }
+    const email = 'wanda@example.com';
+    const password = 'a long password of the shop';
+    const { context, page } = await newPage(browser);
+    const fill = async (action, fields) => {
+      const form = page.locator(`form[action="${action}"]`).first();
+      for (const [name, value] of Object.entries(fields)) await form.locator(`[name="${name}"]`).fill(value);
+      await Promise.all([page.waitForLoadState('load'), form.locator('button').first().click()]);
+    };
+    await page.goto(`${origin}/signup`);
+    await fill('/signup', { email, password });
+    await fill('/account/two-step/enable', {});
+    const uri = (await page.locator('#activation-uri').textContent()).trim();
+    cli('authenticator', '--store', phone, 'enroll', uri);
+    await fill('/account/two-step/confirm', {});
+    expect((await page.content()).includes('Two-step verification is on'), `widget: not enabled: ${page.url()}`);
+    await fill('/logout', {});
+
+    // Another origin (the same server by its address, not the registered name): refused, nothing pushed.
+    const other = await newPage(browser);
+    other.page.removeAllListeners('console');
+    await other.page.goto(`http://127.0.0.1:${port}/login`);
+    const otherForm = other.page.locator('form[action="/login"]');
+    await otherForm.locator('[name="email"]').fill(email);
+    await otherForm.locator('[name="password"]').fill(password);
+    await Promise.all([other.page.waitForURL('**/login/two-step'), otherForm.locator('button').click()]);
+    await other.page.locator('[data-gatehouse="status"]').filter({ hasText: /unavailable|Failed to fetch/i }).waitFor({ timeout: 10000 }).catch(async (e) => {
+      throw new Error(`${e.message}\nthe foreign page shows: ${await other.page.locator('body').innerText()}`);
+    });
+    expect((await other.page.locator('[data-gatehouse="number"]').count()) === 0, 'widget: a number shown on a foreign origin');
+    const none = JSON.parse(cli('authenticator', '--store', phone, 'pending', '--wait', '1', '--json'));
+    expect(none.length === 0, `widget: ${none.length} requests pushed from a foreign origin`);
+    await other.context.close();
+
+    // The registered origin: the number on the page, picked on the phone, the callback, the account.
+    await page.goto(`${origin}/login`);
+    await fill('/login', { email, password });
+    expect(page.url().endsWith('/login/two-step'), `widget: not at the second step: ${page.url()}`);
+    const number = (await page.locator('[data-gatehouse="number"]').textContent({ timeout: 10000 })).trim();
+    await check(page, 'widget-number');
+    const pending = JSON.parse(cli('authenticator', '--store', phone, 'pending', '--wait', '10', '--json'));
+    expect(pending.length === 1 && pending[0].attributes.choices.map(String).includes(number), `widget: the phone does not offer ${number}`);
+    cli('authenticator', '--store', phone, 'approve', pending[0].id, '--number', number);
+    await page.waitForURL('**/account', { timeout: 20000 });
+    await fill('/logout', {});
+
+    // Denied on the phone: the widget asks for a code from the authenticator, which finishes the login.
+    await page.goto(`${origin}/login`);
+    await fill('/login', { email, password });
+    await page.locator('[data-gatehouse="number"]').waitFor({ timeout: 10000 });
+    const denied = JSON.parse(cli('authenticator', '--store', phone, 'pending', '--wait', '10', '--json'));
+    cli('authenticator', '--store', phone, 'deny', denied[0].id);
+    await page.locator('[data-gatehouse="code"]').waitFor({ timeout: 20000 });
+    await check(page, 'widget-code');
+    await page.locator('[data-gatehouse="code"]').fill(cli('authenticator', '--store', phone, 'code').trim());
+    await Promise.all([page.waitForURL('**/account', { timeout: 20000 }), page.locator('[data-gatehouse="send-code"]').click()]);
+    await context.close();
+  } finally {
+    app.kill();
+  }
+}
+
 async function main() {
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   const store = path.join(DATA, 'authenticator.json');
@@ -390,6 +469,7 @@ async function main() {
     ['lock and self-unlock', () => lockAndUnlockWalk(browser, store)],
     ['registration and password change', () => registrationWalk(browser)],
     ['no enumeration', () => enumerationWalk(browser)],
+    ['the widget in a third-party application', () => widgetWalk(browser)],
   ];
   const only = process.env.WALKS?.split(',').filter(Boolean);
   for (const [name, walk] of walks.filter(([n]) => !only || only.some((o) => n.includes(o)))) {

@@ -101,7 +101,12 @@
     window.location.assign(url);
   }
 
+  function heading(text) {
+    return el("h2", { text: text, style: { fontSize: "1.2em", margin: "0 0 0.5em" } });
+  }
+
   function start() {
+    show([heading("Two-step verification")]);
     say("Sending a request to your phone…");
     call("start", {}).then(function (result) {
       if (result.token_required) {
@@ -110,7 +115,7 @@
       }
       approvalId = result.approval_id;
       var mine = show([
-        el("h2", { text: "Approve on your phone", style: { fontSize: "1.2em", margin: "0 0 0.5em" } }),
+        heading("Approve on your phone"),
         el("p", { text: "Open your authenticator and pick this number:" }),
         el("p", { "data-gatehouse": "number", "aria-label": "Number to pick: " + result.number,
           text: String(result.number), style: { fontSize: "2.5em", fontWeight: "700", margin: "0.25em 0" } }),
@@ -136,6 +141,7 @@
         askCode("You denied the request on your phone. To continue, type a code from your authenticator.");
       } else {
         show([
+          heading("Two-step verification"),
           el("p", { text: "The request expired." }),
           button("Send a new request", start, "restart")
         ]);
@@ -168,7 +174,7 @@
         input.focus();
       });
     });
-    show([el("h2", { text: "Two-step verification", style: { fontSize: "1.2em", margin: "0 0 0.5em" } }), form]);
+    show([heading("Two-step verification"), form]);
     input.focus();
   }
 

@@ -23,6 +23,7 @@ mod openapi;
 mod password_policy;
 mod rate_limits;
 mod registration;
+mod relying_app;
 mod reset_flow;
 mod restart;
 mod second_factor;
