@@ -18,6 +18,7 @@ mod mail;
 mod registration;
 mod report;
 mod server;
+mod third_party;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +69,9 @@ enum Scenario {
     /// Whole self-registrations through the demo's default flow (CAPTCHA, emailed code, password) as fast as the
     /// server answers, against the raw hash rate; and what one CAPTCHA costs the server and a client.
     Registration,
+    /// Third-party applications' second factor: `/v1/authenticate` held while a software device approves,
+    /// `/v1/token`, round trips per second; then `--held` calls waiting at once and the server's memory per call.
+    ThirdParty,
 }
 
 #[derive(Parser, Debug)]
@@ -122,6 +126,9 @@ struct Args {
     /// machine with the server, so the demo's 100000 would measure their solving more than the server.
     #[arg(long, default_value_t = 1000)]
     captcha_max_number: u64,
+    /// Third-party scenario: `/v1/authenticate` calls held open at once for the memory measurement.
+    #[arg(long, default_value_t = 1000)]
+    held: usize,
     /// Also write the Markdown report to this file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -157,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Login => return login_main(&args, &bin, cores, &backends, started_at).await,
         Scenario::Enumeration => return enumeration_main(&args, &bin, params, cores, &backends, started_at).await,
+        Scenario::ThirdParty => return third_party_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Initiation => return initiation_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Registration => {
             return registration_main(&args, &bin, params, cores, &backends, started_at).await;
@@ -781,4 +789,88 @@ async fn spend_cost(db: &Database, n: u32) -> anyhow::Result<Duration> {
         }
     }
     Ok(t.elapsed() / n.max(1))
+}
+
+/// The third-party scenario, per backend: a server on the demo's configuration, an application enrolling
+/// `--concurrency` people (one software device each), every client running round trips for one person for
+/// `--duration-secs`; then `--held` calls waiting at once.
+async fn third_party_main(
+    args: &Args,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    backends: &[Backend],
+    started_at: String,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let m = Machine::probe(cores);
+    let mut out = format!(
+        "# Third-party second factor (v1 API)\n\nRun started {started_at}{}; server `{}`.\n\n- Machine: {} cores ({}), {} MiB RAM, {}\n\
+         - One application, {} people enrolled (a software device each, in the bench process), {} clients (one person \
+         each), {} s per backend. A round trip: `POST /v1/authenticate` (held open), the device's signed \
+         `GET /rest/device/approvals?wait=5` and signed approval, the answer with the token, `POST /v1/token`. \
+         Rate limits off.\n\
+         - Then {} `/v1/authenticate` calls opened at once, spread over the people, held until every request is on a \
+         device: the server's RSS before and while they wait, then all approved.\n\n\
+         | backend | round trips/s | failed | p50 ms | p99 ms | calls held | all waiting after s | RSS before MiB | RSS waiting MiB | KiB per waiting call | answered |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        if cfg!(debug_assertions) { " — **debug build**" } else { "" },
+        bin.display(),
+        m.cores,
+        m.cpu_model,
+        m.memory_mib,
+        m.os,
+        args.concurrency,
+        args.concurrency,
+        args.duration_secs,
+        args.held,
+    );
+    let mut failures = Vec::new();
+    for &backend in backends {
+        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+        let db = database(args, backend, dir.path());
+        let port = server::free_port()?;
+        let config = server::write_config(dir.path(), port, &db, params, "")?;
+        let server = ServerProcess::start(bin, &config, dir.path(), port).await?;
+        eprintln!("{}: enrolling {} people…", backend.name(), args.concurrency);
+        let enrolled = Arc::new(third_party::setup(bin, &config, &server.base, args.concurrency).await?);
+        eprintln!("{}: {} clients for {} s…", backend.name(), args.concurrency, args.duration_secs);
+        let seen =
+            third_party::run(&server.base, enrolled.clone(), args.concurrency, Duration::from_secs(args.duration_secs))
+                .await?;
+        eprintln!("{}: holding {} calls…", backend.name(), args.held);
+        let held = third_party::hold(&server.base, &enrolled, server.pid, args.held).await?;
+        server.stop().await?;
+        server::drop_schema(&db).await?;
+        let mut durations = seen.durations;
+        durations.sort_unstable();
+        let per_call = held.rss_waiting_kib.saturating_sub(held.rss_before_kib) as f64 / held.calls.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            backend.name(),
+            seen.completed as f64 / seen.elapsed.as_secs_f64().max(1e-9),
+            seen.failed,
+            report::ms(report::percentile(&durations, 0.5)),
+            report::ms(report::percentile(&durations, 0.99)),
+            held.calls,
+            held.all_waiting_after.as_secs_f64(),
+            held.rss_before_kib as f64 / 1024.0,
+            held.rss_waiting_kib as f64 / 1024.0,
+            per_call,
+            held.answered,
+        );
+        if let Some(f) = seen.first_failure {
+            failures.push(format!("{}: {f}", backend.name()));
+        }
+    }
+    if !failures.is_empty() {
+        let _ = write!(out, "\nFirst failures: {}\n", failures.join("; "));
+    }
+    println!("{out}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &out)?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
 }
