@@ -63,7 +63,7 @@ impl Device {
             .send()
             .await?;
         let (status, answer) = json_of(response).await?;
-        let id = answer["data"]["attributes"]["deviceId"].as_str().filter(|_| status == 200);
+        let id = answer["data"]["attributes"]["deviceId"].as_str().filter(|_| (200..300).contains(&status));
         let id = id.ok_or_else(|| anyhow!("activation: HTTP {status}: {answer}"))?.to_owned();
         Ok(Self { base: base.to_owned(), id, key })
     }

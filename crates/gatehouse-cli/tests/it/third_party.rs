@@ -416,6 +416,14 @@ async fn the_widget_works_from_the_registered_origin_only(backend: Backend) {
     v1_error(&ticket_for(&shop, "nobody@example.com").await, 404, "NOT_ENROLLED");
     v1_error(&ticket_for(&blog, "pat@example.com").await, 409, "NO_CALLBACK");
     v1_error(&ticket_for("gh_app_wrong", "pat@example.com").await, 401, "UNAUTHORIZED");
+    for body in [
+        json!({ "email": 5 }),
+        json!({ "email": "pat@example.com", "extra": 1 }),
+        json!({ "email": "pat@example.com", "ip": "x".repeat(65) }),
+    ] {
+        let r = v1(&mut c, post.clone(), "/v1/widget/ticket", Some(&shop), Some(body)).await;
+        v1_error(&r, 400, "INVALID_REQUEST");
+    }
 
     // The script itself is for any page to load.
     let r = c.http.get(format!("{}/v1/widget.js", c.base)).send().await.unwrap();
