@@ -151,7 +151,7 @@ impl Browser {
 async fn an_application_adds_the_authenticator_to_its_own_login(backend: Backend) {
     gatehouse_server::install_crypto_provider();
     let env = TestEnv::new(backend).await;
-    let (_gatehouse, gatehouse_base) = serve(&env).await;
+    let (gatehouse_process, gatehouse_base) = serve(&env).await;
     let port = free_port();
     let app_origin = format!("http://localhost:{port}");
     let callback = format!("{app_origin}/login/callback");
@@ -249,5 +249,6 @@ async fn an_application_adds_the_authenticator_to_its_own_login(backend: Backend
         .unwrap();
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["result"]["enrolled"], false);
     drop(app);
+    drop(gatehouse_process);
     env.cleanup().await;
 }
