@@ -651,11 +651,7 @@ async fn initiation_main(
         );
         missing += seen.missing;
     }
-    println!("{out}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, &out)?;
-        eprintln!("report written to {}", path.display());
-    }
+    publish(args, &out)?;
     if missing > 0 {
         bail!("{missing} mails were not written within 60 s");
     }
@@ -761,11 +757,7 @@ async fn registration_main(
     if !failures.is_empty() {
         let _ = write!(out, "\nFirst failures: {}\n", failures.join("; "));
     }
-    println!("{out}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, &out)?;
-        eprintln!("report written to {}", path.display());
-    }
+    publish(args, &out)?;
     Ok(())
 }
 
@@ -789,6 +781,39 @@ async fn spend_cost(db: &Database, n: u32) -> anyhow::Result<Duration> {
         }
     }
     Ok(t.elapsed() / n.max(1))
+}
+
+/// One backend's third-party run on database `db`: the round trips, then the held calls.
+async fn third_party_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<(third_party::RoundTrips, third_party::Held)> {
+    let port = server::free_port()?;
+    let config = server::write_config(dir, port, db, params, "")?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    eprintln!("{}: enrolling {} people…", backend.name(), args.concurrency);
+    let enrolled = Arc::new(third_party::setup(bin, &config, &server.base, args.concurrency).await?);
+    eprintln!("{}: {} clients for {} s…", backend.name(), args.concurrency, args.duration_secs);
+    let duration = Duration::from_secs(args.duration_secs);
+    let seen = third_party::run(&server.base, enrolled.clone(), args.concurrency, duration).await?;
+    eprintln!("{}: holding {} calls…", backend.name(), args.held);
+    let held = third_party::hold(&server.base, &enrolled, server.pid, args.held).await?;
+    server.stop().await?;
+    Ok((seen, held))
+}
+
+/// Prints the report and writes it to `--output`.
+fn publish(args: &Args, out: &str) -> anyhow::Result<()> {
+    println!("{out}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, out)?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// The third-party scenario, per backend: a server on the demo's configuration, an application enrolling
@@ -829,19 +854,10 @@ async fn third_party_main(
     for &backend in backends {
         let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
         let db = database(args, backend, dir.path());
-        let port = server::free_port()?;
-        let config = server::write_config(dir.path(), port, &db, params, "")?;
-        let server = ServerProcess::start(bin, &config, dir.path(), port).await?;
-        eprintln!("{}: enrolling {} people…", backend.name(), args.concurrency);
-        let enrolled = Arc::new(third_party::setup(bin, &config, &server.base, args.concurrency).await?);
-        eprintln!("{}: {} clients for {} s…", backend.name(), args.concurrency, args.duration_secs);
-        let seen =
-            third_party::run(&server.base, enrolled.clone(), args.concurrency, Duration::from_secs(args.duration_secs))
-                .await?;
-        eprintln!("{}: holding {} calls…", backend.name(), args.held);
-        let held = third_party::hold(&server.base, &enrolled, server.pid, args.held).await?;
-        server.stop().await?;
+        let result = third_party_on(args, backend, bin, params, &db, dir.path()).await;
+        // The schema goes whether the run worked or not.
         server::drop_schema(&db).await?;
+        let (seen, held) = result?;
         let mut durations = seen.durations;
         durations.sort_unstable();
         let per_call = held.rss_waiting_kib.saturating_sub(held.rss_before_kib) as f64 / held.calls.max(1) as f64;
@@ -867,10 +883,6 @@ async fn third_party_main(
     if !failures.is_empty() {
         let _ = write!(out, "\nFirst failures: {}\n", failures.join("; "));
     }
-    println!("{out}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, &out)?;
-        eprintln!("report written to {}", path.display());
-    }
+    publish(args, &out)?;
     Ok(())
 }

@@ -14,7 +14,8 @@ on_both_backends!(
     keys_enrollments_and_isolation,
     a_gatehouse_user_consents_on_the_device,
     authenticate_tokens_and_push_fatigue,
-    the_widget_works_from_the_registered_origin_only
+    the_widget_works_from_the_registered_origin_only,
+    parallel_wrong_codes_on_two_nodes_count_exactly_to_the_limit
 );
 
 async fn v1(c: &mut Client, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
@@ -538,6 +539,58 @@ async fn the_widget_works_from_the_registered_origin_only(backend: Backend) {
     }
     assert!(audit.iter().all(|e| !e.details.to_string().contains(&shop)), "the key is in the log");
     assert!(audit.iter().filter(|e| e.event.starts_with("application.")).all(|e| e.actor == "admin:cli"));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+async fn parallel_wrong_codes_on_two_nodes_count_exactly_to_the_limit(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(config_on_port(&env)).await;
+    let other = env.start(env.config()).await;
+    let origin = "https://shop.example";
+    let shop =
+        ok(&gatehouse(&env, &["app", "create", "shop", "--origin", origin, "--callback", "https://shop.example/cb"]))
+            .trim()
+            .to_owned();
+    let shop_id = app_id(&env, "shop");
+    let mut c = server.client();
+    let post = reqwest::Method::POST;
+    let r = v1(&mut c, post.clone(), "/v1/enroll", Some(&shop), Some(json!({ "email": "pat@example.com" }))).await;
+    let uri = r.body["result"]["activation_uri"].as_str().unwrap().to_owned();
+    let store = env.dir.path().join("phone.json").display().to_string();
+    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+    let r =
+        v1(&mut c, post.clone(), "/v1/widget/ticket", Some(&shop), Some(json!({ "email": "pat@example.com" }))).await;
+    let ticket = r.body["result"]["ticket"].as_str().unwrap().to_owned();
+
+    // Twelve wrong codes at once, half on each node: the counter is checked and counted in one statement, so
+    // exactly the demo's limit (3) plus the one that passes it are looked at and the rest are refused unread.
+    let mut racers = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { &server } else { &other };
+        let (mut c, app, body) = (node.client(), shop_id.clone(), json!({ "ticket": ticket, "code": "00000000" }));
+        racers.push(tokio::spawn(async move {
+            let r = widget(&mut c, &app, "code", Some("https://shop.example"), body).await;
+            (r.status, r.body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }));
+    }
+    let mut seen = Vec::new();
+    for r in racers {
+        seen.push(r.await.unwrap());
+    }
+    let wrong = seen.iter().filter(|(s, c)| *s == 400 && c == "TOKEN_INVALID").count();
+    let refused = seen.iter().filter(|(s, c)| *s == 403 && c == "USER_LOCKED").count();
+    assert_eq!((wrong, refused), (4, 8), "{seen:?}");
+    let profile = env.user(&format!("app.{shop_id}.pat@example.com")).await;
+    let counter = format!("{}:PUBLIC", env.config().authenticator.method_id);
+    assert_eq!(profile.failed_attempts.get(&counter), Some(&4), "{:?}", profile.failed_attempts);
+    // Past the limit even the right code opens nothing, by the widget or server to server.
+    let code = ok(&gatehouse(&env, &["authenticator", "--store", &store, "code"])).trim().to_owned();
+    let r = widget(&mut c, &shop_id, "code", Some(origin), json!({ "ticket": ticket, "code": code })).await;
+    v1_error(&r, 403, "USER_LOCKED");
+    let body = json!({ "email": "pat@example.com", "method": "OTP", "token": code });
+    v1_error(&v1(&mut c, post, "/v1/authenticate", Some(&shop), Some(body)).await, 403, "USER_LOCKED");
+    other.stop().await;
     server.stop().await;
     env.cleanup().await;
 }

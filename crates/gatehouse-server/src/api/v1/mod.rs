@@ -205,15 +205,28 @@ impl FromRequestParts<AppState> for App {
             Some(app) => Ok(Self(app)),
             None => {
                 let ip = crate::extract::ClientIp::from_request_parts(parts, state).await.ok().and_then(|c| c.0);
-                match crate::api::limits::client(state, ip.as_deref()).await {
-                    Err(crate::errors::ApiError::RateLimited { retry_after_secs }) => {
-                        Err(V1Error::RateLimited(retry_after_secs))
-                    }
-                    _ => Err(V1Error::Unauthorized),
-                }
+                count_client(state, ip.as_deref()).await?;
+                Err(V1Error::Unauthorized)
             }
         }
     }
+}
+
+/// Counts a call on the client address's rate limit: `RATE_LIMITED` once it is used up. (A failure of the
+/// limiter itself does not refuse the call, as for the rest of the API's client limit.)
+pub(crate) async fn count_client(state: &AppState, ip: Option<&str>) -> Result<(), V1Error> {
+    match crate::api::limits::client(state, ip).await {
+        Err(crate::errors::ApiError::RateLimited { retry_after_secs }) => Err(V1Error::RateLimited(retry_after_secs)),
+        _ => Ok(()),
+    }
+}
+
+/// Waits (holding nothing) until the approval is decided or expires, or the poll's time is up.
+pub(crate) async fn await_decision(state: &AppState, id: &str, expires_at: Option<i64>) -> Result<(), V1Error> {
+    crate::api::wait_for_approval(state, Some(id), expires_at).await.map_err(|e| match e {
+        crate::errors::ApiError::Unavailable(why) => V1Error::Unavailable(why),
+        other => V1Error::Internal(format!("{other:?}")),
+    })
 }
 
 /// A JSON body whose problems answer in the v1 error shape.
@@ -276,10 +289,7 @@ pub(crate) async fn push_and_wait(
     send_request(state, app, approval).await?;
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        crate::api::wait_for_approval(state, Some(&id), None).await.map_err(|e| match e {
-            crate::errors::ApiError::Unavailable(why) => V1Error::Unavailable(why),
-            other => V1Error::Internal(format!("{other:?}")),
-        })?;
+        await_decision(state, &id, None).await?;
         match state.store.get_approval(&id).await?.map_or(ApprovalStatus::Cancelled, |a| a.status) {
             ApprovalStatus::Approved => return Ok(true),
             ApprovalStatus::Denied => return Ok(false),

@@ -11,7 +11,7 @@ use gatehouse_core::applications::CodeCheck;
 use gatehouse_core::ports::{ApprovalStatus, Effect};
 use serde::Deserialize;
 
-use super::super::{V1Error, ok};
+use super::super::{V1Error, count_client, ok};
 use super::{cors, redirect, ticket_holder};
 use crate::extract::ClientIp;
 use crate::state::AppState;
@@ -36,11 +36,7 @@ pub async fn handler(
     body: Bytes,
 ) -> Response {
     cors::answer(&state, &app_id, &headers, &body, |state, app, body: CodeRequest| async move {
-        if let Err(crate::errors::ApiError::RateLimited { retry_after_secs }) =
-            crate::api::limits::client(&state, ip.as_deref()).await
-        {
-            return Err(V1Error::RateLimited(retry_after_secs));
-        }
+        count_client(&state, ip.as_deref()).await?;
         let (ticket, user) = ticket_holder(&state, &app, &body.ticket).await?;
         let apps = state.applications();
         match apps.check_device_code(&app, &user, &body.code).await? {

@@ -10,7 +10,7 @@ use axum::response::Response;
 use gatehouse_core::clock::format_timestamp;
 use serde::Deserialize;
 
-use super::super::{V1Error, ok, send_request};
+use super::super::{count_client, ok, send_request};
 use super::{cors, ticket_holder};
 use crate::extract::ClientIp;
 use crate::state::AppState;
@@ -31,11 +31,7 @@ pub async fn handler(
 ) -> Response {
     cors::answer(&state, &app_id, &headers, &body, |state, app, body: StartRequest| async move {
         // Every start pushes to a phone: limited per browser address like every other public call.
-        if let Err(crate::errors::ApiError::RateLimited { retry_after_secs }) =
-            crate::api::limits::client(&state, ip.as_deref()).await
-        {
-            return Err(V1Error::RateLimited(retry_after_secs));
-        }
+        count_client(&state, ip.as_deref()).await?;
         let (ticket, user) = ticket_holder(&state, &app, &body.ticket).await?;
         let apps = state.applications();
         if apps.token_required(&app, &user).await? {

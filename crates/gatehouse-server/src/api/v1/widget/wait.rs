@@ -11,7 +11,7 @@ use axum::response::Response;
 use gatehouse_core::ports::{ApprovalStatus, Effect};
 use serde::Deserialize;
 
-use super::super::{V1Error, ok};
+use super::super::{V1Error, await_decision, ok};
 use super::{cors, redirect, ticket_holder};
 use crate::state::AppState;
 
@@ -40,12 +40,7 @@ pub async fn handler(
         let found = state.store.app_approval(&app.id, &body.approval_id).await?.filter(mine);
         let approval = found.ok_or_else(not_found)?;
         if approval.status == ApprovalStatus::Pending {
-            crate::api::wait_for_approval(&state, Some(&approval.id), Some(approval.expires_at)).await.map_err(
-                |e| match e {
-                    crate::errors::ApiError::Unavailable(why) => V1Error::Unavailable(why),
-                    other => V1Error::Internal(format!("{other:?}")),
-                },
-            )?;
+            await_decision(&state, &approval.id, Some(approval.expires_at)).await?;
         }
         let approval = state.store.app_approval(&app.id, &approval.id).await?.ok_or_else(not_found)?;
         let now = state.clock.now_ms();
