@@ -492,7 +492,9 @@ pub trait Store: Send + Sync {
     /// lease lasts past `now`; whether this holder has it now.
     async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError>;
 
-    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError>;
+    /// Stores a new flow session with `effects` in one transaction; `false` (and nothing written) when a
+    /// session with its id exists already (a flow started statelessly whose first call was raced).
+    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<bool, StoreError>;
     /// Takes the session for one request: only one request at a time may hold it (until `lease_until`).
     async fn acquire_flow_session(
         &self,

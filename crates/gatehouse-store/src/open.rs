@@ -72,20 +72,26 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
             }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(options.lock_wait.max(Duration::from_secs(10)))
+                .connect_with(connect.clone())
+                .await
+                .map_err(unavailable)?;
+            if options.migrate {
+                crate::migrations::sqlite()
+                    .run(&writer)
+                    .await
+                    .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
                 .await
                 .map_err(unavailable)?;
-            if options.migrate {
-                crate::migrations::sqlite()
-                    .run(&pool)
-                    .await
-                    .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            }
             let (events, _) = tokio::sync::broadcast::channel(256);
-            Ok(Arc::new(SqliteStore { pool, events }))
+            Ok(Arc::new(SqliteStore { pool, writer, events }))
         }
         Backend::Postgres => {
             let mut connect = PgConnectOptions::from_str(&options.url)
@@ -116,7 +122,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
             }
             let (events, _) = tokio::sync::broadcast::channel(256);
             let listener = relay_notifications(&pool, events.clone()).await?;
-            Ok(Arc::new(PgStore { pool, events, listener }))
+            Ok(Arc::new(PgStore { writer: pool.clone(), pool, events, listener }))
         }
     }
 }

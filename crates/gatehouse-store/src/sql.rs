@@ -19,13 +19,19 @@ use sqlx::Row as _;
 use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
 
 pub(crate) struct SqliteStore {
+    /// Reads: several connections, which WAL lets read at once.
     pub(crate) pool: sqlx::SqlitePool,
+    /// Writes: one connection. SQLite takes one writer at a time anyway; with one connection the writers of
+    /// this process queue in order on it instead of fighting over the file lock with busy-wait sleeps.
+    pub(crate) writer: sqlx::SqlitePool,
     /// Approval events of this process (several processes on one SQLite file fall back to polling).
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
 }
 
 pub(crate) struct PgStore {
     pub(crate) pool: sqlx::PgPool,
+    /// The same pool: PostgreSQL writers lock rows, not the database.
+    pub(crate) writer: sqlx::PgPool,
     /// Approval events of every node, relayed from PostgreSQL's LISTEN/NOTIFY.
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
     /// The relay task (and its connection) lives as long as the store.
@@ -111,8 +117,42 @@ macro_rules! select_applications {
     };
 }
 
-const FIND_BY_LOGIN: &str = select_users!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)");
-const GET_BY_ID: &str = select_users!("WHERE id = $1");
+/// One user with its aliases and failed-attempt counters as JSON columns (`aliases_json`, `counters_json`): one
+/// statement for what would be three, the lookup every identify and login makes. The aggregates are each
+/// backend's own spelling.
+macro_rules! one_user_sql {
+    ($aliases:literal, $counters:literal, $tail:literal) => {
+        concat!(
+            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
+            "unlock_count, auth_method, password_changed_at, created_at, updated_at, ",
+            $aliases,
+            " AS aliases_json, ",
+            $counters,
+            " AS counters_json FROM users ",
+            $tail
+        )
+    };
+}
+
+macro_rules! sqlite_one_user {
+    ($tail:literal) => {
+        one_user_sql!(
+            "(SELECT json_group_array(login) FROM (SELECT login FROM logins WHERE user_id = users.id AND kind = 'alias' ORDER BY login))",
+            "(SELECT json_group_object(method, count) FROM failed_attempts WHERE user_id = users.id AND count > 0)",
+            $tail
+        )
+    };
+}
+
+macro_rules! pg_one_user {
+    ($tail:literal) => {
+        one_user_sql!(
+            "(SELECT COALESCE(json_agg(login ORDER BY login), '[]')::text FROM logins WHERE user_id = users.id AND kind = 'alias')",
+            "(SELECT COALESCE(json_object_agg(method, count), '{}')::text FROM failed_attempts WHERE user_id = users.id AND count > 0)",
+            $tail
+        )
+    };
+}
 const LIST_USERS: &str = select_users!("ORDER BY username");
 const USERS_PAGE: &str = select_users!(
     "WHERE (CAST($1 AS TEXT) IS NULL OR username > $1) \
@@ -124,7 +164,7 @@ const USERS_PAGE: &str = select_users!(
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $now_sql:literal, $claim_sql:expr) => {
+    ($store:ident, $db:ty, $now_sql:literal, $claim_sql:expr, $find_by_login_sql:expr, $get_by_id_sql:expr) => {
         impl $store {
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
                 let context: String = row.try_get("context_data")?;
@@ -244,8 +284,16 @@ macro_rules! store_impl {
             async fn one_user(&self, sql: &'static str, key: &str) -> Result<Option<User>, StoreError> {
                 let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_error)?;
                 let Some(row) = row else { return Ok(None) };
-                let user = Self::user_from_row(&row).map_err(db_error)?;
-                Ok(self.complete_users(vec![user]).await?.pop())
+                let mut user = Self::user_from_row(&row).map_err(db_error)?;
+                let aliases: Option<String> = row.try_get("aliases_json").map_err(db_error)?;
+                let counters: Option<String> = row.try_get("counters_json").map_err(db_error)?;
+                user.aliases = aliases.as_deref().map_or(Ok(Vec::new()), json_list)?;
+                user.failed_attempts = match counters.as_deref() {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|e| StoreError::Other(format!("corrupt failed-attempt counters: {e}")))?,
+                    None => BTreeMap::new(),
+                };
+                Ok(Some(user))
             }
 
             async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
@@ -535,26 +583,31 @@ macro_rules! store_impl {
                             .execute(&mut *conn)
                             .await?;
                         }
-                        Effect::Audit(ev) => {
-                            sqlx::query(
-                                "INSERT INTO audit_events (id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                            )
-                            .bind(&ev.id)
-                            .bind(ev.at)
-                            .bind(&ev.event)
-                            .bind(&ev.actor)
-                            .bind(&ev.user_id)
-                            .bind(&ev.username)
-                            .bind(&ev.flow_id)
-                            .bind(&ev.session_id)
-                            .bind(&ev.ip)
-                            .bind(&ev.outcome)
-                            .bind(ev.details.to_string())
-                            .execute(&mut *conn)
-                            .await?;
-                        }
+                        // Written together below: one statement for all of a call's events.
+                        Effect::Audit(_) => {}
                     }
+                }
+                let events: Vec<&AuditEvent> =
+                    effects.iter().filter_map(|e| if let Effect::Audit(ev) = e { Some(ev) } else { None }).collect();
+                // 11 parameters a row: 1,000 rows stay below either backend's limit per statement.
+                for chunk in events.chunks(1000) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_events (id, at, event, actor, user_id, username, flow_id, session_id, ip, outcome, details) ",
+                    );
+                    insert.push_values(chunk, |mut row, ev| {
+                        row.push_bind(ev.id.clone())
+                            .push_bind(ev.at)
+                            .push_bind(ev.event.clone())
+                            .push_bind(ev.actor.clone())
+                            .push_bind(ev.user_id.clone())
+                            .push_bind(ev.username.clone())
+                            .push_bind(ev.flow_id.clone())
+                            .push_bind(ev.session_id.clone())
+                            .push_bind(ev.ip.clone())
+                            .push_bind(ev.outcome.clone())
+                            .push_bind(ev.details.to_string());
+                    });
+                    insert.build().execute(&mut *conn).await?;
                 }
                 Ok(())
             }
@@ -567,7 +620,7 @@ macro_rules! store_impl {
             }
 
             async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 let aliases: Vec<String> = user.aliases.iter().map(|a| normalize_login(a)).collect();
                 sqlx::query(
                     "INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at, \
@@ -614,11 +667,11 @@ macro_rules! store_impl {
             }
 
             async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
-                self.one_user(FIND_BY_LOGIN, &normalize_login(login)).await
+                self.one_user($find_by_login_sql, &normalize_login(login)).await
             }
 
             async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-                self.one_user(GET_BY_ID, id).await
+                self.one_user($get_by_id_sql, id).await
             }
 
             async fn create_application(&self, app: &Application, key_hash: &str) -> Result<bool, StoreError> {
@@ -632,7 +685,7 @@ macro_rules! store_impl {
                 .bind(&app.callback_url)
                 .bind(key_hash)
                 .bind(app.created_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -680,7 +733,7 @@ macro_rules! store_impl {
                 .bind(name)
                 .bind(key_hash)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -690,7 +743,7 @@ macro_rules! store_impl {
                 let done = sqlx::query("UPDATE applications SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
                     .bind(name)
                     .bind(at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -705,7 +758,7 @@ macro_rules! store_impl {
                 .bind(user_id)
                 .bind(name)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(())
@@ -726,7 +779,7 @@ macro_rules! store_impl {
                     .bind(app_id)
                     .bind(user_id)
                     .bind(required)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 Ok(())
@@ -757,7 +810,7 @@ macro_rules! store_impl {
                 .bind(app_id)
                 .bind(user_id)
                 .bind(step)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -776,7 +829,7 @@ macro_rules! store_impl {
                 .bind(&t.ip)
                 .bind(t.created_at)
                 .bind(t.expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(())
@@ -793,7 +846,7 @@ macro_rules! store_impl {
                 .bind(app_id)
                 .bind(now)
                 .bind(sid)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 let Some(r) = row else { return Ok(None) };
@@ -816,7 +869,7 @@ macro_rules! store_impl {
                     .bind(approval_id)
                     .bind(app_id)
                     .bind(at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 Ok(())
@@ -830,7 +883,7 @@ macro_rules! store_impl {
                 .bind(app_id)
                 .bind(approval_id)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -876,7 +929,7 @@ macro_rules! store_impl {
                 let done = sqlx::query("DELETE FROM app_enrollments WHERE app_id = $1 AND user_id = $2")
                     .bind(app_id)
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -896,7 +949,7 @@ macro_rules! store_impl {
                 let done = sqlx::query("INSERT INTO captcha_solutions (tag, expires_at) VALUES ($1, $2) ON CONFLICT (tag) DO NOTHING")
                     .bind(tag)
                     .bind(expires_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
@@ -946,14 +999,14 @@ macro_rules! store_impl {
                 .bind(method_id)
                 .bind(i64::from(max))
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 row.map(|r| r.try_get::<i64, _>("count")).transpose().map_err(db_error)
             }
 
             async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 // The user's row first, as every transaction does (one lock order).
                 sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
                     .bind(user_id)
@@ -1087,7 +1140,7 @@ macro_rules! store_impl {
                     .bind(a)
                     .bind(b)
                     .bind(batch)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|r| r.rows_affected())
                     .map_err(db_error)
@@ -1104,7 +1157,7 @@ macro_rules! store_impl {
                 .bind(holder)
                 .bind(now)
                 .bind(until)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(row.is_some())
@@ -1121,7 +1174,7 @@ macro_rules! store_impl {
                 .bind(key)
                 .bind(now)
                 .bind(window_ms)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(db_error)?;
                 let start: i64 = row.try_get("window_start").map_err(db_error)?;
@@ -1130,7 +1183,7 @@ macro_rules! store_impl {
             }
 
             async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
@@ -1138,11 +1191,11 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn create_flow_session(&self, s: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
-                sqlx::query(
+            async fn create_flow_session(&self, s: &NewFlowSession, effects: &[Effect]) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
+                let inserted = sqlx::query(
                     "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $9, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&s.id)
                 .bind(&s.token_hash)
@@ -1152,14 +1205,18 @@ macro_rules! store_impl {
                 .bind(s.created_at)
                 .bind(s.expires_at)
                 .bind(s.status.as_str())
+                .bind(s.last_seen_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                if inserted.rows_affected() != 1 {
+                    return Ok(false);
+                }
                 Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
                 self.announce(approval_events(effects)).await;
-                Ok(())
+                Ok(true)
             }
 
             async fn acquire_flow_session(&self, token_hash: &str, now: Millis, lease_until: Millis) -> Result<Acquired, StoreError> {
@@ -1170,13 +1227,13 @@ macro_rules! store_impl {
                 .bind(token_hash)
                 .bind(now)
                 .bind(lease_until)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 let Some(row) = row else {
                     let exists = sqlx::query("SELECT 1 FROM flow_sessions WHERE token_hash = $1")
                         .bind(token_hash)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.writer)
                         .await
                         .map_err(db_error)?;
                     return Ok(if exists.is_some() { Acquired::Busy } else { Acquired::NotFound });
@@ -1198,7 +1255,7 @@ macro_rules! store_impl {
             }
 
             async fn commit_flow_session(&self, u: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 let updated = sqlx::query(
                     "UPDATE flow_sessions SET state = $3, status = $4, version = version + 1, lease_until = NULL, last_seen_at = $5, \
                      token_hash = COALESCE($6, token_hash) WHERE id = $1 AND version = $2",
@@ -1226,7 +1283,7 @@ macro_rules! store_impl {
                 sqlx::query("UPDATE flow_sessions SET lease_until = NULL WHERE id = $1 AND version = $2")
                     .bind(id)
                     .bind(version)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|_| ())
                     .map_err(db_error)
@@ -1238,7 +1295,7 @@ macro_rules! store_impl {
                 .bind(now)
                 .bind(claim_until)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.writer)
                 .await
                 .map_err(db_error)?;
                 rows.iter()
@@ -1271,7 +1328,7 @@ macro_rules! store_impl {
                     list.push_bind(id.as_str());
                 }
                 list.push_unseparated(")");
-                query.build().execute(&self.pool).await.map(|_| ()).map_err(db_error)
+                query.build().execute(&self.writer).await.map(|_| ()).map_err(db_error)
             }
 
             async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {
@@ -1279,7 +1336,7 @@ macro_rules! store_impl {
                     .bind(id)
                     .bind(error)
                     .bind(next_attempt_at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|_| ())
                     .map_err(db_error)
@@ -1293,7 +1350,7 @@ macro_rules! store_impl {
                 .bind(id)
                 .bind(error)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map(|_| ())
                 .map_err(db_error)
@@ -1319,7 +1376,7 @@ macro_rules! store_impl {
                 )
                 .bind(fingerprint)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(self.registered_key().await?.unwrap_or_default())
@@ -1371,7 +1428,7 @@ macro_rules! store_impl {
                 .bind(token_hash)
                 .bind(now)
                 .bind(idle_before)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 let Some(row) = row else { return Ok(None) };
@@ -1410,7 +1467,7 @@ macro_rules! store_impl {
                 sqlx::query("UPDATE totp_credentials SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
                     .bind(user_id)
                     .bind(step)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|r| r.rows_affected() == 1)
                     .map_err(db_error)
@@ -1443,7 +1500,7 @@ macro_rules! store_impl {
                 .bind(token_hash)
                 .bind(flow_id)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(db_error)?;
                 row.map(|r| r.try_get::<String, _>("user_id")).transpose().map_err(db_error)
@@ -1456,7 +1513,7 @@ macro_rules! store_impl {
                 .bind(name)
                 .bind(token_hash)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_error)?;
                 Ok(result.rows_affected() == 1)
@@ -1466,7 +1523,7 @@ macro_rules! store_impl {
                 let row = sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING name")
                     .bind(token_hash)
                     .bind(at)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(db_error)?;
                 row.map(|r| r.try_get::<String, _>("name")).transpose().map_err(db_error)
@@ -1475,7 +1532,7 @@ macro_rules! store_impl {
             async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError> {
                 sqlx::query("DELETE FROM admin_tokens WHERE name = $1")
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|r| r.rows_affected() == 1)
                     .map_err(db_error)
@@ -1498,7 +1555,7 @@ macro_rules! store_impl {
             }
 
             async fn activate_device(&self, code_hash: &str, now: Millis, device: &Device) -> Result<Option<String>, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 let row = sqlx::query(
                     "UPDATE activations SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
                 )
@@ -1552,7 +1609,7 @@ macro_rules! store_impl {
                 sqlx::query("UPDATE devices SET last_seen_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map(|_| ())
                     .map_err(db_error)
@@ -1591,7 +1648,7 @@ macro_rules! store_impl {
                 counters: &[String],
                 at: Millis,
             ) -> Result<SelfUnlock, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut tx = self.writer.begin().await.map_err(db_error)?;
                 // One statement checks the lock, its reason and the limit, and counts the unlock.
                 let placeholders: Vec<String> = (0..allowed_reasons.len()).map(|i| format!("${}", i + 4)).collect();
                 let reasons = if placeholders.is_empty() { "NULL".to_owned() } else { placeholders.join(", ") };
@@ -1639,7 +1696,7 @@ macro_rules! store_impl {
                 .bind(device_id)
                 .bind(status)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map(|r| r.rows_affected() == 1)
                 .map_err(db_error)?;
@@ -1743,11 +1800,15 @@ store_impl!(
     SqliteStore,
     sqlx::Sqlite,
     "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) AS now",
-    claim_outbox_sql!("")
+    claim_outbox_sql!(""),
+    sqlite_one_user!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
+    sqlite_one_user!("WHERE id = $1")
 );
 store_impl!(
     PgStore,
     sqlx::Postgres,
     "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now",
-    claim_outbox_sql!(" FOR UPDATE SKIP LOCKED")
+    claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
+    pg_one_user!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
+    pg_one_user!("WHERE id = $1")
 );

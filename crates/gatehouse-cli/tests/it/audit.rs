@@ -170,9 +170,10 @@ async fn two_nodes_purge_each_row_once(backend: Backend) {
             state: serde_json::json!({}),
             status: SessionStatus::Active,
             created_at: now - 10_000_000,
+            last_seen_at: now - 10_000_000,
             expires_at: now - 5_000_000,
         };
-        a.create_flow_session(&session, &[]).await.unwrap();
+        assert!(a.create_flow_session(&session, &[]).await.unwrap());
     }
     let (done_a, done_b) = tokio::join!(
         gatehouse_server::housekeeping::round(a.as_ref(), &config, "node-a", now),

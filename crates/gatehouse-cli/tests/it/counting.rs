@@ -241,7 +241,7 @@ impl Store for CountingStore {
         self.inner.apply(effects).await
     }
 
-    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<(), StoreError> {
+    async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<bool, StoreError> {
         self.note("create_flow_session");
         self.note_effects(effects);
         self.inner.create_flow_session(session, effects).await

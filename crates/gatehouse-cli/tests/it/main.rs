@@ -30,6 +30,7 @@ mod second_factor;
 mod secrets;
 mod self_unlock;
 mod smtp;
+mod started_flows;
 mod stealth;
 mod store_conformance;
 mod third_party;

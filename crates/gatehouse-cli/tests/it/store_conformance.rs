@@ -243,9 +243,15 @@ async fn flow_sessions(backend: Backend) {
         state: serde_json::json!({ "step": 0 }),
         status: SessionStatus::Active,
         created_at: 100,
+        last_seen_at: 100,
         expires_at: 10_000,
     };
-    store.create_flow_session(&session, &[Effect::Audit(audit("f1", 100))]).await.unwrap();
+    assert!(store.create_flow_session(&session, &[Effect::Audit(audit("f1", 100))]).await.unwrap());
+    // A second session with the same id (a raced first call of a flow started without a row) writes nothing,
+    // its audit event included.
+    let raced = NewFlowSession { token_hash: "h2".into(), ..session.clone() };
+    assert!(!store.create_flow_session(&raced, &[Effect::Audit(audit("f2", 100))]).await.unwrap());
+    assert!(matches!(store.acquire_flow_session("h2", 200, 1200).await.unwrap(), Acquired::NotFound));
     assert!(matches!(store.acquire_flow_session("nope", 200, 1200).await.unwrap(), Acquired::NotFound));
     let Acquired::Session(s) = store.acquire_flow_session("h1", 200, 1200).await.unwrap() else {
         panic!("not acquired")

@@ -150,6 +150,10 @@ pub(crate) struct Ctx<'a> {
     /// What a factor check did to its counter (refused, locked, throttled), told in the step's own audit event
     /// in public flows: an event of its own would be a write that only real users cost.
     pub counter_note: Option<serde_json::Value>,
+    /// The user `identify` just looked up, for the first [`Ctx::load_user`] of the same call (the step it
+    /// advances to) instead of a second read of the same row. Taken once: a later load reads again, after
+    /// whatever the call wrote meanwhile.
+    pub identified_user: Option<Option<User>>,
 }
 
 /// Starts a login for a user a self-service flow just verified (reference §2.7): the subject is known, and with
@@ -258,6 +262,7 @@ impl<'a> Ctx<'a> {
             next_auth: None,
             renew_token: false,
             counter_note: None,
+            identified_user: None,
         }
     }
 
@@ -397,8 +402,12 @@ impl<'a> Ctx<'a> {
 
     /// The identified user. In stealth mode the same lookup runs for nobody, so both paths make the same
     /// store calls (equal work, not just equal answers).
-    pub(crate) async fn load_user(&self) -> Result<Option<User>, EngineError> {
+    pub(crate) async fn load_user(&mut self) -> Result<Option<User>, EngineError> {
         let id = self.user_id();
+        // Known or not, the first load after identify reads nothing: equal work either way.
+        if let Some(user) = self.identified_user.take() {
+            return Ok(user.filter(|u| id.as_deref() == Some(u.id.as_str())));
+        }
         let found = self.deps.store.get_user(id.as_deref().unwrap_or("")).await?;
         Ok(found.filter(|_| id.is_some()))
     }
@@ -424,7 +433,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// After an identity verification step every call re-checks the restrictions and reports violations.
-    pub(crate) async fn restriction_violation(&self) -> Result<Option<ErrorCode>, EngineError> {
+    pub(crate) async fn restriction_violation(&mut self) -> Result<Option<ErrorCode>, EngineError> {
         let Some(r) = self.flow.restrictions else { return Ok(None) };
         let user = self.load_user().await?;
         let max_unlocks = self.deps.config.public_self_service.max_number_of_unlocks;

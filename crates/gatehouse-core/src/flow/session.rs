@@ -43,6 +43,8 @@ pub struct NewFlowSession {
     pub state: serde_json::Value,
     pub status: SessionStatus,
     pub created_at: Millis,
+    /// The session's last call: its creation, or later for a flow started without a row.
+    pub last_seen_at: Millis,
     pub expires_at: Millis,
 }
 

@@ -14,6 +14,7 @@ use gatehouse_core::ports::{Acquired, Effect, FlowSessionUpdate};
 use gatehouse_core::random::{random_decimal_id, random_id, random_token};
 
 use super::limits;
+use super::pending_flow::PendingFlow;
 use crate::documents;
 use crate::errors::ApiError;
 use crate::extract::{cookie, set_cookie, wants_secure_cookie};
@@ -43,6 +44,9 @@ pub(crate) struct Held {
     pub record: Box<FlowSessionRecord>,
     pub now: Millis,
     pub secure: bool,
+    /// A flow that lives in its cookie so far (see [`PendingFlow`]): the start's audit events, to be written with
+    /// the row this call creates.
+    pub pending: Option<Vec<gatehouse_core::audit::AuditEvent>>,
 }
 
 /// Runs `f` in its own task.
@@ -66,15 +70,34 @@ where
 pub(crate) async fn acquire(state: &AppState, headers: &HeaderMap, kind: FlowKind) -> Result<Option<Held>, Response> {
     let secure = wants_secure_cookie(&state.config.server, headers);
     let Some(token) = cookie(headers, cookie_name(kind), secure) else { return Ok(None) };
-    let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
     let now = state.clock.now_ms();
-    let record = match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await {
-        Ok(Acquired::Session(s)) => s,
-        Ok(Acquired::Busy) => return Err(ApiError::flow(ErrorCode::ConcurrentAccess).into_response()),
-        Ok(Acquired::NotFound) => return Ok(None),
-        Err(e) => return Err(ApiError::from(e).into_response()),
+    let held = match PendingFlow::open(state, &token) {
+        Some(Some(p)) => {
+            let record = FlowSessionRecord {
+                id: p.id,
+                kind: p.kind,
+                flow_id: p.flow_id,
+                state: serde_json::to_value(&p.state).map_err(|e| ApiError::Internal(e.to_string()).into_response())?,
+                status: SessionStatus::Active,
+                version: 0,
+                created_at: p.created_at,
+                last_seen_at: p.created_at,
+                expires_at: p.expires_at,
+            };
+            Held { record: Box::new(record), now, secure, pending: Some(p.audit) }
+        }
+        Some(None) => return Ok(None),
+        None => {
+            let token_hash = state.key.hash_secret(TOKEN_PURPOSE, &token);
+            let record = match state.store.acquire_flow_session(&token_hash, now, now + LEASE_MS).await {
+                Ok(Acquired::Session(s)) => s,
+                Ok(Acquired::Busy) => return Err(ApiError::flow(ErrorCode::ConcurrentAccess).into_response()),
+                Ok(Acquired::NotFound) => return Ok(None),
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            };
+            Held { record, now, secure, pending: None }
+        }
     };
-    let held = Held { record, now, secure };
     if held.record.status != SessionStatus::Active || held.record.kind != kind {
         release(state, &held).await;
         return Ok(None);
@@ -88,6 +111,9 @@ pub(crate) async fn acquire(state: &AppState, headers: &HeaderMap, kind: FlowKin
 
 /// Gives the session back unchanged (the call failed before changing anything).
 pub(crate) async fn release(state: &AppState, held: &Held) {
+    if held.pending.is_some() {
+        return;
+    }
     if let Err(e) = state.store.release_flow_session(&held.record.id, held.record.version).await {
         tracing::warn!(error = %e, "could not release flow session");
     }
@@ -95,16 +121,19 @@ pub(crate) async fn release(state: &AppState, held: &Held) {
 
 /// Ends a session that can no longer run and answers with `code` (403), clearing the cookie.
 pub(crate) async fn end(state: &AppState, held: &Held, code: ErrorCode) -> Response {
-    let update = FlowSessionUpdate {
-        id: held.record.id.clone(),
-        version: held.record.version,
-        state: serde_json::json!({}),
-        status: SessionStatus::Terminated,
-        last_seen_at: held.now,
-        token_hash: None,
-    };
-    if let Err(e) = state.store.commit_flow_session(&update, &[]).await {
-        return ApiError::from(e).into_response();
+    // A pending flow has no row to end: its cookie is cleared, and a replay ends the same way.
+    if held.pending.is_none() {
+        let update = FlowSessionUpdate {
+            id: held.record.id.clone(),
+            version: held.record.version,
+            state: serde_json::json!({}),
+            status: SessionStatus::Terminated,
+            last_seen_at: held.now,
+            token_hash: None,
+        };
+        if let Err(e) = state.store.commit_flow_session(&update, &[]).await {
+            return ApiError::from(e).into_response();
+        }
     }
     let error = ApiError::Flow {
         status: StatusCode::FORBIDDEN,
@@ -115,7 +144,9 @@ pub(crate) async fn end(state: &AppState, held: &Held, code: ErrorCode) -> Respo
     with_cookie(error.into_response(), &set_cookie(cookie_name(held.record.kind), None, held.secure))
 }
 
-/// Writes the new state and its effects; `CONCURRENT_ACCESS` if another request took over meanwhile.
+/// Writes the new state and its effects; `CONCURRENT_ACCESS` if another request took over meanwhile. A pending
+/// flow's row is created now, with the start's audit events (`token_hash` is then required: the sealed cookie
+/// is replaced by a stored flow's).
 pub(crate) async fn commit(
     state: &AppState,
     held: &Held,
@@ -124,6 +155,27 @@ pub(crate) async fn commit(
     effects: &[Effect],
     token_hash: Option<String>,
 ) -> Result<(), ApiError> {
+    if let Some(started) = &held.pending {
+        let token_hash =
+            token_hash.ok_or_else(|| ApiError::Internal("a pending flow's first row needs a cookie".into()))?;
+        let session = NewFlowSession {
+            id: held.record.id.clone(),
+            token_hash,
+            kind: held.record.kind,
+            flow_id: held.record.flow_id.clone(),
+            state: new_state,
+            status,
+            created_at: held.record.created_at,
+            last_seen_at: held.now,
+            expires_at: held.record.expires_at,
+        };
+        let all: Vec<Effect> = started.iter().cloned().map(Effect::Audit).chain(effects.iter().cloned()).collect();
+        if !state.store.create_flow_session(&session, &all).await? {
+            return Err(ApiError::flow(ErrorCode::ConcurrentAccess));
+        }
+        notify_outbox(state, effects);
+        return Ok(());
+    }
     let update = FlowSessionUpdate {
         id: held.record.id.clone(),
         version: held.record.version,
@@ -296,7 +348,16 @@ pub(crate) async fn start(
         return Err(ApiError::flow(ErrorCode::UnexpectedCall));
     }
     let lifetime = state.config.flow_sessions.max_lifetime_seconds;
-    store_new_session(state, kind, flow_id, &id, &token, &turn, lifetime).await?;
+    let now = state.clock.now_ms();
+    let expires_at = now.saturating_add(i64::try_from(lifetime.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let pending = if implicit { None } else { PendingFlow::from_start(kind, flow_id, &id, &turn, now, expires_at) };
+    let token = match pending.as_ref().and_then(|p| p.seal(state)) {
+        Some(sealed) => sealed,
+        None => {
+            store_new_session(state, kind, flow_id, &id, &token, &turn, lifetime).await?;
+            token
+        }
+    };
     count_flow(kind, flow_id, SessionStatus::Active);
     if turn.status != SessionStatus::Active {
         count_flow(kind, flow_id, turn.status);
@@ -335,9 +396,13 @@ async fn store_new_session(
         state: serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?,
         status: turn.status,
         created_at: now,
+        last_seen_at: now,
         expires_at: now.saturating_add(lifetime),
     };
-    state.store.create_flow_session(&session, &turn.effects).await?;
+    if !state.store.create_flow_session(&session, &turn.effects).await? {
+        // Ids are random: a clash is a broken random source, not a race.
+        return Err(ApiError::Internal("a new flow session's id was taken".into()));
+    }
     notify_outbox(state, &turn.effects);
     Ok(())
 }
@@ -361,13 +426,27 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
         limits::account(state, &subject.login).await?;
     }
     let deps = state.flow_deps();
+    let describe = action == Action::Describe;
     let turn = flow::handle(&deps, def, &held.record.id, ip.as_deref(), flow_state, action).await?;
+    // A pending flow that was only looked at, or called out of turn, stays in its cookie: nothing to write.
+    if held.pending.is_some()
+        && (describe || turn.outcome == Outcome::Unexpected)
+        && turn.status == SessionStatus::Active
+    {
+        return Ok(finish(state, kind, &held.record.id, turn, held.secure));
+    }
     let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
     // A call that identified or authenticated the user renews the cookie: a flow cookie planted in the
     // victim's browser before is worthless afterwards.
-    let renewed =
-        (turn.renew_token && turn.status == SessionStatus::Active).then(|| random_token(state.random.as_ref()));
-    let token_hash = renewed.as_ref().map(|t| state.key.hash_secret(TOKEN_PURPOSE, t));
+    // A pending flow's first row always gets a new cookie token (its sealed cookie names no row).
+    let renewed = ((turn.renew_token || held.pending.is_some()) && turn.status == SessionStatus::Active)
+        .then(|| random_token(state.random.as_ref()));
+    let token_hash = match (&renewed, &held.pending) {
+        (Some(t), _) => Some(state.key.hash_secret(TOKEN_PURPOSE, t)),
+        // An ended flow's row still needs a token hash: one nobody holds.
+        (None, Some(_)) => Some(state.key.hash_secret(TOKEN_PURPOSE, &random_token(state.random.as_ref()))),
+        (None, None) => None,
+    };
     commit(state, held, new_state, turn.status, &turn.effects, token_hash).await?;
     if turn.status != SessionStatus::Active {
         count_flow(kind, &held.record.flow_id, turn.status);

@@ -8,6 +8,7 @@ pub(crate) mod flow_session;
 pub mod health;
 mod limits;
 mod openapi;
+mod pending_flow;
 pub mod protected;
 pub mod public_self_service;
 mod routes;

@@ -19,7 +19,7 @@ impl Ctx<'_> {
     }
 
     /// Whether the flow's user (not in stealth mode) has every one of `roles`.
-    pub(crate) async fn has_roles(&self, roles: &[String]) -> Result<bool, EngineError> {
+    pub(crate) async fn has_roles(&mut self, roles: &[String]) -> Result<bool, EngineError> {
         if roles.is_empty() {
             return Ok(true);
         }

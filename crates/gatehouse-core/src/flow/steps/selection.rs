@@ -34,7 +34,7 @@ impl Enrolled<'_> {
 }
 
 /// The option ids of `cfg` that `ctx`'s user is offered, in configuration order.
-pub(crate) async fn available_options(ctx: &Ctx<'_>, cfg: &SelectionStep) -> Result<Vec<String>, EngineError> {
+pub(crate) async fn available_options(ctx: &mut Ctx<'_>, cfg: &SelectionStep) -> Result<Vec<String>, EngineError> {
     let all: Vec<String> = cfg.options.iter().map(|o| o.id.clone()).collect();
     let account_hidden = ctx.kind().hides_locks()
         && !ctx.state.verified
