@@ -12,7 +12,11 @@ use crate::counting::CountingStore;
 use crate::harness::{Backend, TestEnv, mails_in, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(a_started_flow_writes_nothing_until_its_first_call, a_started_flow_raced_on_two_nodes_runs_once);
+on_both_backends!(
+    a_started_flow_writes_nothing_until_its_first_call,
+    a_started_flow_raced_on_two_nodes_runs_once,
+    a_whole_reset_costs_this_much
+);
 
 async fn a_started_flow_writes_nothing_until_its_first_call(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -98,5 +102,47 @@ async fn a_started_flow_raced_on_two_nodes_runs_once(backend: Backend) {
     assert_eq!(started, 1, "the start is written once, with the winner");
     node_a.stop().await;
     node_b.stop().await;
+    env.cleanup().await;
+}
+
+/// What a whole password reset costs the database, call by call: the numbers of the sizing table in
+/// docs/benchmarks.md ("database work per flow").
+async fn a_whole_reset_costs_this_much(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    env.add_user("rosa", Some("rosa@example.com"), Some("Quiet-Harbor-Gull-58")).await;
+    let store = Arc::new(CountingStore::new(env.store().await));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    store.take();
+    let mut c = server.client();
+    let mut calls = Vec::new();
+    c.select("password-reset").await.expect(200);
+    calls.push(("select", store.take_foreground()));
+    c.identify("rosa").await.expect(200);
+    calls.push(("identify", store.take_foreground()));
+    let otp = wait_for_mails(&env.outbox(), "rosa@example.com", 1).await[0].otp();
+    c.check_otp(&otp).await.expect(200);
+    calls.push(("check", store.take_foreground()));
+    c.set_password("Calm-Meadow-Otter-73").await.expect(200);
+    calls.push(("set password", store.take_foreground()));
+    let summary: Vec<(&str, Vec<String>)> = calls
+        .into_iter()
+        .map(|(call, c)| (call, c.into_iter().filter(|c| !c.starts_with("  effect")).collect()))
+        .collect();
+    let expected: Vec<(&str, Vec<String>)> = [
+        ("select", vec![]),
+        // One read, one transaction: the flow's row, the code's mail, three audit events.
+        ("identify", vec!["find_user_by_login", "create_flow_session"]),
+        // The lease (a write), the user, the attempt reserved (a write), the transaction.
+        ("check", vec!["acquire_flow_session", "get_user", "reserve_attempt", "commit_flow_session"]),
+        // The lease, the user (read three times by the step's parts; one read would do), the transaction: password,
+        // sessions ended, counters reset, the notice's mail, audit. The hash runs between the reads and the commit.
+        ("set password", vec!["acquire_flow_session", "get_user", "get_user", "get_user", "commit_flow_session"]),
+    ]
+    .into_iter()
+    .map(|(call, c)| (call, c.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(summary, expected, "{summary:#?}");
+    server.stop().await;
     env.cleanup().await;
 }
