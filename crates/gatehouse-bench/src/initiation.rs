@@ -21,19 +21,25 @@ const SELECT: &str = "/rest/public/self-service/flows/password-reset/select";
 pub struct Initiations {
     pub ok: u64,
     pub failed: u64,
+    pub select: Vec<Duration>,
     pub identify: Vec<Duration>,
+    /// Successful initiations per node (client i talks to node i % nodes).
+    pub per_node: Vec<u64>,
     /// identify sent → mail file written.
     pub mail_delay: Vec<Duration>,
     /// Mails not written within the wait after the load.
     pub missing: u64,
+    /// Mails no longer awaited because their user started another initiation first (every user was still
+    /// waiting for a mail: too few `--users` for the mail delay).
+    pub superseded: u64,
     /// How long clients started initiations.
     pub elapsed: Duration,
 }
 
 /// Runs `concurrency` clients for `duration` over `users` users (each user in one initiation at a time), then
-/// waits up to `mail_wait` for the last mails.
+/// waits up to `mail_wait` for the last mails. Client i talks to `bases[i % bases.len()]`.
 pub async fn run(
-    base: &str,
+    bases: &[String],
     outbox: Arc<Outbox>,
     users: usize,
     concurrency: usize,
@@ -45,22 +51,40 @@ pub async fn run(
     let next = Arc::new(AtomicUsize::new(0));
     let delays = Arc::new(Mutex::new(Vec::new()));
     let missing = Arc::new(AtomicUsize::new(0));
+    let superseded = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let mut clients = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (http, next, base, outbox) = (http.clone(), next.clone(), base.to_owned(), outbox.clone());
-        let (delays, missing) = (delays.clone(), missing.clone());
+    if bases.is_empty() {
+        anyhow::bail!("no server to load");
+    }
+    for client in 0..concurrency.max(1) {
+        let node = client % bases.len();
+        let (http, next, outbox) = (http.clone(), next.clone(), outbox.clone());
+        let base = bases[node].clone();
+        let (delays, missing, superseded) = (delays.clone(), missing.clone(), superseded.clone());
         clients.spawn(async move {
             let mut seen = Initiations::default();
             let mut waits = JoinSet::new();
             while Instant::now() < deadline {
-                // Users in rotation: with enough users, one is never in two initiations at once.
-                let user = next.fetch_add(1, Ordering::Relaxed) % users;
+                // Users in rotation: with enough users, one is never in two initiations at once. A user whose
+                // last mail has not come yet is skipped (its next mail would be taken for the late one when the
+                // watcher cannot tell them apart, as in a Maildir).
+                let mut user = next.fetch_add(1, Ordering::Relaxed) % users;
+                for _ in 0..users {
+                    if !outbox.is_waiting(&email(user)) {
+                        break;
+                    }
+                    user = next.fetch_add(1, Ordering::Relaxed) % users;
+                }
                 let mut cookie = None;
-                if post(&http, format!("{base}{SELECT}"), &mut cookie, None).await.is_err() {
-                    seen.failed += 1;
-                    continue;
+                let t = Instant::now();
+                match post(&http, format!("{base}{SELECT}"), &mut cookie, None).await {
+                    Ok((200, _)) if cookie.is_some() => seen.select.push(t.elapsed()),
+                    _ => {
+                        seen.failed += 1;
+                        continue;
+                    }
                 }
                 let address = email(user);
                 let code = outbox.expect(&address, SystemClock.now_ms());
@@ -71,14 +95,18 @@ pub async fn run(
                     Ok((200, _)) => {
                         seen.ok += 1;
                         seen.identify.push(t.elapsed());
-                        let (delays, missing) = (delays.clone(), missing.clone());
+                        let (delays, missing, superseded) = (delays.clone(), missing.clone(), superseded.clone());
                         waits.spawn(async move {
                             match tokio::time::timeout(mail_wait + duration, code).await {
                                 Ok(Ok(mail)) => {
                                     let delay = mail.written.duration_since(sent).unwrap_or_default();
                                     delays.lock().unwrap_or_else(PoisonError::into_inner).push(delay);
                                 }
-                                _ => {
+                                // The waiter was replaced: the user is in a newer initiation.
+                                Ok(Err(_)) => {
+                                    superseded.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => {
                                     missing.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
@@ -91,17 +119,22 @@ pub async fn run(
                 }
             }
             while waits.join_next().await.is_some() {}
-            seen
+            (node, seen)
         });
     }
-    let mut all = Initiations { elapsed: duration, ..Initiations::default() };
+    let mut all = Initiations { elapsed: duration, per_node: vec![0; bases.len()], ..Initiations::default() };
     while let Some(joined) = clients.join_next().await {
-        let seen = joined?;
+        let (node, seen) = joined?;
         all.ok += seen.ok;
         all.failed += seen.failed;
+        all.select.extend(seen.select);
         all.identify.extend(seen.identify);
+        if let Some(n) = all.per_node.get_mut(node) {
+            *n += seen.ok;
+        }
     }
     all.mail_delay = std::mem::take(&mut *delays.lock().unwrap_or_else(PoisonError::into_inner));
     all.missing = u64::try_from(missing.load(Ordering::Relaxed)).unwrap_or(u64::MAX);
+    all.superseded = u64::try_from(superseded.load(Ordering::Relaxed)).unwrap_or(u64::MAX);
     Ok(all)
 }

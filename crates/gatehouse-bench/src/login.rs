@@ -13,7 +13,7 @@ use crate::flow::{Failure, INITIAL_PASSWORD, failure, username};
 
 pub const PASSWORD_CHECK: &str = "/rest/public/authentication/password/check/";
 /// A wrong password the flood sends (policy-irrelevant: it is only checked, never stored).
-const WRONG_PASSWORD: &str = "Wrong-Cobalt-Lantern-0";
+pub const WRONG_PASSWORD: &str = "Wrong-Cobalt-Lantern-0";
 
 pub struct LoginOptions {
     pub base: String,
@@ -103,7 +103,12 @@ impl FloodLoad {
 }
 
 /// One password check without any cookie (so a fresh flow): status, body and whether a session cookie came.
-async fn check(http: &reqwest::Client, url: &str, user: &str, password: &str) -> Result<(u16, Value, bool), String> {
+pub async fn check(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<(u16, Value, bool), String> {
     let res = http
         .post(url)
         .header("content-type", "application/json")
@@ -124,7 +129,7 @@ async fn check(http: &reqwest::Client, url: &str, user: &str, password: &str) ->
     Ok((status, body, session))
 }
 
-fn error_code(body: &Value) -> &str {
+pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["code"].as_str().unwrap_or("-")
 }
 

@@ -1,7 +1,9 @@
-//! Watches the file outbox and hands each OTP mail to the flow waiting for it.
+//! Watches the file outbox (or the Maildir an SMTP sink writes) and hands each OTP mail to the flow waiting
+//! for it.
 //!
 //! One task scans the directory for new `.eml` files (so that 16 clients do not each re-read hundreds
 //! of files); a flow registers its address before it calls identify and gets the code through a channel.
+//! Several watchers (one per directory) may feed the same [`Outbox`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,6 +22,16 @@ pub struct OtpMail {
     pub otp: String,
     /// When the server wrote the file (its modification time).
     pub written: SystemTime,
+}
+
+/// How the watched directory names its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The server's file outbox: `CREATED_AT_MS-ID.eml`, written as `.NAME.tmp` and renamed.
+    FileOutbox,
+    /// A Maildir's `new/` directory (aiosmtpd's `Mailbox` handler): no creation time in the name, so the
+    /// file's modification time stands for it.
+    Maildir,
 }
 
 struct Waiter {
@@ -46,6 +58,11 @@ impl Outbox {
         rx
     }
 
+    /// Whether a mail to `address` is still awaited.
+    pub fn is_waiting(&self, address: &str) -> bool {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner).contains_key(&address.to_ascii_lowercase())
+    }
+
     /// Withdraws a request (the flow failed or gave up).
     pub fn forget(&self, address: &str) {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner).remove(&address.to_ascii_lowercase());
@@ -67,11 +84,16 @@ impl Outbox {
         }
     }
 
-    /// Scans `dir` until `stop` turns true.
-    pub async fn watch(self: Arc<Self>, dir: PathBuf, mut stop: watch::Receiver<bool>) {
+    /// Scans the file outbox `dir` until `stop` turns true.
+    pub async fn watch(self: Arc<Self>, dir: PathBuf, stop: watch::Receiver<bool>) {
+        self.watch_as(Layout::FileOutbox, dir, stop).await;
+    }
+
+    /// Scans `dir`, laid out as `layout`, until `stop` turns true.
+    pub async fn watch_as(self: Arc<Self>, layout: Layout, dir: PathBuf, mut stop: watch::Receiver<bool>) {
         let mut seen: HashSet<PathBuf> = HashSet::new();
         loop {
-            self.scan(&dir, &mut seen);
+            self.scan(layout, &dir, &mut seen);
             tokio::select! {
                 () = tokio::time::sleep(SCAN_INTERVAL) => {}
                 _ = stop.changed() => return,
@@ -79,14 +101,15 @@ impl Outbox {
         }
     }
 
-    fn scan(&self, dir: &Path, seen: &mut HashSet<PathBuf>) {
+    fn scan(&self, layout: Layout, dir: &Path, seen: &mut HashSet<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
-            // `.NAME.tmp` files are being written; the server renames them when complete.
-            if name.starts_with('.') || !name.ends_with(".eml") {
+            // `.NAME.tmp` files are being written; the server renames them when complete. A Maildir's writer
+            // renames complete files from `tmp/` into `new/`.
+            if name.starts_with('.') || (layout == Layout::FileOutbox && !name.ends_with(".eml")) {
                 continue;
             }
             let path = entry.path();
@@ -96,10 +119,19 @@ impl Outbox {
             let Ok(raw) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            seen.insert(path);
             let written = entry.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
-            // File names are `CREATED_AT_MS-ID.eml`.
-            let created_ms = name.split('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+            // A mail read is removed, so that each scan lists only new files: a directory of tens of thousands
+            // of mails listed a hundred times a second would cost the machine the bench measures.
+            if std::fs::remove_file(&path).is_err() {
+                seen.insert(path);
+            }
+            let created_ms = match layout {
+                // File names are `CREATED_AT_MS-ID.eml`.
+                Layout::FileOutbox => name.split('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0),
+                Layout::Maildir => written
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            };
             let (to, body) = parse(&raw);
             match otp_in(&body) {
                 Some(otp) => self.deliver(created_ms, &to, OtpMail { otp, written }),
@@ -174,6 +206,24 @@ mod tests {
         assert_eq!(to, "bench7@example.test");
         assert_eq!(otp_in(&body).as_deref(), Some("12345678"));
         assert!(body.contains("message= ok."));
+    }
+
+    #[test]
+    fn a_maildir_mail_counts_from_its_modification_time() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        // As aiosmtpd's Mailbox handler stores it: a name without a creation time, LF line ends, extra headers.
+        let raw = "X-Peer: ('127.0.0.1', 40000)\nX-MailFrom: noreply@gatehouse.invalid\nX-RcptTo: bench3@example.test\n\
+                   From: Gatehouse <noreply@gatehouse.invalid>\nTo: bench3@example.test\nSubject: Your password reset \
+                   code\n\nHello bench3,\n\nyour code is:\n\n    87654321\n";
+        std::fs::write(dir.path().join("1764428400.M1P2Q3.host"), raw)?;
+        let outbox = Outbox::default();
+        let mut early = outbox.expect("bench3@example.test", 0);
+        outbox.scan(Layout::FileOutbox, dir.path(), &mut HashSet::new());
+        assert!(early.try_recv().is_err(), "the file outbox takes only .eml files");
+        outbox.scan(Layout::Maildir, dir.path(), &mut HashSet::new());
+        assert_eq!(early.try_recv().map(|m| m.otp).ok().as_deref(), Some("87654321"));
+        assert!(!outbox.is_waiting("bench3@example.test"));
+        Ok(())
     }
 
     #[test]

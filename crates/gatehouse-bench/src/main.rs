@@ -7,17 +7,33 @@
 //! target/release/gatehouse-bench --output bench.md
 //! target/release/gatehouse-bench --scenario login --both-params --output login.md
 //! ```
+//!
+//! Reset initiations (select + identify, every OTP mail timed) with better-auth measured in the same run
+//! (`cd bench/peers/better-auth && npm ci` first; `--no-peer` skips it), run from the repository root:
+//!
+//! ```text
+//! target/release/gatehouse-bench --scenario initiation --users 20000 --concurrency 32 --output initiation.md
+//! # SMTP to a local aiosmtpd instead of the file outbox (pip install aiosmtpd==1.4.6):
+//! target/release/gatehouse-bench --scenario initiation --smtp --users 20000 --concurrency 32 --output smtp.md
+//! # Two gatehouse serve nodes on one PostgreSQL schema, clients spread over them, then the exactness check:
+//! target/release/gatehouse-bench --scenario initiation --backend postgres --nodes 2 --users 20000 \
+//!     --concurrency 32 --no-peer --output nodes2.md
+//! ```
 
 mod enumeration;
 mod flow;
 mod hashrate;
 mod initiation;
+mod initiation_report;
 mod login;
 mod login_report;
 mod mail;
+mod nodes;
+mod peer;
 mod registration;
 mod report;
 mod server;
+mod smtp_sink;
 mod third_party;
 
 use std::path::PathBuf;
@@ -25,7 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 use gatehouse_core::clock::{Clock as _, SystemClock, format_timestamp};
 use gatehouse_core::config::PasswordPolicyConfig;
@@ -129,6 +145,21 @@ struct Args {
     /// Third-party scenario: `/v1/authenticate` calls held open at once for the memory measurement.
     #[arg(long, default_value_t = 1000)]
     held: usize,
+    /// Initiation scenario: the better-auth peer server measured in the same run (used only if
+    /// `<dir>/node_modules` exists; `npm ci` there installs it).
+    #[arg(long, default_value = "bench/peers/better-auth")]
+    peer_dir: PathBuf,
+    /// Initiation scenario: do not measure better-auth.
+    #[arg(long)]
+    no_peer: bool,
+    /// Initiation scenario: the server delivers through SMTP to a local aiosmtpd (a Maildir) instead of writing
+    /// its file outbox.
+    #[arg(long)]
+    smtp: bool,
+    /// Initiation scenario: `gatehouse serve` nodes on one PostgreSQL schema, the clients spread over them
+    /// (more than 1 only with `--backend postgres`).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Also write the Markdown report to this file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -161,6 +192,15 @@ async fn main() -> anyhow::Result<()> {
     let backends =
         if args.backends.is_empty() { vec![Backend::Sqlite, Backend::Postgres] } else { args.backends.clone() };
     let started_at = format_timestamp(SystemClock.now_ms());
+    if args.scenario != Scenario::Initiation && (args.smtp || args.nodes != 1) {
+        bail!("--smtp and --nodes are for --scenario initiation");
+    }
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    if args.nodes > 1 && backends.iter().any(|b| *b != Backend::Postgres) {
+        bail!("--nodes {} needs --backend postgres only: nodes share one PostgreSQL schema", args.nodes);
+    }
     match args.scenario {
         Scenario::Login => return login_main(&args, &bin, cores, &backends, started_at).await,
         Scenario::Enumeration => return enumeration_main(&args, &bin, params, cores, &backends, started_at).await,
@@ -573,8 +613,9 @@ async fn enumeration_on(
     })
 }
 
-/// The initiation scenario, per backend: a server with the demo's reset flow and no padding, `--users` users,
-/// `--concurrency` clients starting resets for `--duration-secs`, every mail timed.
+/// The initiation scenario, per backend: `--nodes` servers with the demo's reset flow and no padding, `--users`
+/// users, `--concurrency` clients starting resets for `--duration-secs`, every mail timed, the CPU of every
+/// process, then the exactness check; then better-auth's OTP request rate.
 async fn initiation_main(
     args: &Args,
     bin: &std::path::Path,
@@ -583,79 +624,168 @@ async fn initiation_main(
     backends: &[Backend],
     started_at: String,
 ) -> anyhow::Result<()> {
-    use std::fmt::Write as _;
-    let m = Machine::probe(cores);
-    let mut out = format!(
-        "# Reset initiations and mail delay\n\nRun started {started_at}{}; server `{}`.\n\n- Machine: {} cores ({}), {} MiB RAM, {}\n\
-         - {} users, {} clients, {} s per backend; select + identify per initiation, public self-service padding off, \
-         rate limits off, file outbox\n\n\
-         | backend | initiations/s | failed | identify p50 ms | identify p99 ms | mail delay p50 ms | p99 ms | max ms | mails missing |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        if cfg!(debug_assertions) { " — **debug build**" } else { "" },
-        bin.display(),
-        m.cores,
-        m.cpu_model,
-        m.memory_mib,
-        m.os,
-        args.users,
-        args.concurrency,
-        args.duration_secs
-    );
-    let mut missing = 0;
+    let mut report = initiation_report::InitiationReport {
+        started_at,
+        server_bin: bin.display().to_string(),
+        machine: Machine::probe(cores),
+        users: args.users,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration_secs),
+        nodes: args.nodes,
+        transport: if args.smtp {
+            format!("SMTP to a local aiosmtpd ({}, Maildir handler), tls = none", smtp_sink::AIOSMTPD)
+        } else {
+            "file outbox".into()
+        },
+        runs: Vec::new(),
+        failed: Vec::new(),
+        peer: initiation_report::PeerOutcome::Skipped("--no-peer".into()),
+    };
     for &backend in backends {
         let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
         let db = database(args, backend, dir.path());
-        let port = server::free_port()?;
-        let config =
-            server::write_config(dir.path(), port, &db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
-        let server = ServerProcess::start(bin, &config, dir.path(), port).await?;
-        eprintln!("{}: creating {} users…", backend.name(), args.users);
-        // Identify checks no password: cheap hashes make many users quickly. Enough users that none is in two
-        // initiations at once (a second one would replace the mail the first waits for).
-        let cheap = HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
-        flow::create_users(&db, cheap, args.users, cores).await?;
-        let outbox = Arc::new(Outbox::default());
-        let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
-        let watcher = tokio::spawn(outbox.clone().watch(server.outbox.clone(), stop_rx));
-        eprintln!("{}: {} clients starting resets for {} s…", backend.name(), args.concurrency, args.duration_secs);
-        let seen = initiation::run(
-            &server.base,
-            outbox,
-            args.users,
-            args.concurrency,
-            Duration::from_secs(args.duration_secs),
-            Duration::from_secs(60),
-        )
-        .await?;
-        let _ = stop_watch.send(true);
-        let _ = watcher.await;
-        server.stop().await?;
-        server::drop_schema(&db).await?;
-        let sorted = |mut v: Vec<Duration>| {
-            v.sort_unstable();
-            v
-        };
-        let (identify, delay) = (sorted(seen.identify), sorted(seen.mail_delay));
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            backend.name(),
-            seen.ok as f64 / seen.elapsed.as_secs_f64().max(1e-9),
-            seen.failed,
-            report::ms(report::percentile(&identify, 0.5)),
-            report::ms(report::percentile(&identify, 0.99)),
-            report::ms(report::percentile(&delay, 0.5)),
-            report::ms(report::percentile(&delay, 0.99)),
-            report::ms(delay.last().copied().unwrap_or_default()),
-            seen.missing
-        );
-        missing += seen.missing;
+        let result = initiation_on(args, backend, bin, params, cores, &db, dir.path()).await;
+        // The schema goes whether the run worked or not.
+        let dropped = server::drop_schema(&db).await;
+        match result.and_then(|run| dropped.map(|()| run)) {
+            Ok(run) => report.runs.push(run),
+            Err(e) => {
+                eprintln!("{}: run failed: {e:#}", backend.name());
+                report.failed.push((backend.name(), format!("{e:#}")));
+            }
+        }
     }
-    publish(args, &out)?;
+    if !args.no_peer {
+        report.peer = match peer::usable(&args.peer_dir) {
+            Err(why) => initiation_report::PeerOutcome::Skipped(why),
+            Ok(()) => match peer_on(args).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    eprintln!("better-auth: run failed: {e:#}");
+                    initiation_report::PeerOutcome::Failed(format!("{e:#}"))
+                }
+            },
+        };
+    }
+    publish(args, &report.render())?;
+    let missing: u64 = report.runs.iter().map(|r| r.seen.missing).sum();
+    if !report.failed.is_empty() || matches!(report.peer, initiation_report::PeerOutcome::Failed(_)) {
+        bail!("{} failed backend runs (better-auth: see the report)", report.failed.len());
+    }
+    if !report.all_exact() {
+        bail!("a limit was not exact across the nodes (see the report)");
+    }
     if missing > 0 {
         bail!("{missing} mails were not written within 60 s");
     }
     Ok(())
+}
+
+/// One backend's initiation run on database `db`, everything started in `dir`.
+async fn initiation_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<initiation_report::InitiationRun> {
+    let sink = if args.smtp { Some(smtp_sink::SmtpSink::start(dir).await?) } else { None };
+    let extra = format!("{}[public_self_service]\nresponse_time_ms = 0\n\n", server::demo_lockout_section()?);
+    let nodes = nodes::Nodes::start(bin, db, params, &extra, args.nodes, dir, sink.as_ref().map(|s| s.port)).await?;
+    // bench0 … bench{users-1} start resets; bench{users} takes no part, for the exactness check.
+    eprintln!("{}: {} node(s) up; creating {} users…", backend.name(), args.nodes, args.users + 1);
+    // Identify checks no password: cheap hashes make many users quickly. Enough users that none is in two
+    // initiations at once (a second one would replace the mail the first waits for).
+    let cheap = HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
+    flow::create_users(db, cheap, args.users + 1, cores).await?;
+
+    let outbox = Arc::new(Outbox::default());
+    let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
+    let mut watchers = tokio::task::JoinSet::new();
+    match &sink {
+        Some(s) => {
+            watchers.spawn(outbox.clone().watch_as(mail::Layout::Maildir, s.inbox(), stop_rx));
+        }
+        None => {
+            for dir in nodes.outboxes() {
+                watchers.spawn(outbox.clone().watch(dir, stop_rx.clone()));
+            }
+        }
+    }
+    eprintln!("{}: {} clients starting resets for {} s…", backend.name(), args.concurrency, args.duration_secs);
+    let (pids, sink_pid) = (nodes.pids(), sink.as_ref().map(|s| s.pid));
+    let watched: Vec<u32> = pids.iter().copied().chain(sink_pid).collect();
+    let ticks = server::clock_ticks();
+    let (before, before_each) = (CpuSnapshot::take_all(&pids)?, server::ProcessTicks::take(&watched)?);
+    let measured = Instant::now();
+    let seen = initiation::run(
+        &nodes.bases(),
+        outbox,
+        args.users,
+        args.concurrency,
+        Duration::from_secs(args.duration_secs),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let cpu = CpuSnapshot::take_all(&pids)?.since(&before, ticks);
+    let cpu_wall = measured.elapsed();
+    let mut each = server::ProcessTicks::take(&watched)?.cores_since(&before_each, ticks);
+    let sink_cores = sink_pid.and_then(|_| each.pop());
+    let _ = stop_watch.send(true);
+    while watchers.join_next().await.is_some() {}
+
+    let limit = nodes::password_limit(nodes.configs.first().context("no node")?)?;
+    let limit = nodes::check_limit(&nodes.bases(), &flow::username(args.users), limit).await?;
+    eprintln!(
+        "{}: {} initiations ok, {} failed, {} mails missing, {} superseded; {}",
+        backend.name(),
+        seen.ok,
+        seen.failed,
+        seen.missing,
+        seen.superseded,
+        limit.describe()
+    );
+    nodes.stop().await?;
+    if let Some(s) = sink {
+        s.stop().await;
+    }
+    Ok(initiation_report::InitiationRun {
+        backend: backend.name(),
+        seen,
+        cpu,
+        cpu_wall,
+        node_cores: each,
+        sink_cores,
+        limit,
+    })
+}
+
+/// better-auth: seeded in a fresh temporary directory, started, warmed up, loaded like Gatehouse; always stopped.
+async fn peer_on(args: &Args) -> anyhow::Result<initiation_report::PeerOutcome> {
+    let data = tempfile::Builder::new().prefix("gatehouse-bench-peer-").tempdir()?;
+    let peer_dir = std::path::absolute(&args.peer_dir)?;
+    eprintln!("better-auth: seeding {} users and starting it…", peer::USERS);
+    let server = peer::Peer::start(&peer_dir, data.path()).await?;
+    eprintln!(
+        "better-auth: pid {} on {}; {} s warm-up, then {} clients for {} s…",
+        server.pid,
+        server.base,
+        peer::WARM_UP.as_secs(),
+        args.concurrency,
+        args.duration_secs
+    );
+    let load = peer::measure(&server, args.concurrency, Duration::from_secs(args.duration_secs)).await;
+    server.stop().await;
+    let load = load?;
+    eprintln!("better-auth: {:.0} OTP requests/s, {} failed", load.per_second(), load.failed);
+    let version = std::fs::read_to_string(peer_dir.join("node_modules/better-auth/package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(version unknown)".into());
+    Ok(initiation_report::PeerOutcome::Measured { version, load })
 }
 
 /// The registration scenario: the raw hash rate, then per backend a server on the demo's flows (padding and rate

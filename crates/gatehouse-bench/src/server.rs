@@ -294,14 +294,17 @@ impl CpuUse {
 
 impl CpuSnapshot {
     pub fn take(server_pid: u32) -> anyhow::Result<Self> {
+        Self::take_all(&[server_pid])
+    }
+
+    /// The server's CPU is the sum over `server_pids` (several nodes of one database).
+    pub fn take_all(server_pids: &[u32]) -> anyhow::Result<Self> {
         let (machine, steal) = machine_ticks()?;
-        Ok(Self {
-            server: cpu_ticks(&server_pid.to_string())?,
-            bench: cpu_ticks("self")?,
-            machine,
-            steal,
-            at: Instant::now(),
-        })
+        let mut server = 0;
+        for pid in server_pids {
+            server += cpu_ticks(&pid.to_string())?;
+        }
+        Ok(Self { server, bench: cpu_ticks("self")?, machine, steal, at: Instant::now() })
     }
 
     pub fn since(&self, earlier: &Self, ticks_per_second: f64) -> CpuUse {
@@ -324,4 +327,28 @@ pub async fn drop_schema(db: &Database) -> anyhow::Result<()> {
         pool.close().await;
     }
     Ok(())
+}
+
+/// CPU ticks of each of a few processes at one moment (per node, the SMTP sink).
+#[derive(Debug, Clone)]
+pub struct ProcessTicks {
+    ticks: Vec<u64>,
+    at: Instant,
+}
+
+impl ProcessTicks {
+    pub fn take(pids: &[u32]) -> anyhow::Result<Self> {
+        let ticks = pids.iter().map(|pid| cpu_ticks(&pid.to_string())).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { ticks, at: Instant::now() })
+    }
+
+    /// Average cores each process used since `earlier`.
+    pub fn cores_since(&self, earlier: &Self, ticks_per_second: f64) -> Vec<f64> {
+        let wall = self.at.duration_since(earlier.at).as_secs_f64().max(1e-9);
+        self.ticks
+            .iter()
+            .zip(&earlier.ticks)
+            .map(|(now, then)| now.saturating_sub(*then) as f64 / ticks_per_second / wall)
+            .collect()
+    }
 }
