@@ -45,7 +45,14 @@ pub async fn run(
     concurrency: usize,
     duration: Duration,
     mail_wait: Duration,
+    rate: Option<u32>,
 ) -> anyhow::Result<Initiations> {
+    // `--rate`: initiations start at most this often, whatever the clients could do (a paced load).
+    let pace = rate.filter(|r| *r > 0).map(|r| {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(r)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Arc::new(tokio::sync::Mutex::new(ticker))
+    });
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(concurrency).build()?;
     let next = Arc::new(AtomicUsize::new(0));
@@ -63,10 +70,14 @@ pub async fn run(
         let (http, next, outbox) = (http.clone(), next.clone(), outbox.clone());
         let base = bases[node].clone();
         let (delays, missing, superseded) = (delays.clone(), missing.clone(), superseded.clone());
+        let pace = pace.clone();
         clients.spawn(async move {
             let mut seen = Initiations::default();
             let mut waits = JoinSet::new();
             while Instant::now() < deadline {
+                if let Some(pace) = &pace {
+                    pace.lock().await.tick().await;
+                }
                 // Users in rotation: with enough users, one is never in two initiations at once. A user whose
                 // last mail has not come yet is skipped (its next mail would be taken for the late one when the
                 // watcher cannot tell them apart, as in a Maildir).

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{oneshot, watch};
 
+/// How far a file's modification time may lag behind the system clock (a kernel tick is 1–10 ms).
+const COARSE_CLOCK_SLACK_MS: i64 = 20;
+
 /// How often the watcher lists the outbox directory.
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -128,9 +131,13 @@ impl Outbox {
             let created_ms = match layout {
                 // File names are `CREATED_AT_MS-ID.eml`.
                 Layout::FileOutbox => name.split('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0),
+                // The modification time comes from the kernel's coarse clock, up to a tick behind the clock the
+                // waiter read before identify: a mail written a few ms later may carry an earlier time. Users
+                // rotate, so no earlier mail of the same user is that recent.
                 Layout::Maildir => written
                     .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .saturating_add(COARSE_CLOCK_SLACK_MS),
             };
             let (to, body) = parse(&raw);
             match otp_in(&body) {

@@ -142,6 +142,10 @@ struct Args {
     /// machine with the server, so the demo's 100000 would measure their solving more than the server.
     #[arg(long, default_value_t = 1000)]
     captcha_max_number: u64,
+    /// Initiation scenario: start at most this many initiations per second (default: as fast as the server
+    /// answers), e.g. to measure mail delay below an SMTP server's capacity.
+    #[arg(long)]
+    rate: Option<u32>,
     /// Third-party scenario: `/v1/authenticate` calls held open at once for the memory measurement.
     #[arg(long, default_value_t = 1000)]
     held: usize,
@@ -632,11 +636,15 @@ async fn initiation_main(
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.duration_secs),
         nodes: args.nodes,
-        transport: if args.smtp {
-            format!("SMTP to a local aiosmtpd ({}, Maildir handler), tls = none", smtp_sink::AIOSMTPD)
-        } else {
-            "file outbox".into()
-        },
+        transport: format!(
+            "{}{}",
+            if args.smtp {
+                format!("SMTP to a local aiosmtpd ({}, Maildir handler), tls = none", smtp_sink::AIOSMTPD)
+            } else {
+                "file outbox".into()
+            },
+            args.rate.map(|r| format!("; load paced at {r} initiations/s (`--rate`)")).unwrap_or_default()
+        ),
         runs: Vec::new(),
         failed: Vec::new(),
         peer: initiation_report::PeerOutcome::Skipped("--no-peer".into()),
@@ -727,6 +735,7 @@ async fn initiation_on(
         args.concurrency,
         Duration::from_secs(args.duration_secs),
         Duration::from_secs(60),
+        args.rate,
     )
     .await?;
     let cpu = CpuSnapshot::take_all(&pids)?.since(&before, ticks);

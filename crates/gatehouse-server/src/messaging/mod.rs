@@ -22,7 +22,7 @@ pub fn delivery_from_config(config: &Config) -> anyhow::Result<Arc<dyn Delivery>
         config.messaging.from.parse().map_err(|e| anyhow::anyhow!("messaging.from: {e}"))?;
     let email: Box<dyn Delivery> = match config.messaging.transport {
         Transport::File => Box::new(file::FileOutbox::new(outbox_dir(config), from)),
-        Transport::Smtp => Box::new(smtp::Smtp::new(&config.messaging.smtp, from)?),
+        Transport::Smtp => Box::new(smtp::Smtp::new(&config.messaging.smtp, from, config.messaging.concurrency)?),
     };
     let sms: Box<dyn Delivery> = match config.messaging.sms.transport {
         SmsTransport::File => Box::new(sms::FileSms::new(outbox_dir(config))),

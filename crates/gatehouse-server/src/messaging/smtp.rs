@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use gatehouse_core::config::{SmtpConfig, SmtpTls};
 use gatehouse_core::outbox::{Envelope, mask_address};
 use gatehouse_core::ports::OutboxMessage;
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -19,7 +20,8 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    pub fn new(config: &SmtpConfig, from: lettre::message::Mailbox) -> anyhow::Result<Self> {
+    /// `connections`: the pool's size, one per delivery in flight.
+    pub fn new(config: &SmtpConfig, from: lettre::message::Mailbox, connections: usize) -> anyhow::Result<Self> {
         let mut builder = match config.tls {
             SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
@@ -37,7 +39,9 @@ impl Smtp {
                 Tls::Required(parameters)
             });
         }
-        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_seconds)));
+        let pool = PoolConfig::new().max_size(u32::try_from(connections.max(1)).unwrap_or(u32::MAX));
+        let mut builder =
+            builder.port(config.port).timeout(Some(Duration::from_secs(config.timeout_seconds))).pool_config(pool);
         if let Some(user) = &config.username {
             let password = match (&config.password, &config.password_file) {
                 (Some(p), _) => p.clone(),

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use async_trait::async_trait;
 use gatehouse_core::clock::Millis;
 use gatehouse_core::outbox::{self, Envelope};
 use gatehouse_core::ports::{ClaimedMessage, OutboxMessage};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
@@ -32,59 +33,82 @@ pub trait Delivery: Send + Sync {
 
 /// How long a claimed message is reserved for this worker before another node may try it.
 const CLAIM_MS: i64 = 60_000;
+/// Deliveries recorded in one statement at most.
+const RECORD_BATCH: usize = 256;
 
-/// Delivers messages until `shutdown` turns true. Wakes on `state.outbox_ready` or every poll interval.
+/// Delivers messages until `shutdown` turns true, with up to `messaging.concurrency` in flight: a slot that frees
+/// up is filled from the outbox at once (a slow message holds its slot, never the others), claimed in batches of
+/// the free slots (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes never wait for each other's claims). With
+/// nothing due it sleeps until a call queues a message (`state.outbox_ready`) or the poll interval passes (retries
+/// that came due, messages other nodes queued). Successes are written by one recorder, many per statement.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        while deliver_batch(&state, &delivery).await {}
-        tokio::select! {
-            () = state.outbox_ready.notified() => {}
-            () = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// Claims a batch and delivers it with up to `messaging.concurrency` messages in flight (a slow SMTP server
-/// holds one slot, not the queue). Returns whether the batch was full (there may be more).
-async fn deliver_batch(state: &AppState, delivery: &Arc<dyn Delivery>) -> bool {
     let concurrency = state.config.messaging.concurrency.max(1);
-    let batch = i64::try_from(concurrency.saturating_mul(4)).unwrap_or(64);
-    let now = state.clock.now_ms();
-    let claimed = match state.store.claim_outbox(now, now + CLAIM_MS, batch).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "outbox: cannot claim messages");
-            return false;
-        }
-    };
-    let full = i64::try_from(claimed.len()).unwrap_or(0) == batch;
     let slots = Arc::new(Semaphore::new(concurrency));
+    let (delivered, to_record) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_deliveries(state.clone(), to_record));
     let mut in_flight = JoinSet::new();
-    for c in claimed {
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
-        let (state, delivery) = (state.clone(), delivery.clone());
+    // Claimed, waiting for a slot. Claims take several slots' worth at once: a claim is a write, and behind a
+    // busy database (SQLite's one writer) each one waits its turn — one claim per freed slot would make that
+    // wait the pace of delivery.
+    let mut claimed: VecDeque<ClaimedMessage> = VecDeque::new();
+    let batch = i64::try_from(concurrency.saturating_mul(4)).unwrap_or(i64::MAX);
+    while !*shutdown.borrow() {
+        while in_flight.try_join_next().is_some() {}
+        if claimed.is_empty() {
+            let now = state.clock.now_ms();
+            match state.store.claim_outbox(now, now + CLAIM_MS, batch).await {
+                Ok(c) => claimed.extend(c),
+                Err(e) => tracing::warn!(error = %e, "outbox: cannot claim messages"),
+            }
+        }
+        let Some(next) = claimed.pop_front() else {
+            tokio::select! {
+                () = state.outbox_ready.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = shutdown.changed() => {
+                claimed.push_front(next);
+                continue;
+            }
+        };
+        let Ok(slot) = slot else { break };
+        let (state, delivery, delivered) = (state.clone(), delivery.clone(), delivered.clone());
         in_flight.spawn(async move {
-            let delivered = deliver_one(&state, delivery.as_ref(), c).await;
+            if let Some(id) = deliver_one(&state, delivery.as_ref(), next).await {
+                let _ = delivered.send(id);
+            }
             drop(slot);
-            delivered
         });
     }
-    // Successes are recorded together: one write for the batch, not one per message.
-    let mut delivered = Vec::new();
-    while let Some(joined) = in_flight.join_next().await {
-        if let Ok(Some(id)) = joined {
-            delivered.push(id);
+    // Messages in flight are finished (each is bounded by its transport's timeout) and recorded before the
+    // worker stops; what was not claimed stays queued for the next start or another node.
+    while in_flight.join_next().await.is_some() {}
+    drop(delivered);
+    let _ = recorder.await;
+}
+
+/// Records delivered messages: whatever arrived while the previous statement ran goes into the next one.
+async fn record_deliveries(state: AppState, mut delivered: mpsc::UnboundedReceiver<String>) {
+    let mut ids = Vec::new();
+    while let Some(id) = delivered.recv().await {
+        ids.push(id);
+        while ids.len() < RECORD_BATCH {
+            match delivered.try_recv() {
+                Ok(id) => ids.push(id),
+                Err(_) => break,
+            }
         }
+        if let Err(e) = state.store.mark_delivered(&ids, state.clock.now_ms()).await {
+            tracing::warn!(error = %e, count = ids.len(), "outbox: cannot record deliveries (they may be sent again)");
+        }
+        ids.clear();
     }
-    if let Err(e) = state.store.mark_delivered(&delivered, state.clock.now_ms()).await {
-        tracing::warn!(error = %e, count = delivered.len(), "outbox: cannot record deliveries (they may be sent again)");
-    }
-    full
 }
 
 /// Delivers one claimed message; returns its id when it was delivered (recorded with the batch), and records
