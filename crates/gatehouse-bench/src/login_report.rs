@@ -36,6 +36,27 @@ pub struct LoginRun {
     pub hash_after: HashRate,
     pub plain: LoginPhase,
     pub flooded: Option<LoginPhase>,
+    pub memory: Memory,
+}
+
+/// The server's resident memory (kB from /proc/PID/status) around the load.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Started, users created, before any login.
+    pub idle: Rss,
+    /// 30 s after the last phase ended.
+    pub after: Rss,
+    /// What the hashing workers keep by design: one argon2 block (m KiB) per worker.
+    pub hashing_blocks_kib: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rss {
+    pub total_kib: u64,
+    /// Heap and other private memory.
+    pub anon_kib: u64,
+    /// The executable and libraries mapped from files.
+    pub file_kib: u64,
 }
 
 impl LoginRun {
@@ -197,6 +218,41 @@ impl LoginReport {
              CPU-second). \"all hashes/s per core\" adds the flood's requests that cost a (real or dummy) verification, i.e. all but \
              503. Latency: the password-check call of successful logins. Peak RSS is VmHWM at the end of the phase \
              (the peak since the server started).\n"
+        );
+
+        let _ = writeln!(out, "## Memory\n");
+        let _ = writeln!(
+            out,
+            "| parameters | backend | idle RSS (MiB) | of it: heap etc. / executable | peak RSS (MiB) | hashing blocks (MiB) \
+             | peak − blocks (MiB) | RSS 30 s after the load (MiB) | of it: heap etc. / executable |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for set in &self.sets {
+            for r in &set.runs {
+                let mib = |kib: u64| kib as f64 / 1024.0;
+                let peak = r.phases().map(|(_, p)| p.peak_rss_kib).max().unwrap_or_default();
+                let m = &r.memory;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} / {:.0} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.0} / {:.0} |",
+                    set.label(),
+                    r.backend,
+                    mib(m.idle.total_kib),
+                    mib(m.idle.anon_kib),
+                    mib(m.idle.file_kib),
+                    mib(peak),
+                    mib(m.hashing_blocks_kib),
+                    mib(peak.saturating_sub(m.hashing_blocks_kib)),
+                    mib(m.after.total_kib),
+                    mib(m.after.anon_kib),
+                    mib(m.after.file_kib)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nVmRSS, RssAnon and RssFile from /proc/PID/status; peak is VmHWM. The hashing workers (one per core) each \
+             keep one argon2 block of m KiB from their first hash on, by design.\n"
         );
 
         let _ = writeln!(out, "## Wrong-password flood against one user\n");

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use gatehouse_core::outbox::{Envelope, mask_address};
 use gatehouse_core::ports::OutboxMessage;
 
-use super::{Delivery, DeliveryError, build_mail};
+use super::{Delivery, DeliveryError, build_mail, write_file_atomically};
 
 pub struct FileOutbox {
     dir: PathBuf,
@@ -23,17 +23,8 @@ impl FileOutbox {
 impl Delivery for FileOutbox {
     async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let mail = build_mail(&self.from, envelope)?;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
         let name = format!("{}-{}.eml", message.created_at, message.id);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let path = self.dir.join(&name);
-        // Write then rename, so a reader never sees half a message.
-        tokio::fs::write(&tmp, mail.formatted())
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        let path = write_file_atomically(self.dir.clone(), name, mail.formatted()).await?;
         tracing::info!(to = %mask_address(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: mail written");
         Ok(())
     }

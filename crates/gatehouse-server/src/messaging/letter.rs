@@ -8,7 +8,7 @@ use gatehouse_core::outbox::Envelope;
 use gatehouse_core::ports::OutboxMessage;
 use printpdf::{BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem};
 
-use super::{Delivery, DeliveryError};
+use super::{Delivery, DeliveryError, write_file_atomically};
 
 pub struct LetterOutbox {
     dir: PathBuf,
@@ -50,15 +50,9 @@ pub fn render_pdf(envelope: &Envelope) -> Vec<u8> {
 impl Delivery for LetterOutbox {
     async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let pdf = render_pdf(envelope);
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot create letter outbox: {e}")))?;
         let name = format!("{}-{}.pdf", message.created_at, message.id);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let path = self.dir.join(&name);
-        // Write then rename, so a print job never picks up half a letter.
-        tokio::fs::write(&tmp, pdf).await.map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        // Written whole or not at all, so a print job never picks up half a letter.
+        let path = write_file_atomically(self.dir.clone(), name, pdf).await?;
         tracing::info!(template = %envelope.template, path = %path.display(), "letter outbox: letter written");
         Ok(())
     }

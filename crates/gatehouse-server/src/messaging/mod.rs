@@ -69,6 +69,22 @@ impl Delivery for ByChannel {
     }
 }
 
+/// Writes `bytes` as `dir/name` so that a reader never sees half a file: into `.name.tmp`, then renamed. One
+/// blocking task for the three file operations (each `tokio::fs` call would be a thread hop of its own).
+async fn write_file_atomically(dir: PathBuf, name: String, bytes: Vec<u8>) -> Result<PathBuf, DeliveryError> {
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(&name);
+        std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write: {e}"))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("cannot rename: {e}"))?;
+        Ok::<_, String>(path)
+    })
+    .await
+    .map_err(|e| DeliveryError::Transient(format!("file write task failed: {e}")))?;
+    written.map_err(DeliveryError::Transient)
+}
+
 /// `messaging.outbox_dir`, or `DATA_DIR/outbox`.
 pub fn outbox_dir(config: &Config) -> PathBuf {
     config.messaging.outbox_dir.clone().unwrap_or_else(|| Path::new(&config.server.data_dir).join("outbox"))

@@ -9,7 +9,7 @@ use gatehouse_core::config::SmsConfig;
 use gatehouse_core::outbox::Envelope;
 use gatehouse_core::ports::OutboxMessage;
 
-use super::{Delivery, DeliveryError};
+use super::{Delivery, DeliveryError, write_file_atomically};
 
 fn mask_phone(phone: &str) -> String {
     let keep: String = phone.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
@@ -30,16 +30,8 @@ impl FileSms {
 impl Delivery for FileSms {
     async fn deliver(&self, message: &OutboxMessage, envelope: &Envelope) -> Result<(), DeliveryError> {
         let body = serde_json::json!({ "to": envelope.to, "text": envelope.body });
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot create outbox: {e}")))?;
         let name = format!("{}-{}.sms.json", message.created_at, message.id);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        let path = self.dir.join(&name);
-        tokio::fs::write(&tmp, body.to_string())
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot write: {e}")))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| DeliveryError::Transient(format!("cannot rename: {e}")))?;
+        let path = write_file_atomically(self.dir.clone(), name, body.to_string().into_bytes()).await?;
         tracing::info!(to = %mask_phone(&envelope.to), template = %envelope.template, path = %path.display(), "outbox: SMS written");
         Ok(())
     }
