@@ -327,12 +327,14 @@ async fn registration_data(
         .collect();
     let captcha = form.get("altcha").filter(|c| !c.is_empty()).cloned();
     let sent = call(state, headers, ip.clone(), kind, Action::RegisterData { values, captcha }).await;
+    // The call's cookie holds even when it refused the values: a started flow's first call stores it under a
+    // new cookie either way.
+    ctx.cookies.extend(sent.cookies.iter().cloned());
     if sent.status != 200 {
         // The step again with the errors, its items and (unless solved) the new challenge `Describe` offered.
         let view = FlowView { status: sent.status, errors: sent.errors, ..described };
         return render(state, ctx, Area::Registration, action_url, flow_id, &view, &form);
     }
-    ctx.cookies.extend(sent.cookies.iter().cloned());
     let headers = carry(headers, &sent.cookies);
     let continued = call(state, &headers, ip, kind, Action::ContinueRegistration).await;
     let view = if continued.status == 400 {
