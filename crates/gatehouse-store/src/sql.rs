@@ -60,9 +60,22 @@ impl SqliteStore {
             let _ = self.events.send(p);
         }
     }
+
+    /// After a purge batch: copies the WAL back into the database file here, in housekeeping's time. Left to the
+    /// automatic checkpoint, a request's commit would do it (a batch writes a few hundred random pages, megabytes
+    /// of WAL), and that request would wait for it. PASSIVE: it takes no lock a request needs.
+    async fn after_purge(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await {
+            tracing::debug!(error = %e, "checkpoint after a purge batch failed");
+        }
+    }
 }
 
 impl PgStore {
+    /// Nothing to do after a purge batch: PostgreSQL writes its WAL back in its own checkpointer.
+    #[expect(clippy::unused_async, reason = "the SQLite store's counterpart is async")]
+    async fn after_purge(&self) {}
+
     /// NOTIFY reaches every node's listener, this one's included, which relays it to local waiters.
     async fn announce(&self, payloads: Vec<String>) {
         for p in payloads {
@@ -1073,12 +1086,39 @@ macro_rules! store_impl {
                 // Each kind: one statement over at most `batch` rows chosen by the same condition, so no table
                 // is locked for long; a row another node removed meanwhile is simply not there any more.
                 let (sql, a, b) = match what {
-                    Spent::FlowSessions { expired_before, idle_before } => (
-                        "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
-                         WHERE expires_at < $1 OR last_seen_at < $2 LIMIT $3)",
-                        expired_before,
-                        idle_before,
-                    ),
+                    Spent::FlowSessions { expired_before, idle_before } => {
+                        // Two statements, each a range of one index in its order (`expires_at < $1 OR last_seen_at
+                        // < $2` would be a scan on PostgreSQL, over the dead rows of earlier batches too).
+                        let expired = sqlx::query(
+                            "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
+                             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                        )
+                        .bind(expired_before)
+                        .bind(batch)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                        let left = batch - i64::try_from(expired).unwrap_or(batch);
+                        let idle = if left > 0 {
+                            sqlx::query(
+                                "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
+                                 WHERE last_seen_at < $1 ORDER BY last_seen_at LIMIT $2)",
+                            )
+                            .bind(idle_before)
+                            .bind(left)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected()
+                        } else {
+                            0
+                        };
+                        if expired + idle > 0 {
+                            self.after_purge().await;
+                        }
+                        return Ok(expired + idle);
+                    }
                     Spent::RateLimitWindows { before } => (
                         "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
                          WHERE window_start < $1 AND $2 = $2 LIMIT $3)",
@@ -1141,14 +1181,18 @@ macro_rules! store_impl {
                         0,
                     ),
                 };
-                sqlx::query(sql)
+                let removed = sqlx::query(sql)
                     .bind(a)
                     .bind(b)
                     .bind(batch)
                     .execute(&self.pool)
                     .await
                     .map(|r| r.rows_affected())
-                    .map_err(db_error)
+                    .map_err(db_error)?;
+                if removed > 0 {
+                    self.after_purge().await;
+                }
+                Ok(removed)
             }
 
             async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
