@@ -25,12 +25,17 @@ pub const IDENTIFY: &str = "/rest/public/self-service/username/identify/";
 pub const OTP_CHECK: &str = "/rest/public/self-service/verification/email/otp/check/";
 const PASSWORD_SET: &str = "/rest/public/self-service/password/set";
 
+/// Bench user `i` is `bench{i}` with the email `bench{i}@example.test` (`gatehouse-bench seed` writes the same in
+/// SQL).
+pub const USERNAME_PREFIX: &str = "bench";
+pub const EMAIL_DOMAIN: &str = "@example.test";
+
 pub fn username(i: usize) -> String {
-    format!("bench{i}")
+    format!("{USERNAME_PREFIX}{i}")
 }
 
 pub fn email(i: usize) -> String {
-    format!("bench{i}@example.test")
+    format!("{USERNAME_PREFIX}{i}{EMAIL_DOMAIN}")
 }
 
 /// A fresh strong password: four groups of five random lower-case letters and digits (zxcvbn score 4).

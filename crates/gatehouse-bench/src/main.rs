@@ -6,6 +6,8 @@
 //! cargo build --release -p gatehouse-cli -p gatehouse-bench
 //! target/release/gatehouse-bench --output bench.md
 //! target/release/gatehouse-bench --scenario login --both-params --output login.md
+//! target/release/gatehouse-bench seed --users 10000000 --database sqlite --path big/gatehouse.db
+//! target/release/gatehouse-bench --scenario scale --users 10000000 --output scale.md
 //! ```
 //!
 //! Reset initiations (select + identify, every OTP mail timed) with better-auth measured in the same run
@@ -32,6 +34,8 @@ mod nodes;
 mod peer;
 mod registration;
 mod report;
+mod scale;
+mod seed;
 mod server;
 mod smtp_sink;
 mod third_party;
@@ -42,7 +46,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use gatehouse_core::clock::{Clock as _, SystemClock, format_timestamp};
 use gatehouse_core::config::PasswordPolicyConfig;
 use gatehouse_core::crypto::{HashParams, ServerKey};
@@ -88,11 +92,57 @@ enum Scenario {
     /// Third-party applications' second factor: `/v1/authenticate` held while a software device approves,
     /// `/v1/token`, round trips per second; then `--held` calls waiting at once and the server's memory per call.
     ThirdParty,
+    /// Identify, login and admin search on a seeded database of 1,000 and of `--users` users (default
+    /// 10,000,000); then identify while housekeeping purges `--expired-flows` expired flow sessions.
+    Scale,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fills a database directly in SQL: users `bench{i}` (email alias `bench{i}@example.test`, one argon2id hash of
+    /// the bench's password for all) and expired flow sessions; migrations first.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SeedArgs {
+    /// Users to add.
+    #[arg(long)]
+    users: u64,
+    /// The number of the first user added (`bench{first}`), to add to a seeded database.
+    #[arg(long, default_value_t = 0)]
+    first: u64,
+    /// Expired flow sessions to add (ended days ago: housekeeping may remove them all).
+    #[arg(long, default_value_t = 0)]
+    expired_flows: u64,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    database: Backend,
+    /// The SQLite file (created with its directory if missing); the demo's is `gatehouse-data/gatehouse.db`.
+    #[arg(long, default_value = "gatehouse-data/gatehouse.db")]
+    path: PathBuf,
+    /// PostgreSQL server.
+    #[arg(long, env = "GATEHOUSE_TEST_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// PostgreSQL schema (created if missing; lower-case letters, digits and _); default: the connection's.
+    #[arg(long)]
+    schema: Option<String>,
+    /// argon2id memory cost in KiB of the one hash (the server's default is 19456).
+    #[arg(long, default_value_t = 19456)]
+    memory_kib: u32,
+    /// argon2id iterations of the one hash (the server's default is 2).
+    #[arg(long, default_value_t = 2)]
+    iterations: u32,
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse-bench", about = "Load benchmark of the Gatehouse password-reset flow and password login")]
+#[command(
+    name = "gatehouse-bench",
+    about = "Load benchmark of the Gatehouse password-reset flow and password login",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// What to load the server with.
     #[arg(long, value_enum, default_value_t = Scenario::Reset)]
     scenario: Scenario,
@@ -102,9 +152,20 @@ struct Args {
     /// PostgreSQL server (a fresh schema is created and dropped per run).
     #[arg(long, env = "GATEHOUSE_TEST_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
-    /// Bench users to create (bench0@example.test …).
-    #[arg(long, default_value_t = 200)]
+    /// Bench users to create (bench0@example.test …): 200; with `--scenario scale` the large size, 10,000,000.
+    #[arg(long = "users")]
+    users_arg: Option<usize>,
+    #[arg(skip)]
     users: usize,
+    /// Scale scenario: expired flow sessions for housekeeping to purge during the identify load (0: no check).
+    #[arg(long, default_value_t = 2_000_000)]
+    expired_flows: u64,
+    /// Scale scenario: clients calling identify during the purge (few, so that waits are the purge's, not a queue's).
+    #[arg(long, default_value_t = 2)]
+    purge_clients: usize,
+    /// Scale scenario: how long to wait for housekeeping to purge them all before the second identify window.
+    #[arg(long, default_value_t = 900)]
+    purge_wait_secs: u64,
     /// Concurrent clients, each running whole flows back to back.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -172,7 +233,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     gatehouse_server::install_crypto_provider();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Command::Seed(seed_args)) = &args.command {
+        return seed_main(seed_args).await;
+    }
+    args.users = args.users_arg.unwrap_or(if args.scenario == Scenario::Scale { 10_000_000 } else { 200 });
     if args.concurrency == 0 || args.users < args.concurrency {
         bail!("need at least one client and at least as many users ({}) as clients ({})", args.users, args.concurrency);
     }
@@ -210,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Enumeration => return enumeration_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::ThirdParty => return third_party_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Initiation => return initiation_main(&args, &bin, params, cores, &backends, started_at).await,
+        Scenario::Scale => return scale_main(&args, &bin, params, cores, &backends, started_at).await,
         Scenario::Registration => {
             return registration_main(&args, &bin, params, cores, &backends, started_at).await;
         }
@@ -1039,4 +1105,199 @@ async fn third_party_main(
     }
     publish(args, &out)?;
     Ok(())
+}
+
+/// `gatehouse-bench seed`: the users and expired sessions asked for, in the database asked for.
+async fn seed_main(a: &SeedArgs) -> anyhow::Result<()> {
+    let db = match a.database {
+        Backend::Sqlite => Database { url: format!("sqlite://{}", a.path.display()), schema: None, key: String::new() },
+        Backend::Postgres => {
+            if let Some(schema) = &a.schema
+                && (schema.is_empty()
+                    || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            {
+                bail!("--schema: lower-case letters, digits and _ only");
+            }
+            Database { url: a.postgres_url.clone(), schema: a.schema.clone(), key: String::new() }
+        }
+    };
+    let options = seed::SeedOptions {
+        first: a.first,
+        users: a.users,
+        expired_flows: a.expired_flows,
+        params: HashParams { memory_kib: a.memory_kib, iterations: a.iterations, parallelism: 1 },
+    };
+    let seeded = seed::seed(&db, &options).await?;
+    eprintln!(
+        "seeded {} users in {:.1} s ({:.0} users/s, {:.0} rows/s) and {} expired flow sessions in {:.1} s ({:.0} rows/s)",
+        seeded.users,
+        seeded.users_took.as_secs_f64(),
+        seeded.users_per_second(),
+        seeded.user_rows_per_second(),
+        seeded.flows,
+        seeded.flows_took.as_secs_f64(),
+        seeded.flows_per_second()
+    );
+    Ok(())
+}
+
+/// The scale scenario: per backend, per size (1,000 users, then `--users`), a seeded database, a server on it and
+/// every call kind of [`scale::Call`] for `--duration-secs`; on the small database, the housekeeping check.
+async fn scale_main(
+    args: &Args,
+    bin: &std::path::Path,
+    params: HashParams,
+    cores: usize,
+    backends: &[Backend],
+    started_at: String,
+) -> anyhow::Result<()> {
+    const SMALL: u64 = 1000;
+    let large = u64::try_from(args.users)?;
+    let mut sizes = vec![SMALL.min(large), large];
+    sizes.dedup();
+    let mut runs = Vec::new();
+    for &backend in backends {
+        let mut run = scale::BackendScale { backend: backend.name(), sizes: Vec::new(), purge: None };
+        for (n, &users) in sizes.iter().enumerate() {
+            let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+            let db = database(args, backend, dir.path());
+            let result = scale_on(args, backend, bin, params, &db, dir.path(), users, n == 0).await;
+            // The schema goes whether the run worked or not.
+            server::drop_schema(&db).await?;
+            let (size, purge) = result?;
+            run.sizes.push(size);
+            if purge.is_some() {
+                run.purge = purge;
+            }
+        }
+        runs.push(run);
+    }
+    let m = Machine::probe(cores);
+    let header = format!(
+        "# Ten million users\n\nRun started {started_at}{}; server `{}`.\n\n- Machine: {} cores ({}), {} MiB RAM, {}, kernel {}\n\
+         - Per backend and size: a fresh database seeded in SQL (`gatehouse-bench seed`: users `bench{{i}}`, email alias \
+         `bench{{i}}@example.test`, one argon2id hash m={} t={} p=1), a `gatehouse serve` on it (padding and rate limits \
+         off, file outbox), then {} clients for {} s per call kind. Identify: select + identify of a random user (the \
+         identify call timed). Login: the right password of a random user. Admin search (admin API token): the \
+         prefix `bench{{i}}` of one random user; a page of 100 of prefix `bench` after a random cursor.\n\
+         - Housekeeping: {} expired flow sessions seeded into the small database, the server started, {} clients calling \
+         identify for {} s from the moment it is ready; then again once every expired row is gone (or after {} s); \
+         compared with the same clients on the same database before the expired sessions were added.\n",
+        if cfg!(debug_assertions) { " — **debug build: these numbers mean nothing**" } else { "" },
+        bin.display(),
+        m.cores,
+        m.cpu_model,
+        m.memory_mib,
+        m.os,
+        m.kernel,
+        params.memory_kib,
+        params.iterations,
+        args.concurrency,
+        args.duration_secs,
+        args.expired_flows,
+        args.purge_clients,
+        args.duration_secs,
+        args.purge_wait_secs,
+    );
+    let out = scale::render(&runs, &header);
+    publish(args, &out)?;
+    let failed: u64 = runs
+        .iter()
+        .flat_map(|r| r.sizes.iter().flat_map(|s| s.calls.iter().map(|(_, c)| c.failed)))
+        .chain(
+            runs.iter()
+                .filter_map(|r| r.purge.as_ref())
+                .flat_map(|p| [p.without.failed, p.during.failed, p.after.failed]),
+        )
+        .sum();
+    if failed > 0 {
+        bail!("{failed} calls failed");
+    }
+    Ok(())
+}
+
+/// One size on one backend: seed, serve, measure; with `purge`, then the housekeeping check on the same database.
+#[expect(clippy::too_many_arguments, reason = "one scenario step, called once")]
+async fn scale_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    db: &Database,
+    dir: &std::path::Path,
+    users: u64,
+    purge: bool,
+) -> anyhow::Result<(scale::SizeRun, Option<scale::PurgeRun>)> {
+    eprintln!("{}: seeding {users} users…", backend.name());
+    let seeded = seed::seed(db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?;
+    let port = server::free_port()?;
+    let config = server::write_config(dir, port, db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    let token = scale::admin_token(bin, &config)?;
+    let duration = Duration::from_secs(args.duration_secs);
+    let mut calls = Vec::new();
+    for call in scale::Call::ALL {
+        eprintln!("{} {users} users: {} for {} s…", backend.name(), call.label(), args.duration_secs);
+        let stats = scale::run(&server, &token, users, call, args.concurrency, duration).await?;
+        eprintln!("  {:.1}/s, {} failed", stats.per_second(), stats.failed);
+        calls.push((call, stats));
+    }
+    let check = purge && args.expired_flows > 0;
+    // The housekeeping check's baseline: the same clients on the same server, nothing to purge.
+    let without = if check {
+        eprintln!(
+            "{}: identify with {} clients for {} s, nothing to purge…",
+            backend.name(),
+            args.purge_clients,
+            args.duration_secs
+        );
+        Some(scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?)
+    } else {
+        None
+    };
+    server.stop().await?;
+    let size = scale::SizeRun { users, seeded, calls };
+    let Some(without) = without else {
+        return Ok((size, None));
+    };
+    eprintln!("{}: seeding {} expired flow sessions…", backend.name(), args.expired_flows);
+    let seeded =
+        seed::seed(db, &seed::SeedOptions { first: users, users: 0, expired_flows: args.expired_flows, params })
+            .await?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    let ready = Instant::now();
+    eprintln!("{}: identify for {} s while housekeeping purges…", backend.name(), args.duration_secs);
+    let during = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
+    let left_after_during = seed::expired_left(db).await?;
+    eprintln!("  {:.1}/s; {left_after_during} expired rows left; waiting for the rest…", during.per_second());
+    let wait_until = ready + Duration::from_secs(args.purge_wait_secs);
+    let mut purged_after = None;
+    while Instant::now() < wait_until {
+        if seed::expired_left(db).await? == 0 {
+            purged_after = Some(ready.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    eprintln!(
+        "{}: identify for {} s after the wait (purged after {purged_after:?})…",
+        backend.name(),
+        args.duration_secs
+    );
+    let after = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
+    let left_after_after = seed::expired_left(db).await?;
+    server.stop().await?;
+    Ok((
+        size,
+        Some(scale::PurgeRun {
+            expired: args.expired_flows,
+            seeded,
+            without,
+            during,
+            left_after_during,
+            purged_after,
+            after,
+            left_after_after,
+        }),
+    ))
 }

@@ -155,8 +155,8 @@ impl UserAdmin<'_> {
         Ok(self.store.list_users().await?)
     }
 
-    /// One page of users in username order (see [`crate::user::UserPage`]).
-    pub async fn page(&self, page: &crate::user::UserPage) -> Result<Vec<User>, AdminError> {
+    /// One page of users (see [`crate::user::UserPage`]).
+    pub async fn page(&self, page: &crate::user::UserPage) -> Result<crate::user::FoundUsers, AdminError> {
         Ok(self.store.users_page(page).await?)
     }
 
@@ -298,15 +298,14 @@ impl UserAdmin<'_> {
         let mut after = None;
         loop {
             let page = self.store.users_page(&crate::user::UserPage { search: None, after, limit: PAGE }).await?;
-            after = page.last().map(|u| u.username.clone());
-            let full = page.len() == PAGE as usize;
-            found.extend(page.into_iter().filter(|u| {
+            after = page.next_cursor;
+            found.extend(page.users.into_iter().filter(|u| {
                 u.locked
                     && u.locked_at == Some(u.created_at)
                     && u.created_at < before
                     && u.lock_reason.as_ref().is_some_and(|r| reasons.contains(r))
             }));
-            if !full {
+            if after.is_none() {
                 return Ok(found);
             }
         }

@@ -6,7 +6,7 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::clock::Millis;
 use crate::config::Counter;
 use crate::flow::session::{FlowSessionRecord, NewFlowSession};
-use crate::user::{NewUser, User, UserPage};
+use crate::user::{FoundUsers, NewUser, User, UserPage};
 
 /// Storage failures, type-erased: the domain only needs to know what it can react to.
 #[derive(Debug, thiserror::Error)]
@@ -453,7 +453,7 @@ pub trait Store: Send + Sync {
     async fn spend_captcha(&self, tag: &str, expires_at: Millis) -> Result<bool, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// One page of users (see [`UserPage`]).
-    async fn users_page(&self, page: &UserPage) -> Result<Vec<User>, StoreError>;
+    async fn users_page(&self, page: &UserPage) -> Result<FoundUsers, StoreError>;
 
     /// Atomically counts one more check of `method_id` in flight *before* the answer is checked, unless failures
     /// and checks in flight already exceed `max` (then nobody may try: `None`) — except that a throttled counter

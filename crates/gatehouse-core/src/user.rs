@@ -81,11 +81,21 @@ pub fn normalize_login(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// One page of users in username order: those after `after` that match `search` (a text looked for in the
-/// username, the aliases and the context data, case-insensitively).
+/// One page of at most `limit` users. Without `search`: in username order, those after the username `after`.
+/// With `search`: the users with a login name (username or alias) that starts with the text (compared after
+/// [`normalize_login`], so case-insensitively; every character taken literally), each once, in the order of
+/// their smallest such login name, those after the login name `after`.
 #[derive(Debug, Clone, Default)]
 pub struct UserPage {
     pub search: Option<String>,
     pub after: Option<String>,
     pub limit: u32,
+}
+
+/// What [`UserPage`] found: the users, and when the page is full the `after` of the next page (the last user's
+/// username, or with `search` the login name it was found by).
+#[derive(Debug, Clone, Default)]
+pub struct FoundUsers {
+    pub users: Vec<User>,
+    pub next_cursor: Option<String>,
 }

@@ -13,7 +13,7 @@ use gatehouse_core::ports::{
     ClaimedMessage, Device, Effect, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError,
     TotpCredential,
 };
-use gatehouse_core::user::{NewUser, User, UserPage, normalize_login};
+use gatehouse_core::user::{FoundUsers, NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
 
 use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
@@ -66,9 +66,22 @@ impl SqliteStore {
             let _ = self.events.send(p);
         }
     }
+
+    /// After a purge batch: copies the WAL back into the database file here, in housekeeping's time. Left to the
+    /// automatic checkpoint, a request's commit would do it (a batch writes a few hundred random pages, megabytes
+    /// of WAL), and that request would wait for it. PASSIVE: it takes no lock a request needs.
+    async fn after_purge(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await {
+            tracing::debug!(error = %e, "checkpoint after a purge batch failed");
+        }
+    }
 }
 
 impl PgStore {
+    /// Nothing to do after a purge batch: PostgreSQL writes its WAL back in its own checkpointer.
+    #[expect(clippy::unused_async, reason = "the SQLite store's counterpart is async")]
+    async fn after_purge(&self) {}
+
     /// NOTIFY reaches every node's listener, this one's included, which relays it to local waiters.
     async fn announce(&self, payloads: Vec<String>) {
         for p in payloads {
@@ -101,12 +114,46 @@ fn effect_user(effect: &Effect) -> Option<&str> {
     }
 }
 
+macro_rules! user_columns {
+    () => {
+        concat!(
+            "id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
+            "unlock_count, auth_method, password_changed_at, created_at, updated_at"
+        )
+    };
+}
+
 macro_rules! select_users {
     ($tail:literal) => {
+        concat!("SELECT ", user_columns!(), " FROM users ", $tail)
+    };
+}
+
+/// Users by a prefix of their login names: `$1` is the prefix, `$from` bounds the login names from below (the
+/// prefix, or the cursor), `$to` from above; `page_key` is the login name a user was found by, the smallest of
+/// theirs that matches.
+///
+/// The range is what the primary key of `logins` serves on both backends: SQLite's plan is `SEARCH l USING INDEX
+/// sqlite_autoindex_logins_1 (login>? AND login<?)`, `SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)`
+/// and, for the NOT EXISTS, `CORRELATED SCALAR SUBQUERY … SEARCH m USING INDEX logins_user (user_id=?)` — no
+/// scan, no temporary B-tree for the ORDER BY. PostgreSQL's, custom and generic alike: `Limit` over `Nested Loop`
+/// of (`Nested Loop Anti Join` of `Index Scan using logins_pkey on logins l` (`Index Cond: login > $2 AND login <
+/// $3`) and `Index Scan using logins_user on logins m`) and `Index Scan using users_pkey`; a page of 100 reads
+/// about 200 index entries of `logins` whatever the table's size. Lower-case login names
+/// in code point order are exactly those between the prefix and its successor: that is SQLite's order and a
+/// PostgreSQL database's with the C or C.UTF-8 collation; under a linguistic collation the range could miss or
+/// add names with punctuation.
+macro_rules! search_users {
+    ($from:literal, $to:literal, $limit:literal) => {
         concat!(
-            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
-            "unlock_count, auth_method, password_changed_at, created_at, updated_at FROM users ",
-            $tail
+            "SELECT l.login AS page_key, ",
+            user_columns!(),
+            " FROM logins l JOIN users ON users.id = l.user_id WHERE l.login ",
+            $from,
+            $to,
+            " AND NOT EXISTS (SELECT 1 FROM logins m WHERE m.user_id = l.user_id AND m.login >= $1 AND m.login < l.login) \
+             ORDER BY l.login LIMIT ",
+            $limit
         )
     };
 }
@@ -154,12 +201,28 @@ macro_rules! pg_one_user {
     };
 }
 const LIST_USERS: &str = select_users!("ORDER BY username");
-const USERS_PAGE: &str = select_users!(
-    "WHERE (CAST($1 AS TEXT) IS NULL OR username > $1) \
-     AND (CAST($2 AS TEXT) IS NULL OR lower(username) LIKE $2 ESCAPE '\\' OR lower(context_data) LIKE $2 ESCAPE '\\' \
-          OR EXISTS (SELECT 1 FROM logins l WHERE l.user_id = users.id AND l.login LIKE $2 ESCAPE '\\')) \
-     ORDER BY username LIMIT $3"
-);
+/// Keyset paging by username (its unique index), from the start or after `$1`.
+const USERS_FIRST: &str = select_users!("ORDER BY username LIMIT $1");
+const USERS_AFTER: &str = select_users!("WHERE username > $1 ORDER BY username LIMIT $2");
+const SEARCH_FIRST: &str = search_users!(">= $1", " AND l.login < $2", "$3");
+const SEARCH_AFTER: &str = search_users!("> $2", " AND l.login < $3", "$4");
+/// A prefix of only U+10FFFF has no successor: every name from it on starts with it.
+const SEARCH_FIRST_OPEN: &str = search_users!(">= $1", "", "$2");
+const SEARCH_AFTER_OPEN: &str = search_users!("> $2", "", "$3");
+
+/// The smallest text after every text that starts with `prefix`, in code point order (none if `prefix` is only
+/// U+10FFFF): `login >= prefix AND login < end` is a prefix match that a B-tree index serves.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = if last == '\u{D7FF}' { Some('\u{E000}') } else { char::from_u32(u32::from(last) + 1) };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
 
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
@@ -961,26 +1024,34 @@ macro_rules! store_impl {
                 self.complete_users(users).await
             }
 
-            async fn users_page(&self, page: &UserPage) -> Result<Vec<User>, StoreError> {
-                // Keyset paging by username (its unique index); the text is looked for in the username, the
-                // aliases and the context data, case-insensitively, `%` and `_` taken literally.
-                let pattern = page.search.as_deref().map(|text| {
-                    let escaped: String = text
-                        .to_lowercase()
-                        .chars()
-                        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
-                        .collect();
-                    format!("%{escaped}%")
-                });
-                let rows = sqlx::query(USERS_PAGE)
-                    .bind(page.after.as_deref())
-                    .bind(pattern)
-                    .bind(i64::from(page.limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_error)?;
+            async fn users_page(&self, page: &UserPage) -> Result<FoundUsers, StoreError> {
+                let limit = i64::from(page.limit);
+                let (query, key) = match page.search.as_deref().map(normalize_login) {
+                    None => match page.after.as_deref() {
+                        None => (sqlx::query(USERS_FIRST).bind(limit), "username"),
+                        Some(after) => (sqlx::query(USERS_AFTER).bind(after.to_owned()).bind(limit), "username"),
+                    },
+                    Some(prefix) => {
+                        // After the cursor, or from the prefix on when the cursor lies before it.
+                        let after = page.after.clone().filter(|a| *a >= prefix);
+                        let query = match (after, prefix_end(&prefix)) {
+                            (None, Some(end)) => sqlx::query(SEARCH_FIRST).bind(prefix).bind(end).bind(limit),
+                            (Some(after), Some(end)) => {
+                                sqlx::query(SEARCH_AFTER).bind(prefix).bind(after).bind(end).bind(limit)
+                            }
+                            (None, None) => sqlx::query(SEARCH_FIRST_OPEN).bind(prefix).bind(limit),
+                            (Some(after), None) => sqlx::query(SEARCH_AFTER_OPEN).bind(prefix).bind(after).bind(limit),
+                        };
+                        (query, "page_key")
+                    }
+                };
+                let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+                let next_cursor = match rows.last() {
+                    Some(last) if rows.len() == page.limit as usize => Some(last.try_get::<String, _>(key).map_err(db_error)?),
+                    _ => None,
+                };
                 let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
-                self.complete_users(users).await
+                Ok(FoundUsers { users: self.complete_users(users).await?, next_cursor })
             }
 
             async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32, now: Millis) -> Result<Option<i64>, StoreError> {
@@ -1068,12 +1139,39 @@ macro_rules! store_impl {
                 // Each kind: one statement over at most `batch` rows chosen by the same condition, so no table
                 // is locked for long; a row another node removed meanwhile is simply not there any more.
                 let (sql, a, b) = match what {
-                    Spent::FlowSessions { expired_before, idle_before } => (
-                        "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
-                         WHERE expires_at < $1 OR last_seen_at < $2 LIMIT $3)",
-                        expired_before,
-                        idle_before,
-                    ),
+                    Spent::FlowSessions { expired_before, idle_before } => {
+                        // Two statements, each a range of one index in its order (`expires_at < $1 OR last_seen_at
+                        // < $2` would be a scan on PostgreSQL, over the dead rows of earlier batches too).
+                        let expired = sqlx::query(
+                            "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
+                             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                        )
+                        .bind(expired_before)
+                        .bind(batch)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                        let left = batch - i64::try_from(expired).unwrap_or(batch);
+                        let idle = if left > 0 {
+                            sqlx::query(
+                                "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
+                                 WHERE last_seen_at < $1 ORDER BY last_seen_at LIMIT $2)",
+                            )
+                            .bind(idle_before)
+                            .bind(left)
+                            .execute(&self.writer)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected()
+                        } else {
+                            0
+                        };
+                        if expired + idle > 0 {
+                            self.after_purge().await;
+                        }
+                        return Ok(expired + idle);
+                    }
                     Spent::RateLimitWindows { before } => (
                         "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
                          WHERE window_start < $1 AND $2 = $2 LIMIT $3)",
@@ -1136,14 +1234,18 @@ macro_rules! store_impl {
                         0,
                     ),
                 };
-                sqlx::query(sql)
+                let removed = sqlx::query(sql)
                     .bind(a)
                     .bind(b)
                     .bind(batch)
                     .execute(&self.writer)
                     .await
                     .map(|r| r.rows_affected())
-                    .map_err(db_error)
+                    .map_err(db_error)?;
+                if removed > 0 {
+                    self.after_purge().await;
+                }
+                Ok(removed)
             }
 
             async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
@@ -1812,3 +1914,28 @@ store_impl!(
     pg_one_user!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
     pg_one_user!("WHERE id = $1")
 );
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_end;
+
+    /// `[prefix, end)` holds exactly the texts that start with `prefix`, in code point order.
+    #[test]
+    fn the_end_of_a_prefix_range() {
+        assert_eq!(prefix_end("bench12").as_deref(), Some("bench13"));
+        assert_eq!(prefix_end("a%").as_deref(), Some("a&"));
+        assert_eq!(prefix_end("zz").as_deref(), Some("z{"));
+        assert_eq!(prefix_end("é").as_deref(), Some("ê"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}\u{10FFFF}"), None);
+        assert_eq!(prefix_end(""), None);
+        for (prefix, inside, outside) in
+            [("ann", "ann\u{10FFFF}x", "ano"), ("a\u{10FFFF}", "a\u{10FFFF}\u{10FFFF}", "b")]
+        {
+            let end = prefix_end(prefix).unwrap();
+            assert!(prefix <= inside && inside < end.as_str(), "{inside:?} in [{prefix:?}, {end:?})");
+            assert!(outside >= end.as_str(), "{outside:?} after the range");
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::harness::{Backend, Client, TestEnv};
 use crate::on_both_backends;
 
-on_both_backends!(helpdesk_sees_why_and_unlocks);
+on_both_backends!(helpdesk_sees_why_and_unlocks, search_is_a_prefix_of_a_login_name);
 
 const PW: &str = "Old-Cobalt-Lantern-1";
 
@@ -59,14 +59,14 @@ async fn helpdesk_sees_why_and_unlocks(backend: Backend) {
     let r = admin(&mut c, M::GET, "/rest/admin/users", &token, None).await;
     r.expect(200);
     assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
-    let r = admin(&mut c, M::GET, "/rest/admin/users?search=MIA@EXAMPLE", &token, None).await;
+    let r = admin(&mut c, M::GET, "/rest/admin/users?search=MI", &token, None).await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     let r = admin(&mut c, M::GET, "/rest/admin/users?colour=blue", &token, None).await;
     assert_eq!((r.status, r.error_codes()), (400, vec!["INVALID_REQUEST".to_owned()]));
     let r = admin(&mut c, M::GET, "/rest/admin/users?limit=0", &token, None).await;
     assert_eq!(r.body["errors"][0]["source"]["pointer"], "/limit", "{}", r.body);
 
-    // Pages in username order, keyed by the last username; the search text is taken literally.
+    // Pages in login-name order, keyed by the last login name found; the search text is taken literally.
     for i in 0..5 {
         env.add_user(&format!("page{i}"), Some(&format!("page{i}@example.org")), None).await;
     }
@@ -79,13 +79,13 @@ async fn helpdesk_sees_why_and_unlocks(backend: Backend) {
             .collect()
     };
     let mut seen = Vec::new();
-    let mut query = "/rest/admin/users?search=EXAMPLE.ORG&limit=2".to_owned();
+    let mut query = "/rest/admin/users?search=PAGE&limit=2".to_owned();
     loop {
         let r = admin(&mut c, M::GET, &query, &token, None).await;
         r.expect(200);
         seen.extend(names(&r));
         match r.body["meta"]["nextCursor"].as_str() {
-            Some(cursor) => query = format!("/rest/admin/users?search=EXAMPLE.ORG&limit=2&cursor={cursor}"),
+            Some(cursor) => query = format!("/rest/admin/users?search=PAGE&limit=2&cursor={cursor}"),
             None => break,
         }
     }
@@ -138,6 +138,123 @@ async fn helpdesk_sees_why_and_unlocks(backend: Backend) {
     for event in ["user.unlocked", "user.locked", "counter.reset", "user.deleted"] {
         assert!(audit.iter().any(|e| e.event == event && e.actor == "admin:token:helpdesk"), "{event}");
     }
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// `search` matches the start of a username or alias, case-insensitively and literally; each user once, in the
+/// order of the smallest login name it matched, paged by that name.
+async fn search_is_a_prefix_of_a_login_name(backend: Backend) {
+    use gatehouse_core::admin::{AddUser, InitialPassword, UserAdmin};
+    use gatehouse_core::crypto::{HashParams, Passwords};
+    use reqwest::Method as M;
+
+    let env = TestEnv::new(backend).await;
+    let server = env.start(env.config()).await;
+    let store = env.store().await;
+    let hasher = Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
+    let policy = env.config().password_policy;
+    let users = UserAdmin {
+        store: store.as_ref(),
+        email_as_alias: false,
+        hasher: &hasher,
+        policy: &policy,
+        clock: env.clock.as_ref(),
+        random: &gatehouse_core::random::SystemRandom,
+        actor: "admin:test".into(),
+    };
+    for (name, aliases) in [
+        ("ann", &["ann.smith@example.com"][..]),
+        ("anna", &[]),
+        ("bob", &["annie"]),
+        ("zed", &["Annex"]),
+        ("a_b", &[]),
+        ("axb", &[]),
+        ("carl", &["50%off"]),
+        ("50off", &[]),
+        ("erin", &[]),
+    ] {
+        let mut context = std::collections::BTreeMap::new();
+        context.insert("email".to_owned(), format!("{name}@annual.example"));
+        users
+            .add(AddUser {
+                username: name.into(),
+                email: None,
+                phone: None,
+                aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+                roles: vec![],
+                context,
+                password: InitialPassword::None,
+            })
+            .await
+            .unwrap();
+    }
+    let token = create_token(&env, "helpdesk");
+    let mut c = server.client();
+    let mut list = async |query: &str| -> (Vec<String>, Option<String>) {
+        let r = admin(&mut c, M::GET, &format!("/rest/admin/users?{query}"), &token, None).await;
+        r.expect(200);
+        let names = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["attributes"]["username"].as_str().unwrap().to_owned())
+            .collect();
+        (names, r.body["meta"]["nextCursor"].as_str().map(str::to_owned))
+    };
+
+    // ann matches by her username and her alias, and is listed once, by the smaller; bob and zed by an alias.
+    assert_eq!(list("search=ann").await.0, ["ann", "anna", "zed", "bob"]);
+    assert_eq!(list("search=%20AnN%20").await.0, ["ann", "anna", "zed", "bob"], "case and blanks do not matter");
+    assert_eq!(list("search=ANN.S").await.0, ["ann"]);
+    assert_eq!(list("search=annex").await.0, ["zed"]);
+    assert_eq!(list("search=nn").await.0, Vec::<String>::new(), "a prefix, not a part");
+    assert_eq!(list("search=annual").await.0, Vec::<String>::new(), "context data is not searched");
+
+    // Pages keyed by the login name found; a user matching twice is never on two pages.
+    assert_eq!(list("search=ann&limit=2").await, (vec!["ann".into(), "anna".into()], Some("anna".into())));
+    assert_eq!(list("search=ann&limit=2&cursor=anna").await, (vec!["zed".into(), "bob".into()], Some("annie".into())));
+    assert_eq!(list("search=ann&limit=2&cursor=annie").await, (vec![], None));
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = match &cursor {
+            None => "search=ANN&limit=1".to_owned(),
+            Some(c) => format!("search=ANN&limit=1&cursor={c}"),
+        };
+        let (names, next) = list(&query).await;
+        seen.extend(names);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["ann", "anna", "zed", "bob"]);
+    // A cursor before the prefix starts at the prefix.
+    assert_eq!(list("search=ann&cursor=a").await.0, ["ann", "anna", "zed", "bob"]);
+
+    // `%` and `_` are characters like any other.
+    assert_eq!(list("search=a_").await.0, ["a_b"]);
+    assert_eq!(list("search=50%25").await.0, ["carl"]);
+    assert_eq!(list("search=%25").await.0, Vec::<String>::new());
+    assert_eq!(list("search=_").await.0, Vec::<String>::new());
+
+    // Without a search: every user, paged by username.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = cursor.as_ref().map_or_else(|| "limit=4".to_owned(), |c| format!("limit=4&cursor={c}"));
+        let (names, next) = list(&query).await;
+        seen.extend(names);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["50off", "a_b", "ann", "anna", "axb", "bob", "carl", "erin", "zed"]);
+
+    let r = admin(&mut c, M::GET, "/rest/admin/users?search=a%00", &token, None).await;
+    assert_eq!((r.status, r.body["errors"][0]["source"]["pointer"].as_str()), (400, Some("/search")), "{}", r.body);
     server.stop().await;
     env.cleanup().await;
 }

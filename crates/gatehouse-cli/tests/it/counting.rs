@@ -188,7 +188,10 @@ impl Store for CountingStore {
         self.inner.spend_captcha(tag, expires_at).await
     }
 
-    async fn users_page(&self, page: &gatehouse_core::user::UserPage) -> Result<Vec<User>, StoreError> {
+    async fn users_page(
+        &self,
+        page: &gatehouse_core::user::UserPage,
+    ) -> Result<gatehouse_core::user::FoundUsers, StoreError> {
         self.note("users_page");
         self.inner.users_page(page).await
     }

@@ -1,4 +1,5 @@
-//! `GET /rest/admin/users[?search=…&limit=…&cursor=…]` (paged by username), `GET|DELETE /rest/admin/users/{username}`,
+//! `GET /rest/admin/users[?search=…&limit=…&cursor=…]` (keyset paging by username, or with `search` a prefix of a
+//! login name, by that login name), `GET|DELETE /rest/admin/users/{username}`,
 //! `POST …/{username}/lock` (`{"reason": "…"}`, optional), `POST …/{username}/unlock` (also resets every
 //! counter), `DELETE …/{username}/counters/{methodId}`.
 
@@ -20,11 +21,13 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Text looked for in the username, the aliases and the context data (case-insensitive).
+    /// The start of a username or alias (case-insensitive, every character taken literally); each user
+    /// matching it is listed once, in the order of the login name it matched.
     pub search: Option<String>,
     /// Users per page, 1–1000 (100).
     pub limit: Option<u32>,
-    /// The `meta.nextCursor` of the previous page (the last username it showed).
+    /// The `meta.nextCursor` of the previous page, with the same `search` (the last username it showed, or with
+    /// `search` the login name the last user matched).
     pub cursor: Option<String>,
 }
 
@@ -63,18 +66,25 @@ pub async fn list(
             });
         }
     };
+    // No login name holds a NUL (PostgreSQL text cannot), so such a text would only make the query fail.
+    for (text, pointer) in [(&q.search, "/search"), (&q.cursor, "/cursor")] {
+        if text.as_deref().is_some_and(|t| t.contains('\0')) {
+            return Err(ApiError::InvalidRequest {
+                title: "must not contain a NUL character".into(),
+                pointer: Some(pointer.into()),
+            });
+        }
+    }
     let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let page = gatehouse_core::user::UserPage { search, after: q.cursor.filter(|c| !c.is_empty()), limit };
-    let users = admin.service(&state).page(&page).await?;
-    let mut data = Vec::with_capacity(users.len());
-    for u in &users {
+    let found = admin.service(&state).page(&page).await?;
+    let mut data = Vec::with_capacity(found.users.len());
+    for u in &found.users {
         data.push(view(&state, u).await?);
     }
     let mut body = document(&state, Value::Array(data));
-    if users.len() == limit as usize
-        && let Some(last) = users.last()
-    {
-        body.0["meta"]["nextCursor"] = json!(last.username);
+    if let Some(cursor) = found.next_cursor {
+        body.0["meta"]["nextCursor"] = json!(cursor);
     }
     Ok(body)
 }

@@ -1,0 +1,388 @@
+//! The scale scenario's clients: identify, login and admin search against a server on a seeded database, one
+//! call kind at a time, each for a fixed time; and identify latencies while housekeeping purges expired sessions.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use gatehouse_core::random::{Random as _, SystemRandom};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::flow::{IDENTIFY, INITIAL_PASSWORD, USERNAME_PREFIX, failure, post, username};
+use crate::login::PASSWORD_CHECK;
+use crate::report;
+
+const SELECT: &str = "/rest/public/self-service/flows/password-reset/select";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Select + identify of a password reset (the identify call is timed).
+    Identify,
+    /// A password login with the right password (one argon2id verification).
+    Login,
+    /// `GET /rest/admin/users?search=bench{i}`: the prefix of exactly one user.
+    SearchOne,
+    /// `GET /rest/admin/users?search=bench&limit=100&cursor=bench{i}`: a full page in a common prefix, after a
+    /// random cursor.
+    SearchPage,
+}
+
+impl Call {
+    pub const ALL: [Self; 4] = [Self::Identify, Self::Login, Self::SearchOne, Self::SearchPage];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Identify => "identify (select + identify, reset flow)",
+            Self::Login => "login, right password (argon2id)",
+            Self::SearchOne => "admin search, prefix of one user",
+            Self::SearchPage => "admin search, page of 100 in a common prefix",
+        }
+    }
+}
+
+/// What the clients of one call kind saw.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    /// (when the call started, since the start of the run; how long it took) of every successful call.
+    pub samples: Vec<(Duration, Duration)>,
+    pub elapsed: Duration,
+    /// The server's CPU time per successful call (the database server's not included).
+    pub server_cpu: Duration,
+}
+
+impl CallStats {
+    pub fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latencies, sorted.
+    pub fn latencies(&self) -> Vec<Duration> {
+        let mut l: Vec<Duration> = self.samples.iter().map(|(_, d)| *d).collect();
+        l.sort_unstable();
+        l
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        self.samples.extend(other.samples);
+    }
+}
+
+/// A random index in `[from, to)`.
+fn pick(from: u64, to: u64) -> u64 {
+    from + SystemRandom.next_u64() % to.saturating_sub(from).max(1)
+}
+
+/// Runs `concurrency` clients making `call`s for `duration` against a server whose users are `bench0 …
+/// bench{users-1}`; `token` is an admin API token.
+pub async fn run(
+    server: &crate::server::ServerProcess,
+    token: &str,
+    users: u64,
+    call: Call,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<CallStats> {
+    let base = server.base.as_str();
+    let cpu_before = crate::server::cpu_ticks(&server.pid.to_string())?;
+    let http =
+        reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(concurrency).build()?;
+    let start = Instant::now();
+    let deadline = start + duration;
+    let shared = Arc::new((http, base.to_owned(), token.to_owned()));
+    let mut clients = JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let shared = shared.clone();
+        clients.spawn(async move {
+            let (http, base, token) = &*shared;
+            let mut stats = CallStats::default();
+            while Instant::now() < deadline {
+                let at = start.elapsed();
+                match one(http, base, token, users, call).await {
+                    Ok(took) => {
+                        stats.ok += 1;
+                        stats.samples.push((at, took));
+                    }
+                    Err(e) => {
+                        stats.failed += 1;
+                        stats.first_failure.get_or_insert(e);
+                    }
+                }
+            }
+            stats
+        });
+    }
+    let mut total = CallStats::default();
+    while let Some(joined) = clients.join_next().await {
+        total.merge(joined?);
+    }
+    total.elapsed = start.elapsed();
+    let ticks = crate::server::cpu_ticks(&server.pid.to_string())?.saturating_sub(cpu_before);
+    total.server_cpu = Duration::from_secs_f64(ticks as f64 / crate::server::clock_ticks() / total.ok.max(1) as f64);
+    Ok(total)
+}
+
+/// One call; its latency (identify: of the identify request alone).
+async fn one(http: &reqwest::Client, base: &str, token: &str, users: u64, call: Call) -> Result<Duration, String> {
+    let err = |what: &str, detail: String| failure(what, detail).detail;
+    match call {
+        Call::Identify => {
+            let user = usize::try_from(pick(0, users)).unwrap_or(0);
+            let mut cookie = None;
+            let (status, body) = post(http, format!("{base}{SELECT}"), &mut cookie, None)
+                .await
+                .map_err(|e| err("select", e.to_string()))?;
+            if status != 200 {
+                return Err(err("select", format!("HTTP {status}: {body}")));
+            }
+            let t = Instant::now();
+            let answer =
+                post(http, format!("{base}{IDENTIFY}"), &mut cookie, Some(json!({ "username": username(user) }))).await;
+            let took = t.elapsed();
+            let (status, body) = answer.map_err(|e| err("identify", e.to_string()))?;
+            if status != 200 || body["data"]["attributes"]["nextStep"] != "EMAIL_OTP_REQUIRED" {
+                return Err(err("identify", format!("HTTP {status}: {body}")));
+            }
+            Ok(took)
+        }
+        Call::Login => {
+            let user = usize::try_from(pick(0, users)).unwrap_or(0);
+            let mut cookie = None;
+            let t = Instant::now();
+            let body = json!({ "username": username(user), "password": INITIAL_PASSWORD });
+            let answer = post(http, format!("{base}{PASSWORD_CHECK}"), &mut cookie, Some(body)).await;
+            let took = t.elapsed();
+            let (status, body) = answer.map_err(|e| err("login", e.to_string()))?;
+            if status != 200 || body["data"]["attributes"] != json!({}) {
+                return Err(err("login", format!("HTTP {status}: {body}")));
+            }
+            Ok(took)
+        }
+        Call::SearchOne => {
+            // bench{i} with i in the top nine tenths has the most digits: no other username starts with it.
+            let i = pick(users / 10, users);
+            let (took, body) = admin_get(http, base, token, &format!("search={USERNAME_PREFIX}{i}")).await?;
+            let found = body["data"].as_array().map_or(0, Vec::len);
+            if found != 1 {
+                return Err(format!("search {USERNAME_PREFIX}{i}: {found} users instead of 1"));
+            }
+            Ok(took)
+        }
+        Call::SearchPage => {
+            // After a cursor that does not start with 9 come at least the users 9, 90–99, 900–999: 111 from 1,000
+            // users on.
+            let mut cursor = pick(users / 10, users).to_string();
+            if cursor.starts_with('9') {
+                cursor.replace_range(..1, "8");
+            }
+            let query = format!("search={USERNAME_PREFIX}&limit=100&cursor={USERNAME_PREFIX}{cursor}");
+            let (took, body) = admin_get(http, base, token, &query).await?;
+            let found = body["data"].as_array().map_or(0, Vec::len);
+            if found != 100 {
+                return Err(format!("{query}: {found} users instead of 100"));
+            }
+            Ok(took)
+        }
+    }
+}
+
+async fn admin_get(http: &reqwest::Client, base: &str, token: &str, query: &str) -> Result<(Duration, Value), String> {
+    let t = Instant::now();
+    let res = http
+        .get(format!("{base}/rest/admin/users?{query}"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|e| format!("admin search: {e}"))?;
+    let status = res.status().as_u16();
+    let text = res.text().await.map_err(|e| format!("admin search: {e}"))?;
+    let took = t.elapsed();
+    if status != 200 {
+        return Err(failure("admin search", format!("HTTP {status}: {text}")).detail);
+    }
+    let body = serde_json::from_str(&text).map_err(|e| format!("admin search: {e}"))?;
+    Ok((took, body))
+}
+
+/// An admin API token made with the server's own CLI on its configuration.
+pub fn admin_token(bin: &std::path::Path, config: &std::path::Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args([
+            "admin",
+            "token",
+            "create",
+            &format!("bench-{}", &gatehouse_core::random::random_id(&SystemRandom)[..8]),
+        ])
+        .output()
+        .context("gatehouse admin token create")?;
+    if !out.status.success() {
+        bail!("gatehouse admin token create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// One size's measurements on one backend.
+pub struct SizeRun {
+    pub users: u64,
+    pub seeded: crate::seed::Seeded,
+    pub calls: Vec<(Call, CallStats)>,
+}
+
+/// Identify latencies with housekeeping purging, and after.
+pub struct PurgeRun {
+    pub expired: u64,
+    pub seeded: crate::seed::Seeded,
+    /// Identify on the same database before the expired sessions were added.
+    pub without: CallStats,
+    /// Identify from the server's start, while the first rounds purge.
+    pub during: CallStats,
+    /// Expired rows left at the end of `during`.
+    pub left_after_during: i64,
+    /// When every expired row was gone (since the server was ready), if within the wait.
+    pub purged_after: Option<Duration>,
+    /// Identify once the purge was over (or, if it was not over in time, still during it).
+    pub after: CallStats,
+    pub left_after_after: i64,
+}
+
+pub struct BackendScale {
+    pub backend: &'static str,
+    pub sizes: Vec<SizeRun>,
+    pub purge: Option<PurgeRun>,
+}
+
+fn ms(d: Duration) -> String {
+    report::ms(d)
+}
+
+/// The scale table (per backend, per call: the small and the large size side by side) and the purge table.
+pub fn render(runs: &[BackendScale], header: &str) -> String {
+    let mut out = String::from(header);
+    out.push_str("\n## Seeding\n\n| backend | users | users/s | rows/s (users + 2 logins each) | took s |\n|---|---:|---:|---:|---:|\n");
+    for run in runs {
+        for size in &run.sizes {
+            let s = &size.seeded;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.0} | {:.1} |",
+                run.backend,
+                size.users,
+                s.users_per_second(),
+                s.user_rows_per_second(),
+                s.users_took.as_secs_f64()
+            );
+        }
+    }
+    out.push_str(
+        "\n## Calls at each size\n\n| backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU ms per call | \
+         rate ÷ smallest size's | CPU per call ÷ smallest size's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut failures = Vec::new();
+    for run in runs {
+        for call in Call::ALL {
+            let base = run.sizes.first().and_then(|s| s.calls.iter().find(|(c, _)| *c == call)).map(|(_, s)| s);
+            for size in &run.sizes {
+                let Some((_, stats)) = size.calls.iter().find(|(c, _)| *c == call) else { continue };
+                let l = stats.latencies();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                    run.backend,
+                    call.label(),
+                    size.users,
+                    stats.per_second(),
+                    ms(report::percentile(&l, 0.5)),
+                    ms(report::percentile(&l, 0.99)),
+                    stats.failed,
+                    stats.server_cpu.as_secs_f64() * 1e3,
+                    stats.per_second() / base.map_or(f64::NAN, |b| b.per_second().max(1e-9)),
+                    stats.server_cpu.as_secs_f64() / base.map_or(f64::NAN, |b| b.server_cpu.as_secs_f64().max(1e-9)),
+                );
+                if let Some(f) = &stats.first_failure {
+                    failures.push(format!("{} {} at {}: {f}", run.backend, call.label(), size.users));
+                }
+            }
+        }
+    }
+    let purges: Vec<(&str, &PurgeRun)> = runs.iter().filter_map(|r| r.purge.as_ref().map(|p| (r.backend, p))).collect();
+    if !purges.is_empty() {
+        out.push_str(
+            "\n## Identify while housekeeping purges expired flow sessions\n\n\
+             | backend | expired rows | window | identify/s | p50 ms | p99 ms | max ms | calls > 50 ms | expired rows left at its end |\n\
+             |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (backend, p) in &purges {
+            let after = if p.purged_after.is_some() { "after the purge" } else { "later, still purging" };
+            for (window, stats, left) in [
+                ("nothing to purge", &p.without, 0),
+                ("from the server's start (purging)", &p.during, p.left_after_during),
+                (after, &p.after, p.left_after_after),
+            ] {
+                let l = stats.latencies();
+                let slow = l.iter().filter(|d| **d > Duration::from_millis(50)).count();
+                let _ = writeln!(
+                    out,
+                    "| {backend} | {} | {window} | {:.1} | {} | {} | {} | {slow} | {left} |",
+                    if window == "nothing to purge" { 0 } else { p.expired },
+                    stats.per_second(),
+                    ms(report::percentile(&l, 0.5)),
+                    ms(report::percentile(&l, 0.99)),
+                    ms(l.last().copied().unwrap_or_default()),
+                );
+                if let Some(f) = &stats.first_failure {
+                    failures.push(format!("{backend} identify {window}: {f}"));
+                }
+            }
+        }
+        out.push('\n');
+        for (backend, p) in &purges {
+            let _ = writeln!(
+                out,
+                "- {backend}: {} expired rows seeded at {:.0} rows/s; {}",
+                p.expired,
+                p.seeded.flows_per_second(),
+                match p.purged_after {
+                    Some(d) => format!(
+                        "all purged {:.1} s after the server was ready ({:.0} rows/s)",
+                        d.as_secs_f64(),
+                        p.expired as f64 / d.as_secs_f64().max(1e-9)
+                    ),
+                    None => format!("{} still there when the bench stopped waiting", p.left_after_after),
+                }
+            );
+            for (window, stats) in [("nothing to purge", &p.without), ("purging", &p.during), ("after", &p.after)] {
+                let _ = writeln!(out, "- {backend}, {window}: identify max ms per second: {}", by_second(stats));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let _ = write!(out, "\nFirst failures: {}\n", failures.join("; "));
+    }
+    out
+}
+
+/// The largest latency of each second of a run, as `1: 3.1, 2: 45.0, …`.
+fn by_second(stats: &CallStats) -> String {
+    let mut max: Vec<Duration> = Vec::new();
+    for (at, took) in &stats.samples {
+        let s = usize::try_from(at.as_secs()).unwrap_or(usize::MAX);
+        if s < 3600 {
+            if max.len() <= s {
+                max.resize(s + 1, Duration::ZERO);
+            }
+            max[s] = max[s].max(*took);
+        }
+    }
+    max.iter().enumerate().map(|(s, d)| format!("{s}: {}", ms(*d))).collect::<Vec<_>>().join(", ")
+}
