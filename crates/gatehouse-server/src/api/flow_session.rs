@@ -334,7 +334,6 @@ pub(crate) async fn start(
     first: Option<Action>,
 ) -> Result<Started, ApiError> {
     let def = state.config.flow(kind, flow_id).ok_or_else(|| ApiError::FlowNotFound(flow_id.to_owned()))?;
-    let token = random_token(state.random.as_ref());
     // Self-service flow ids are decimal, as in the product's examples; login flow ids are opaque.
     let id = match kind {
         FlowKind::Authentication => random_id(state.random.as_ref()),
@@ -354,6 +353,7 @@ pub(crate) async fn start(
     let token = match pending.as_ref().and_then(|p| p.seal(state)) {
         Some(sealed) => sealed,
         None => {
+            let token = random_token(state.random.as_ref());
             store_new_session(state, kind, flow_id, &id, &token, &turn, lifetime).await?;
             token
         }
@@ -438,22 +438,18 @@ async fn handle(state: &AppState, held: &Held, ip: Option<String>, action: Actio
     let new_state = serde_json::to_value(&turn.state).map_err(|e| ApiError::Internal(e.to_string()))?;
     // A call that identified or authenticated the user renews the cookie: a flow cookie planted in the
     // victim's browser before is worthless afterwards.
-    // A pending flow's first row always gets a new cookie token (its sealed cookie names no row).
-    let renewed = ((turn.renew_token || held.pending.is_some()) && turn.status == SessionStatus::Active)
-        .then(|| random_token(state.random.as_ref()));
-    let token_hash = match (&renewed, &held.pending) {
-        (Some(t), _) => Some(state.key.hash_secret(TOKEN_PURPOSE, t)),
-        // An ended flow's row still needs a token hash: one nobody holds.
-        (None, Some(_)) => Some(state.key.hash_secret(TOKEN_PURPOSE, &random_token(state.random.as_ref()))),
-        (None, None) => None,
-    };
+    // A pending flow's first row always gets a new cookie token (its sealed cookie names no row); when the flow
+    // ended with this call, the token reaches nobody (the cookie is cleared).
+    let active = turn.status == SessionStatus::Active;
+    let renewed = (held.pending.is_some() || (turn.renew_token && active)).then(|| random_token(state.random.as_ref()));
+    let token_hash = renewed.as_ref().map(|t| state.key.hash_secret(TOKEN_PURPOSE, t));
     commit(state, held, new_state, turn.status, &turn.effects, token_hash).await?;
-    if turn.status != SessionStatus::Active {
+    if !active {
         count_flow(kind, &held.record.flow_id, turn.status);
     }
     let seeded = seed_next_login(state, ip.as_deref(), turn.next_auth.as_ref(), held.secure).await?;
     let mut response = finish(state, kind, &held.record.id, turn, held.secure);
-    if let Some(token) = renewed {
+    if let Some(token) = renewed.filter(|_| active) {
         response = with_cookie(response, &set_cookie(cookie_name(kind), Some(&token), held.secure));
     }
     Ok(match seeded {
