@@ -1,17 +1,25 @@
 //! Password hashing on a bounded pool: a fixed set of threads of its own, and a bounded number of jobs that may
 //! wait for one. Past that the caller gets `Overloaded` at once (→ 503 + Retry-After) instead of an
 //! ever-growing queue, and the async runtime never runs a hash itself. Each thread keeps its argon2 working
-//! memory from one hash to the next, so the pool holds exactly one block per worker, under load and after.
+//! memory from one hash to the next, so the pool holds exactly one block per worker under load; a worker idle
+//! for [`RELEASE_MEMORY_AFTER`] gives its block back, so that a burst of logins does not leave an idle server
+//! holding tens of MiB.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gatehouse_core::crypto::{HashError, HashParams, PasswordHashing, Passwords, Verification, VerifyFloor, shape_of};
+use gatehouse_core::crypto::{
+    HashError, HashParams, PasswordHashing, Passwords, Verification, VerifyFloor, release_working_memory, shape_of,
+};
 use tokio::sync::{Semaphore, oneshot};
 
 type Job = Box<dyn FnOnce(&Passwords) + Send>;
+
+/// How long a hashing worker keeps its working memory without a job. Long enough that steady traffic, even a
+/// login every few seconds, never pays for a fresh block; short enough that memory is back well within 30 s.
+pub const RELEASE_MEMORY_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct HashPool {
@@ -19,7 +27,7 @@ pub struct HashPool {
     /// Tickets for running or waiting jobs (workers + queue capacity).
     admission: Arc<Semaphore>,
     /// Jobs for the worker threads; they stop when the last pool handle is dropped.
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
     /// Workers running a job right now.
     busy: Arc<AtomicUsize>,
     worker_count: usize,
@@ -40,26 +48,12 @@ impl HashPool {
             if workers == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { workers };
         let passwords = Arc::new(Passwords::new(params)?);
         let busy = Arc::new(AtomicUsize::new(0));
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = flume::unbounded::<Job>();
         for n in 0..worker_count {
             let (queue, passwords, busy) = (queue.clone(), passwords.clone(), busy.clone());
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{n}"))
-                .spawn(move || {
-                    loop {
-                        // One thread waits for the next job at a time; the lock is released before it runs.
-                        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                        let Ok(job) = next else { return };
-                        busy.fetch_add(1, Ordering::Relaxed);
-                        // A job that panics loses its answer (the caller gets an error), not the worker.
-                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&passwords)));
-                        busy.fetch_sub(1, Ordering::Relaxed);
-                        if ran.is_err() {
-                            tracing::error!("a hashing job panicked");
-                        }
-                    }
-                })
+                .spawn(move || run_worker(&queue, &passwords, &busy))
                 .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self {
@@ -121,6 +115,32 @@ impl HashPool {
             tokio::time::sleep(Duration::from_secs_f64(wait_ms / 1000.0)).await;
         }
         Ok(result)
+    }
+}
+
+/// A worker's life: run jobs until every pool handle is gone, giving its working memory back when idle.
+fn run_worker(queue: &flume::Receiver<Job>, passwords: &Passwords, busy: &AtomicUsize) {
+    loop {
+        let job = match queue.recv_timeout(RELEASE_MEMORY_AFTER) {
+            Ok(job) => job,
+            Err(flume::RecvTimeoutError::Timeout) => {
+                if release_working_memory() {
+                    tracing::debug!("an idle hashing worker gave its working memory back");
+                }
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(flume::RecvError::Disconnected) => return,
+                }
+            }
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        };
+        busy.fetch_add(1, Ordering::Relaxed);
+        // A job that panics loses its answer (the caller gets an error), not the worker.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(passwords)));
+        busy.fetch_sub(1, Ordering::Relaxed);
+        if ran.is_err() {
+            tracing::error!("a hashing job panicked");
+        }
     }
 }
 

@@ -129,6 +129,24 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How many blocks a thread reserves at least: just over 32 MiB of address space, of which only the blocks a hash
+/// needs are ever touched (and so resident). glibc serves an allocation that large from a mapping of its own and
+/// unmaps it when freed; a 19 MiB one it would serve from its arenas once a freed block of that size had raised
+/// its dynamic mmap threshold, and keep there after [`release_working_memory`].
+const BLOCKS_RESERVED: usize = (32 << 20) / Block::SIZE + 64;
+
+/// Frees this thread's argon2 working memory, if it holds any; the next check allocates it again. A hashing
+/// thread calls this once it has been idle a while, so that memory taken by a burst of logins goes back to the
+/// system instead of staying with an idle server. Returns whether there was anything to free.
+pub fn release_working_memory() -> bool {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let held = blocks.capacity() > 0;
+        *blocks = Vec::new();
+        held
+    })
+}
+
 /// Checks `password` against an argon2 PHC hash (any variant and version) in this thread's reused memory.
 fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> Result<bool, HashError> {
     let unsupported = |e: &dyn std::fmt::Display| HashError::UnsupportedHash(e.to_string());
@@ -146,6 +164,9 @@ fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> Result<bool, HashErr
         .with(|cell| {
             let mut blocks = cell.borrow_mut();
             let needed = params.block_count();
+            if blocks.capacity() < needed {
+                *blocks = Vec::with_capacity(needed.max(BLOCKS_RESERVED));
+            }
             if blocks.len() < needed {
                 blocks.resize(needed, Block::new());
             }
@@ -187,6 +208,20 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
         assert_eq!(p.verify("s3cret pass", &h).unwrap(), Verification { matches: true, needs_rehash: false });
         assert_eq!(p.verify("s3cret pasS", &h).unwrap(), Verification { matches: false, needs_rehash: false });
+    }
+
+    #[test]
+    fn released_working_memory_is_taken_again_by_the_next_check() {
+        let p = fast();
+        let h = p.hash("pw").unwrap();
+        // Each test runs on a thread of its own: nothing was held before this check.
+        assert!(!release_working_memory());
+        assert!(p.verify("pw", &h).unwrap().matches);
+        assert!(release_working_memory(), "a check keeps its memory for the next one");
+        assert!(!release_working_memory(), "released memory is gone");
+        assert!(p.verify("pw", &h).unwrap().matches);
+        assert!(!p.verify("px", &h).unwrap().matches);
+        assert!(release_working_memory());
     }
 
     #[test]
