@@ -3,6 +3,7 @@
 //! milliseconds, JSON is text, placeholders are `$N` (which SQLite binds by number too), and every limit is
 //! checked and updated in a single statement.
 
+mod group_commit;
 mod migrations;
 mod open;
 mod rows;

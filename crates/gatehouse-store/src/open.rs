@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Executor as _};
 
+use crate::group_commit::FlowStarts;
 use crate::sql::{PgStore, SqliteStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,12 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .await
                 .map_err(unavailable)?;
             let (events, _) = tokio::sync::broadcast::channel(256);
-            Ok(Arc::new(SqliteStore { pool, writer, events }))
+            let batch_writer = writer.clone();
+            let flow_starts = FlowStarts::start(move |starts| {
+                let writer = batch_writer.clone();
+                async move { SqliteStore::write_flow_starts(&writer, starts).await }
+            });
+            Ok(Arc::new(SqliteStore { pool, writer, events, flow_starts }))
         }
         Backend::Postgres => {
             let mut connect = PgConnectOptions::from_str(&options.url)
@@ -122,7 +128,12 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
             }
             let (events, _) = tokio::sync::broadcast::channel(256);
             let listener = relay_notifications(&pool, events.clone()).await?;
-            Ok(Arc::new(PgStore { writer: pool.clone(), pool, events, listener }))
+            let batch_writer = pool.clone();
+            let flow_starts = FlowStarts::start(move |starts| {
+                let writer = batch_writer.clone();
+                async move { PgStore::write_flow_starts(&writer, starts).await }
+            });
+            Ok(Arc::new(PgStore { writer: pool.clone(), pool, events, listener, flow_starts }))
         }
     }
 }

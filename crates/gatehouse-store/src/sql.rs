@@ -16,6 +16,7 @@ use gatehouse_core::ports::{
 use gatehouse_core::user::{FoundUsers, NewUser, User, UserPage, normalize_login};
 use sqlx::Row as _;
 
+use crate::group_commit::{FlowStart, FlowStarts};
 use crate::rows::{db_error, json_list, json_map, to_json, user_insert_error};
 
 pub(crate) struct SqliteStore {
@@ -26,6 +27,8 @@ pub(crate) struct SqliteStore {
     pub(crate) writer: sqlx::SqlitePool,
     /// Approval events of this process (several processes on one SQLite file fall back to polling).
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
+    /// Flows' first writes, committed in groups on the writer.
+    pub(crate) flow_starts: FlowStarts,
 }
 
 pub(crate) struct PgStore {
@@ -36,6 +39,8 @@ pub(crate) struct PgStore {
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
     /// The relay task (and its connection) lives as long as the store.
     pub(crate) listener: tokio::task::AbortHandle,
+    /// Flows' first writes, committed in groups (one connection at a time).
+    pub(crate) flow_starts: FlowStarts,
 }
 
 impl Drop for PgStore {
@@ -357,6 +362,56 @@ macro_rules! store_impl {
                     None => BTreeMap::new(),
                 };
                 Ok(Some(user))
+            }
+
+            /// Writes a batch of flow starts (see [`crate::group_commit`]) in one transaction. If that fails, each
+            /// start is tried again in a transaction of its own, so that one start's error (or a deadlock between
+            /// the batch's users and another transaction's) fails that start only.
+            pub(crate) async fn write_flow_starts(writer: &sqlx::Pool<$db>, starts: Vec<FlowStart>) -> Vec<Result<bool, StoreError>> {
+                match Self::flow_starts_in_one(writer, &starts).await {
+                    Ok(created) => created.into_iter().map(Ok).collect(),
+                    Err(e) if starts.len() == 1 => vec![Err(db_error(e))],
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = starts.len(), "a batch of flow starts failed; writing them one by one");
+                        let mut results = Vec::with_capacity(starts.len());
+                        for start in &starts {
+                            let one = Self::flow_starts_in_one(writer, std::slice::from_ref(start)).await;
+                            results.push(one.map(|created| created.first().copied().unwrap_or(false)).map_err(db_error));
+                        }
+                        results
+                    }
+                }
+            }
+
+            async fn flow_starts_in_one(writer: &sqlx::Pool<$db>, starts: &[FlowStart]) -> Result<Vec<bool>, sqlx::Error> {
+                let mut tx = writer.begin().await?;
+                let mut created = Vec::with_capacity(starts.len());
+                for FlowStart { session: s, effects } in starts {
+                    let inserted = sqlx::query(
+                        "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $9, $7) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&s.id)
+                    .bind(&s.token_hash)
+                    .bind(s.kind.as_str())
+                    .bind(&s.flow_id)
+                    .bind(s.state.to_string())
+                    .bind(s.created_at)
+                    .bind(s.expires_at)
+                    .bind(s.status.as_str())
+                    .bind(s.last_seen_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    // A flow that already existed (a raced or replayed start) writes none of its effects.
+                    if inserted {
+                        Self::apply_in(&mut tx, effects).await?;
+                    }
+                    created.push(inserted);
+                }
+                tx.commit().await?;
+                Ok(created)
             }
 
             async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
@@ -1294,28 +1349,10 @@ macro_rules! store_impl {
             }
 
             async fn create_flow_session(&self, s: &NewFlowSession, effects: &[Effect]) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin().await.map_err(db_error)?;
-                let inserted = sqlx::query(
-                    "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $9, $7) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&s.id)
-                .bind(&s.token_hash)
-                .bind(s.kind.as_str())
-                .bind(&s.flow_id)
-                .bind(s.state.to_string())
-                .bind(s.created_at)
-                .bind(s.expires_at)
-                .bind(s.status.as_str())
-                .bind(s.last_seen_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                if inserted.rows_affected() != 1 {
+                let start = FlowStart { session: s.clone(), effects: effects.to_vec() };
+                if !self.flow_starts.submit(start).await? {
                     return Ok(false);
                 }
-                Self::apply_in(&mut tx, effects).await.map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
                 log_audit(effects);
                 self.announce(approval_events(effects)).await;
                 Ok(true)
