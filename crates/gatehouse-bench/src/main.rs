@@ -730,10 +730,15 @@ async fn initiation_main(
         failed: Vec::new(),
         peer: initiation_report::PeerOutcome::Skipped("--no-peer".into()),
     };
+    // Each run's mail files are deleted when the bench ends, not after the run: on ext4 without a journal (as on
+    // the machine of docs/benchmarks.md) a file created within a minute or more of many deletions makes the
+    // kernel read past the recently deleted inodes, which would bill one run's cleanup to the next run's server.
+    let mut kept = Vec::new();
     for &backend in backends {
         let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
         let db = database(args, backend, dir.path());
         let result = initiation_on(args, backend, bin, params, cores, &db, dir.path()).await;
+        kept.push(dir);
         // The schema goes whether the run worked or not.
         let dropped = server::drop_schema(&db).await;
         match result.and_then(|run| dropped.map(|()| run)) {
