@@ -9,7 +9,8 @@
 use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::ports::{Effect, StoreError};
 use std::future::Future;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The most flow starts one transaction takes: a batch stays a few ms of the writer's time.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -28,26 +29,34 @@ pub(crate) struct FlowStarts {
 }
 
 impl FlowStarts {
-    /// Starts the writing task on the current runtime. `write` gets a batch and answers for each of its starts,
-    /// in order (`true`: the flow was created; `false`: a flow of that id already existed). The task ends when
-    /// the store (the last sender) is dropped.
-    pub(crate) fn start<W, F>(write: W) -> Self
+    /// Starts `writers` writing tasks on the current runtime; each takes what is queued when it is free. `write`
+    /// gets a batch and answers for each of its starts, in order (`true`: the flow was created; `false`: a flow
+    /// of that id already existed). The tasks end when the store (the last sender) is dropped.
+    pub(crate) fn start<W, F>(writers: usize, write: W) -> Self
     where
-        W: Fn(Vec<FlowStart>) -> F + Send + 'static,
+        W: Fn(Vec<FlowStart>) -> F + Clone + Send + 'static,
         F: Future<Output = Vec<Result<bool, StoreError>>> + Send,
     {
-        let (queue, mut queued) = mpsc::unbounded_channel::<Queued>();
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
-            while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let (starts, answers): (Vec<FlowStart>, Vec<_>) = batch.drain(..).unzip();
-                let results = write(starts).await;
-                for (answer, result) in answers.into_iter().zip(results) {
-                    // The caller may have gone (its request was cancelled); the flow stays written.
-                    let _ = answer.send(result);
+        let (queue, queued) = mpsc::unbounded_channel::<Queued>();
+        let queued = Arc::new(Mutex::new(queued));
+        for _ in 0..writers.max(1) {
+            let (queued, write) = (queued.clone(), write.clone());
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                loop {
+                    // One writer waits for the queue at a time, and lets go of it before writing.
+                    if queued.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                        return;
+                    }
+                    let (starts, answers): (Vec<FlowStart>, Vec<_>) = batch.drain(..).unzip();
+                    let results = write(starts).await;
+                    for (answer, result) in answers.into_iter().zip(results) {
+                        // The caller may have gone (its request was cancelled); the flow stays written.
+                        let _ = answer.send(result);
+                    }
                 }
-            }
-        });
+            });
+        }
         Self { queue }
     }
 

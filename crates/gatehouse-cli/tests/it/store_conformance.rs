@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::audit::{AuditEvent, AuditQuery};
 use gatehouse_core::config::{Counter, OverLimit, ThrottleConfig};
 use gatehouse_core::flow::session::{FlowKind, NewFlowSession, SessionStatus};
 use gatehouse_core::ports::{
@@ -20,6 +20,7 @@ on_both_backends!(
     attempt_counters_and_locks,
     throttled_counters_block_for_a_growing_time,
     flow_sessions,
+    flow_starts_race_in_groups,
     outbox_and_audit,
     approval_events_reach_waiters,
     continuation_tokens_work_once,
@@ -230,6 +231,52 @@ async fn attempt_counters_and_locks(backend: Backend) {
     let user = store.get_user("u1").await.unwrap().unwrap();
     assert_eq!((user.password_hash.as_deref(), user.password_changed_at), (Some("$argon2id$x"), Some(70)));
     env.cleanup().await;
+}
+
+/// Many flows' first writes at once, as a burst of identify calls makes them: they are committed in groups, and
+/// each still gets its own answer — one flow per id, the effects of the winner only, and a start whose effects
+/// fail fails alone.
+async fn flow_starts_race_in_groups(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let start = |id: usize, copy: usize| NewFlowSession {
+        id: format!("flow-{id}"),
+        token_hash: format!("hash-{id}-{copy}"),
+        kind: FlowKind::PublicSelfService,
+        flow_id: "password-reset".into(),
+        state: serde_json::json!({ "step": 0 }),
+        status: SessionStatus::Active,
+        created_at: 100,
+        last_seen_at: 100,
+        expires_at: 10_000,
+    };
+    // An audit event whose id is taken makes its start fail (and the batch it is in, at first).
+    assert!(store.create_flow_session(&start(999, 0), &[Effect::Audit(audit("taken", 100))]).await.unwrap());
+    let calls = (0..60).map(|n| {
+        let store = store.clone();
+        async move {
+            let (id, copy) = (n % 30, n / 30);
+            let event = if n == 15 { audit("taken", 100) } else { audit(&format!("race-{n}"), 100) };
+            (n, store.create_flow_session(&start(id, copy), &[Effect::Audit(event)]).await)
+        }
+    });
+    let results = join_all(calls).await;
+    let failed: Vec<usize> = results.iter().filter(|(_, r)| r.is_err()).map(|(n, _)| *n).collect();
+    // Calls are queued in order: call 15 (flow 15's first copy) fails with its batch, which is then written
+    // start by start; call 45 (the second copy) creates flow 15.
+    assert_eq!(failed, [15], "only the start with the taken id fails");
+    for id in 0..30 {
+        let created: Vec<usize> =
+            results.iter().filter(|(n, r)| n % 30 == id && matches!(r, Ok(true))).map(|(n, _)| *n).collect();
+        assert_eq!(created.len(), 1, "flow {id}: exactly one start creates it, got {created:?}");
+    }
+    let events = store.query_audit(&AuditQuery { limit: 1000, ..AuditQuery::default() }).await.unwrap();
+    let race_events = events.iter().filter(|e| e.id.starts_with("race-")).count();
+    assert_eq!(race_events, 30, "one event per flow created, none of the failed start");
+    for (n, r) in &results {
+        let recorded = events.iter().any(|e| e.id == format!("race-{n}"));
+        assert_eq!(recorded, matches!(r, Ok(true)), "call {n}: audit event written iff its flow was created");
+    }
 }
 
 async fn flow_sessions(backend: Backend) {

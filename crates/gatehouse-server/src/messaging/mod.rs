@@ -124,3 +124,27 @@ fn build_mail(
         .body(env.body.clone())
         .map_err(|e| DeliveryError::Permanent(format!("cannot build message: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_is_written_whole_under_its_name_and_nothing_else_is_left() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-write-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = write_file_atomically(dir.join("outbox"), "1-a.eml".into(), b"first".to_vec()).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        write_file_atomically(dir.join("outbox"), "2-b.eml".into(), b"second".to_vec()).await.unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("outbox"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["1-a.eml", "2-b.eml"]);
+        // A directory that cannot be made (a file is in the way) is an error, not a panic.
+        let not_a_dir = dir.join("outbox/1-a.eml");
+        assert!(write_file_atomically(not_a_dir, "x.eml".into(), b"x".to_vec()).await.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
