@@ -342,13 +342,26 @@ async fn run_backend(
     params: HashParams,
     cores: usize,
 ) -> anyhow::Result<BackendRun> {
+    let (run, _dir) =
+        on_fresh_database(args, backend, async |db, dir| run_on(args, backend, bin, params, cores, db, dir).await)
+            .await?;
+    Ok(run)
+}
+
+/// Runs `run` on a fresh database of `backend` in a fresh directory and drops the database's schema afterwards,
+/// whether the run worked or not. The directory comes back with the result, for a caller to keep its files.
+async fn on_fresh_database<T>(
+    args: &Args,
+    backend: Backend,
+    run: impl AsyncFnOnce(&Database, &std::path::Path) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, tempfile::TempDir)> {
     let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
     let db = database(args, backend, dir.path());
-    let result = run_on(args, backend, bin, params, cores, &db, dir.path()).await;
+    let result = run(&db, dir.path()).await;
     let dropped = server::drop_schema(&db).await;
-    let run = result?;
+    let value = result?;
     dropped?;
-    Ok(run)
+    Ok((value, dir))
 }
 
 /// A SQLite file in `dir`, or a fresh PostgreSQL schema.
@@ -464,12 +477,10 @@ async fn login_main(
         let mut set = ParamSet { params, hash_single, hash_all, runs: Vec::new(), failed: Vec::new() };
         for &backend in backends {
             eprintln!("{} m={memory_kib} t={iterations}: starting the server…", backend.name());
-            let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-            let db = database(args, backend, dir.path());
-            let result = login_on(args, backend, bin, params, cores, &db, dir.path()).await;
-            let dropped = server::drop_schema(&db).await;
-            match result.and_then(|run| dropped.map(|()| run)) {
-                Ok(run) => set.runs.push(run),
+            let run =
+                async |db: &Database, dir: &std::path::Path| login_on(args, backend, bin, params, cores, db, dir).await;
+            match on_fresh_database(args, backend, run).await {
+                Ok((run, _dir)) => set.runs.push(run),
                 Err(e) => {
                     eprintln!("{}: run failed: {e:#}", backend.name());
                     set.failed.push((backend.name(), format!("{e:#}")));
@@ -593,11 +604,10 @@ async fn enumeration_main(
 ) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for &backend in backends {
-        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-        let db = database(args, backend, dir.path());
-        let result = enumeration_on(args, backend, bin, params, cores, &db, dir.path()).await;
-        server::drop_schema(&db).await?;
-        runs.push(result?);
+        let run = async |db: &Database, dir: &std::path::Path| {
+            enumeration_on(args, backend, bin, params, cores, db, dir).await
+        };
+        runs.push(on_fresh_database(args, backend, run).await?.0);
     }
     let m = Machine::probe(cores);
     let header = format!(
@@ -735,14 +745,14 @@ async fn initiation_main(
     // kernel read past the recently deleted inodes, which would bill one run's cleanup to the next run's server.
     let mut kept = Vec::new();
     for &backend in backends {
-        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-        let db = database(args, backend, dir.path());
-        let result = initiation_on(args, backend, bin, params, cores, &db, dir.path()).await;
-        kept.push(dir);
-        // The schema goes whether the run worked or not.
-        let dropped = server::drop_schema(&db).await;
-        match result.and_then(|run| dropped.map(|()| run)) {
-            Ok(run) => report.runs.push(run),
+        let run = async |db: &Database, dir: &std::path::Path| {
+            initiation_on(args, backend, bin, params, cores, db, dir).await
+        };
+        match on_fresh_database(args, backend, run).await {
+            Ok((run, dir)) => {
+                report.runs.push(run);
+                kept.push(dir);
+            }
             Err(e) => {
                 eprintln!("{}: run failed: {e:#}", backend.name());
                 report.failed.push((backend.name(), format!("{e:#}")));
@@ -922,27 +932,9 @@ async fn registration_main(
     );
     let mut failures = Vec::new();
     for &backend in backends {
-        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-        let db = database(args, backend, dir.path());
-        let port = server::free_port()?;
-        let config =
-            server::write_config(dir.path(), port, &db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
-        // The demo's CAPTCHA table comes with the flows; the load runs at the difficulty asked for.
-        let text = std::fs::read_to_string(&config)?;
-        let text = text.replacen("max_number = 100000", &format!("max_number = {}", args.captcha_max_number), 1);
-        std::fs::write(&config, text)?;
-        let server = ServerProcess::start(bin, &config, dir.path(), port).await?;
-        let outbox = Arc::new(Outbox::default());
-        let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
-        let watcher = tokio::spawn(outbox.clone().watch(server.outbox.clone(), stop_rx));
-        eprintln!("{}: {} clients registering for {} s…", backend.name(), args.concurrency, args.duration_secs);
-        let seen =
-            registration::run(&server.base, outbox, args.concurrency, Duration::from_secs(args.duration_secs)).await?;
-        let _ = stop_watch.send(true);
-        let _ = watcher.await;
-        let insert = spend_cost(&db, 2000).await?;
-        server.stop().await?;
-        server::drop_schema(&db).await?;
+        let run =
+            async |db: &Database, dir: &std::path::Path| registration_on(args, backend, bin, params, db, dir).await;
+        let ((seen, insert), _dir) = on_fresh_database(args, backend, run).await?;
         let mut durations = seen.durations;
         durations.sort_unstable();
         let rate = seen.completed as f64 / seen.elapsed.as_secs_f64().max(1e-9);
@@ -1044,6 +1036,36 @@ fn publish(args: &Args, out: &str) -> anyhow::Result<()> {
 /// The third-party scenario, per backend: a server on the demo's configuration, an application enrolling
 /// `--concurrency` people (one software device each), every client running round trips for one person for
 /// `--duration-secs`; then `--held` calls waiting at once.
+/// One backend's registration load: its server (the demo's flows at the CAPTCHA difficulty asked for), the
+/// registrations and the cost of a CAPTCHA's single-use insert.
+async fn registration_on(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    db: &Database,
+    dir: &std::path::Path,
+) -> anyhow::Result<(registration::Registrations, Duration)> {
+    let port = server::free_port()?;
+    let config = server::write_config(dir, port, db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
+    // The demo's CAPTCHA table comes with the flows; the load runs at the difficulty asked for.
+    let text = std::fs::read_to_string(&config)?;
+    let text = text.replacen("max_number = 100000", &format!("max_number = {}", args.captcha_max_number), 1);
+    std::fs::write(&config, text)?;
+    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    let outbox = Arc::new(Outbox::default());
+    let (stop_watch, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(outbox.clone().watch(server.outbox.clone(), stop_rx));
+    eprintln!("{}: {} clients registering for {} s…", backend.name(), args.concurrency, args.duration_secs);
+    let seen =
+        registration::run(&server.base, outbox, args.concurrency, Duration::from_secs(args.duration_secs)).await?;
+    let _ = stop_watch.send(true);
+    let _ = watcher.await;
+    let insert = spend_cost(db, 2000).await?;
+    server.stop().await?;
+    Ok((seen, insert))
+}
+
 async fn third_party_main(
     args: &Args,
     bin: &std::path::Path,
@@ -1077,12 +1099,9 @@ async fn third_party_main(
     );
     let mut failures = Vec::new();
     for &backend in backends {
-        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-        let db = database(args, backend, dir.path());
-        let result = third_party_on(args, backend, bin, params, &db, dir.path()).await;
-        // The schema goes whether the run worked or not.
-        server::drop_schema(&db).await?;
-        let (seen, held) = result?;
+        let run =
+            async |db: &Database, dir: &std::path::Path| third_party_on(args, backend, bin, params, db, dir).await;
+        let ((seen, held), _dir) = on_fresh_database(args, backend, run).await?;
         let mut durations = seen.durations;
         durations.sort_unstable();
         let per_call = held.rss_waiting_kib.saturating_sub(held.rss_before_kib) as f64 / held.calls.max(1) as f64;
@@ -1164,12 +1183,10 @@ async fn scale_main(
     for &backend in backends {
         let mut run = scale::BackendScale { backend: backend.name(), sizes: Vec::new(), purge: None };
         for (n, &users) in sizes.iter().enumerate() {
-            let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-            let db = database(args, backend, dir.path());
-            let result = scale_on(args, backend, bin, params, &db, dir.path(), users, n == 0).await;
-            // The schema goes whether the run worked or not.
-            server::drop_schema(&db).await?;
-            let (size, purge) = result?;
+            let measure = async |db: &Database, dir: &std::path::Path| {
+                scale_on(args, backend, bin, params, db, dir, users, n == 0).await
+            };
+            let ((size, purge), _dir) = on_fresh_database(args, backend, measure).await?;
             run.sizes.push(size);
             if purge.is_some() {
                 run.purge = purge;

@@ -228,22 +228,7 @@ async fn seed_sqlite(db: &Database, options: &SeedOptions, hash: &str, now: Mill
         Ok(())
     })
     .await?;
-    let flows_sql = sqlite_flows_sql();
-    let flows_took = run_batches("expired flow sessions", 0, options.expired_flows, FLOW_BATCH, 1, async |from, to| {
-        sqlx::query(AssertSqlSafe(flows_sql.as_str()))
-            .bind(from)
-            .bind(to)
-            .bind(FlowKind::PublicSelfService.as_str())
-            .bind(SessionStatus::Active.as_str())
-            .bind(flows_created(now))
-            .execute(&pool)
-            .await?;
-        Ok(())
-    })
-    .await?;
-    if options.expired_flows > 0 {
-        pool.execute(RELEASE_LEASES).await?;
-    }
+    let flows_took = seed_flows(&pool, &sqlite_flows_sql(), options, now).await?;
     // Fresh statistics for the query planner, as a long-running database would have them.
     pool.execute("ANALYZE").await?;
     // Everything into the database file and the WAL emptied: a server started next must not begin by copying
@@ -289,22 +274,7 @@ async fn seed_postgres(db: &Database, options: &SeedOptions, hash: &str, now: Mi
         Ok(())
     })
     .await?;
-    let flows_sql = postgres_flows_sql();
-    let flows_took = run_batches("expired flow sessions", 0, options.expired_flows, FLOW_BATCH, 1, async |from, to| {
-        sqlx::query(AssertSqlSafe(flows_sql.as_str()))
-            .bind(from)
-            .bind(to)
-            .bind(FlowKind::PublicSelfService.as_str())
-            .bind(SessionStatus::Active.as_str())
-            .bind(flows_created(now))
-            .execute(&pool)
-            .await?;
-        Ok(())
-    })
-    .await?;
-    if options.expired_flows > 0 {
-        pool.execute(RELEASE_LEASES).await?;
-    }
+    let flows_took = seed_flows(&pool, &postgres_flows_sql(), options, now).await?;
     // Statistics, hint bits and the visibility map now, rather than by autovacuum during a measurement.
     pool.execute("VACUUM (ANALYZE)").await?;
     // Written out now rather than by a checkpoint during the measurement (needs pg_checkpoint; fine without).
@@ -337,6 +307,38 @@ fn flows_created(now: Millis) -> Millis {
 
 /// Runs `batch(from, to)` over `[first, first + count)` in batches of `size` (inclusive bounds), printing the rate
 /// now and then; the time it took.
+/// Expired flow sessions for housekeeping to purge, written with the backend's `sql` in batches; then the
+/// housekeeping leases go, so that a server started next purges at once.
+async fn seed_flows<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    options: &SeedOptions,
+    now: Millis,
+) -> anyhow::Result<Duration>
+where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let took = run_batches("expired flow sessions", 0, options.expired_flows, FLOW_BATCH, 1, async |from, to| {
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to)
+            .bind(FlowKind::PublicSelfService.as_str())
+            .bind(SessionStatus::Active.as_str())
+            .bind(flows_created(now))
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    if options.expired_flows > 0 {
+        pool.execute(RELEASE_LEASES).await?;
+    }
+    Ok(took)
+}
+
 async fn run_batches(
     what: &'static str,
     first: u64,

@@ -1197,35 +1197,27 @@ macro_rules! store_impl {
                     Spent::FlowSessions { expired_before, idle_before } => {
                         // Two statements, each a range of one index in its order (`expires_at < $1 OR last_seen_at
                         // < $2` would be a scan on PostgreSQL, over the dead rows of earlier batches too).
-                        let expired = sqlx::query(
-                            "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
-                             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
-                        )
-                        .bind(expired_before)
-                        .bind(batch)
-                        .execute(&self.writer)
-                        .await
-                        .map_err(db_error)?
-                        .rows_affected();
-                        let left = batch - i64::try_from(expired).unwrap_or(batch);
-                        let idle = if left > 0 {
-                            sqlx::query(
+                        let mut purged = 0u64;
+                        for (column, before) in [("expires_at", expired_before), ("last_seen_at", idle_before)] {
+                            let left = batch - i64::try_from(purged).unwrap_or(batch);
+                            if left <= 0 {
+                                break;
+                            }
+                            purged += sqlx::query(sqlx::AssertSqlSafe(format!(
                                 "DELETE FROM flow_sessions WHERE id IN (SELECT id FROM flow_sessions \
-                                 WHERE last_seen_at < $1 ORDER BY last_seen_at LIMIT $2)",
-                            )
-                            .bind(idle_before)
+                                 WHERE {column} < $1 ORDER BY {column} LIMIT $2)"
+                            )))
+                            .bind(before)
                             .bind(left)
                             .execute(&self.writer)
                             .await
                             .map_err(db_error)?
-                            .rows_affected()
-                        } else {
-                            0
-                        };
-                        if expired + idle > 0 {
+                            .rows_affected();
+                        }
+                        if purged > 0 {
                             self.after_purge().await;
                         }
-                        return Ok(expired + idle);
+                        return Ok(purged);
                     }
                     Spent::RateLimitWindows { before } => (
                         "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \

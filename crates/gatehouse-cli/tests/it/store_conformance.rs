@@ -53,6 +53,21 @@ fn audit(id: &str, at: i64) -> AuditEvent {
     }
 }
 
+/// A password-reset flow at its first step, as its first call stores it.
+fn started_flow(id: &str, token_hash: &str) -> NewFlowSession {
+    NewFlowSession {
+        id: id.into(),
+        token_hash: token_hash.into(),
+        kind: FlowKind::PublicSelfService,
+        flow_id: "password-reset".into(),
+        state: serde_json::json!({ "step": 0 }),
+        status: SessionStatus::Active,
+        created_at: 100,
+        last_seen_at: 100,
+        expires_at: 10_000,
+    }
+}
+
 fn new_user(id: &str, username: &str, aliases: &[&str]) -> NewUser {
     NewUser {
         id: id.into(),
@@ -239,17 +254,7 @@ async fn attempt_counters_and_locks(backend: Backend) {
 async fn flow_starts_race_in_groups(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    let start = |id: usize, copy: usize| NewFlowSession {
-        id: format!("flow-{id}"),
-        token_hash: format!("hash-{id}-{copy}"),
-        kind: FlowKind::PublicSelfService,
-        flow_id: "password-reset".into(),
-        state: serde_json::json!({ "step": 0 }),
-        status: SessionStatus::Active,
-        created_at: 100,
-        last_seen_at: 100,
-        expires_at: 10_000,
-    };
+    let start = |id: usize, copy: usize| started_flow(&format!("flow-{id}"), &format!("hash-{id}-{copy}"));
     // An audit event whose id is taken makes its start fail (and the batch it is in, at first).
     assert!(store.create_flow_session(&start(999, 0), &[Effect::Audit(audit("taken", 100))]).await.unwrap());
     let calls = (0..60).map(|n| {
@@ -282,17 +287,7 @@ async fn flow_starts_race_in_groups(backend: Backend) {
 async fn flow_sessions(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
-    let session = NewFlowSession {
-        id: "42".into(),
-        token_hash: "h1".into(),
-        kind: FlowKind::PublicSelfService,
-        flow_id: "password-reset".into(),
-        state: serde_json::json!({ "step": 0 }),
-        status: SessionStatus::Active,
-        created_at: 100,
-        last_seen_at: 100,
-        expires_at: 10_000,
-    };
+    let session = started_flow("42", "h1");
     assert!(store.create_flow_session(&session, &[Effect::Audit(audit("f1", 100))]).await.unwrap());
     // A second session with the same id (a raced first call of a flow started without a row) writes nothing,
     // its audit event included.
