@@ -550,6 +550,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<AuthSessionRecord>, StoreError>;
 
     async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError>;
+    /// Whether each of these users' TOTP credential is confirmed, for the users that have one: a page of users in
+    /// one statement.
+    async fn totp_states(&self, user_ids: &[String]) -> Result<std::collections::BTreeMap<String, bool>, StoreError>;
     /// Accepts time step `step` for the user's confirmed TOTP credential only if it is later than every step
     /// accepted before (atomically), so a code works once.
     async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;

@@ -1594,6 +1594,22 @@ macro_rules! store_impl {
                 .transpose()
             }
 
+            async fn totp_states(&self, user_ids: &[String]) -> Result<BTreeMap<String, bool>, StoreError> {
+                let mut states = BTreeMap::new();
+                for chunk in user_ids.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new("SELECT user_id, confirmed FROM totp_credentials WHERE user_id IN (");
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    list.push_unseparated(")");
+                    for row in query.build().fetch_all(&self.pool).await.map_err(db_error)? {
+                        states.insert(row.try_get("user_id").map_err(db_error)?, row.try_get("confirmed").map_err(db_error)?);
+                    }
+                }
+                Ok(states)
+            }
+
             async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
                 sqlx::query("UPDATE totp_credentials SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
                     .bind(user_id)

@@ -350,6 +350,11 @@ impl Store for CountingStore {
         self.inner.get_totp(user_id).await
     }
 
+    async fn totp_states(&self, user_ids: &[String]) -> Result<std::collections::BTreeMap<String, bool>, StoreError> {
+        self.note("totp_states");
+        self.inner.totp_states(user_ids).await
+    }
+
     async fn consume_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
         self.note("consume_totp_step");
         self.inner.consume_totp_step(user_id, step).await

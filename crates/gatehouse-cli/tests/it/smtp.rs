@@ -11,7 +11,11 @@ use gatehouse_core::config::{Config, SmtpTls, Transport};
 use crate::harness::{Backend, TestEnv, mails_in, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(mail_reaches_a_real_smtp_listener, mail_waits_for_smtp_across_a_restart);
+on_both_backends!(
+    mail_reaches_a_real_smtp_listener,
+    mail_waits_for_smtp_across_a_restart,
+    a_connection_the_server_closed_while_idle_is_replaced_at_once
+);
 
 /// An aiosmtpd process storing what it receives in a Maildir; killed on drop.
 struct SmtpListener {
@@ -123,6 +127,39 @@ async fn mail_waits_for_smtp_across_a_restart(backend: Backend) {
     assert_eq!(c.check_otp(&mails[0].otp()).await.expect(200).next_step(), Some("NEW_PASSWORD_REQUIRED"));
     assert_eq!(mails.len(), 1, "delivered once");
     second.stop().await;
+    env.cleanup().await;
+}
+
+/// Idle connections are reused without a probe; one the server closed in the meantime (here: the SMTP server
+/// restarted) is noticed at `MAIL FROM` and the mail goes out at once on a new connection — not a minute later
+/// through the outbox's retry.
+async fn a_connection_the_server_closed_while_idle_is_replaced_at_once(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let port = free_port();
+    let listener = SmtpListener::start(port, env.dir.path()).await;
+    let mut config = smtp_config(&env, port);
+    config.messaging.retry_initial_delay_ms = 60_000;
+    config.messaging.retry_max_delay_ms = 60_000;
+    let server = env.start(config).await;
+    env.add_user("ana", Some("ana@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+    env.add_user("ben", Some("ben@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+
+    let mut c = server.client();
+    c.select("password-reset").await.expect(200);
+    c.identify("ana").await.expect(200);
+    wait_for_mails(&listener.inbox(), "ana@example.com", 1).await;
+    drop(listener);
+    let listener = SmtpListener::start(port, env.dir.path()).await;
+
+    let mut c = server.client();
+    c.select("password-reset").await.expect(200);
+    let started = Instant::now();
+    c.identify("ben").await.expect(200);
+    let mails = wait_for_mails(&listener.inbox(), "ben@example.com", 1).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "waited for a retry: {:?}", started.elapsed());
+    assert_eq!(mails.len(), 1, "delivered once");
+    assert_eq!(mails_in(&listener.inbox()).len(), 2, "nothing else arrived");
+    server.stop().await;
     env.cleanup().await;
 }
 

@@ -25,7 +25,8 @@ on_both_backends!(
     approval_events_reach_waiters,
     continuation_tokens_work_once,
     rate_limit_windows,
-    secret_answers_are_replaced_whole
+    secret_answers_are_replaced_whole,
+    totp_states_of_many_users_at_once
 );
 
 fn locking(method: &str, max: u32) -> Counter {
@@ -475,6 +476,26 @@ async fn secret_answers_are_replaced_whole(backend: Backend) {
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.a=ha", "q.b=hb"]);
     store.apply(&[set(&[("q.c", "hc")])]).await.unwrap();
     assert_eq!(pairs(store.get_secret_answers("u1").await.unwrap()), vec!["q.c=hc"]);
+    env.cleanup().await;
+}
+
+/// The admin list's factors: confirmed, unconfirmed and absent TOTP credentials of a page of users in one call
+/// (ids without a user are simply absent).
+async fn totp_states_of_many_users_at_once(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    for (id, name) in [("u1", "alice"), ("u2", "bob"), ("u3", "carol")] {
+        store.create_user(&new_user(id, name, &[]), &audit(id, 1)).await.unwrap();
+    }
+    let set = |user: &str| Effect::SetTotp { user_id: user.into(), sealed_secret: "sealed".into(), at: 5 };
+    store.apply(&[set("u1"), set("u2"), Effect::ConfirmTotp { user_id: "u1".into() }]).await.unwrap();
+    let ids: Vec<String> = ["u1", "u2", "u3", "nobody"].map(String::from).to_vec();
+    let states = store.totp_states(&ids).await.unwrap();
+    assert_eq!(states.into_iter().collect::<Vec<_>>(), [("u1".to_owned(), true), ("u2".to_owned(), false)]);
+    assert!(store.totp_states(&[]).await.unwrap().is_empty());
+    // More ids than one statement takes.
+    let many: Vec<String> = (0..1200).map(|i| format!("x{i}")).chain(["u1".to_owned()]).collect();
+    assert_eq!(store.totp_states(&many).await.unwrap().len(), 1);
     env.cleanup().await;
 }
 

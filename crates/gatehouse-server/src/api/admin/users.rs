@@ -78,10 +78,9 @@ pub async fn list(
     let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let page = gatehouse_core::user::UserPage { search, after: q.cursor.filter(|c| !c.is_empty()), limit };
     let found = admin.service(&state).page(&page).await?;
-    let mut data = Vec::with_capacity(found.users.len());
-    for u in &found.users {
-        data.push(view(&state, u).await?);
-    }
+    let ids: Vec<String> = found.users.iter().map(|u| u.id.clone()).collect();
+    let totp = state.store.totp_states(&ids).await?;
+    let data = found.users.iter().map(|u| user_view(u, totp.get(&u.id).copied())).collect();
     let mut body = document(&state, Value::Array(data));
     if let Some(cursor) = found.next_cursor {
         body.0["meta"]["nextCursor"] = json!(cursor);
