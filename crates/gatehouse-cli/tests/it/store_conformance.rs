@@ -26,7 +26,8 @@ on_both_backends!(
     continuation_tokens_work_once,
     rate_limit_windows,
     secret_answers_are_replaced_whole,
-    totp_states_of_many_users_at_once
+    totp_states_of_many_users_at_once,
+    claims_take_at_most_their_limit_from_a_long_queue
 );
 
 fn locking(method: &str, max: u32) -> Counter {
@@ -375,6 +376,50 @@ async fn outbox_and_audit(backend: Backend) {
     assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["e2", "e3"]);
     assert_eq!(events[0].details, serde_json::json!({ "n": 30 }));
     assert!(store.ping().await.is_ok());
+    env.cleanup().await;
+}
+
+/// A burst queues far more messages than one claim takes. Every claim takes the oldest due ones, no more than its
+/// limit and none twice — also once PostgreSQL plans the claim generically (after five runs) on a table it has
+/// never analyzed, where `id IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)` became a semi join that ran the subquery
+/// once per pending row and claimed several times the limit.
+async fn claims_take_at_most_their_limit_from_a_long_queue(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let message = |prefix: &str, i: i64| {
+        Effect::Enqueue(OutboxMessage {
+            id: format!("{prefix}{i:04}"),
+            channel: Channel::Email,
+            sealed: "x".repeat(500),
+            created_at: 100 + i,
+        })
+    };
+    // A quiet past: everything delivered, and PostgreSQL's statistics say so (as autovacuum's would).
+    store.apply(&(0..300).map(|i| message("old", i)).collect::<Vec<_>>()).await.unwrap();
+    let old: Vec<String> =
+        store.claim_outbox(5_000, 60_000, 300).await.unwrap().into_iter().map(|c| c.message.id).collect();
+    assert_eq!(old.len(), 300);
+    store.mark_delivered(&old, 5_000).await.unwrap();
+    if let Some(schema) = &env.schema {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&crate::harness::postgres_url()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {schema}.outbox"))).execute(&mut conn).await.unwrap();
+    }
+    // Then the burst.
+    store.apply(&(0..600).map(|i| message("m", 1_000 + i)).collect::<Vec<_>>()).await.unwrap();
+    let mut claimed = Vec::new();
+    for round in 0..12 {
+        let batch = store.claim_outbox(10_000, 60_000, 16).await.unwrap();
+        assert_eq!(batch.len(), 16, "round {round}");
+        let ids: Vec<String> = batch.into_iter().map(|c| c.message.id).collect();
+        store.mark_delivered(&ids, 10_000).await.unwrap();
+        claimed.extend(ids);
+    }
+    let expected: Vec<String> = (0..12 * 16).map(|i| format!("m{:04}", 1_000 + i)).collect();
+    let mut sorted = claimed.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "the oldest, each once");
+    assert_eq!(store.pending_outbox().await.unwrap(), 600 - 12 * 16);
     env.cleanup().await;
 }
 
