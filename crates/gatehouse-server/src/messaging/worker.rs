@@ -37,8 +37,9 @@ const CLAIM_MS: i64 = 60_000;
 const RECORD_BATCH: usize = 256;
 
 /// Delivers messages until `shutdown` turns true, with up to `messaging.concurrency` in flight: a slot that frees
-/// up is filled from the outbox at once (a slow message holds its slot, never the others), claimed in batches of
-/// the free slots (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes never wait for each other's claims). With
+/// up is filled from the outbox at once (a slow message holds its slot, never the others), claimed four rounds of
+/// slots at a time, the next claim running while the last round is handed out (`FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL, so nodes never wait for each other's claims). With
 /// nothing due it sleeps until a call queues a message (`state.outbox_ready`) or the poll interval passes (retries
 /// that came due, messages other nodes queued). Successes are written by one recorder, many per statement.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
@@ -52,24 +53,36 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     // busy database (SQLite's one writer) each one waits its turn — one claim per freed slot would make that
     // wait the pace of delivery.
     let mut claimed: VecDeque<ClaimedMessage> = VecDeque::new();
-    let batch = i64::try_from(concurrency.saturating_mul(4)).unwrap_or(i64::MAX);
+    let batch = concurrency.saturating_mul(4);
+    // The next claim runs while the last one's messages are still being handed out, once fewer than a round of
+    // slots is left: with a queue of thousands, waiting for each claim with the slots idle (10–50 ms behind
+    // PostgreSQL's busy writers) set the pace of delivery.
+    let mut claiming: Option<tokio::task::JoinHandle<Vec<ClaimedMessage>>> = None;
+    let mut last_claim_full = false;
+    let mut last_claim_empty = false;
     while !*shutdown.borrow() {
         while in_flight.try_join_next().is_some() {}
-        if claimed.is_empty() {
-            let now = state.clock.now_ms();
-            match state.store.claim_outbox(now, now + CLAIM_MS, batch).await {
-                Ok(c) => claimed.extend(c),
-                Err(e) => tracing::warn!(error = %e, "outbox: cannot claim messages"),
-            }
+        if let Some(claim) = claiming.take_if(|c| c.is_finished() || claimed.is_empty()) {
+            let rows = claim.await.unwrap_or_default();
+            (last_claim_full, last_claim_empty) = (rows.len() >= batch, rows.is_empty());
+            claimed.extend(rows);
         }
         let Some(next) = claimed.pop_front() else {
-            tokio::select! {
-                () = state.outbox_ready.notified() => {}
-                () = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => {}
+            if last_claim_empty {
+                tokio::select! {
+                    () = state.outbox_ready.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                last_claim_empty = false;
+                continue;
             }
+            claiming = Some(tokio::spawn(claim(state.clone(), batch)));
             continue;
         };
+        if claiming.is_none() && last_claim_full && claimed.len() < concurrency {
+            claiming = Some(tokio::spawn(claim(state.clone(), batch)));
+        }
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot,
             _ = shutdown.changed() => {
@@ -91,6 +104,19 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     while in_flight.join_next().await.is_some() {}
     drop(delivered);
     let _ = recorder.await;
+}
+
+/// Claims up to `batch` due messages for this worker; a failure is logged and claims nothing.
+async fn claim(state: AppState, batch: usize) -> Vec<ClaimedMessage> {
+    let now = state.clock.now_ms();
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    match state.store.claim_outbox(now, now + CLAIM_MS, limit).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox: cannot claim messages");
+            Vec::new()
+        }
+    }
 }
 
 /// Records delivered messages: whatever arrived while the previous statement ran goes into the next one.
