@@ -271,6 +271,8 @@ struct DataBlock {
 
 impl DataBlock {
     fn new(message: &[u8]) -> Self {
+        // lettre formats a message built from Rust strings as UTF-8 (headers RFC 2047-encoded), so nothing is lost;
+        // lettre's own `command` takes text.
         let message = String::from_utf8_lossy(message);
         let mut text = String::with_capacity(message.len() + 8);
         for (i, line) in message.split("\r\n").enumerate() {
