@@ -516,6 +516,9 @@ pub trait Store: Send + Sync {
     /// Marks delivered and drops the sealed payload, which may hold a one-time code.
     /// Marks messages delivered, in one statement (one write for a whole batch).
     async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError>;
+    /// Gives claimed messages that were not sent back at once (a worker stopping), with their attempt undone, so
+    /// that another node or the next start sends them without waiting out the claim.
+    async fn release_claims(&self, ids: &[String]) -> Result<(), StoreError>;
     async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError>;
     async fn mark_abandoned(&self, id: &str, error: &str, at: Millis) -> Result<(), StoreError>;
     async fn pending_outbox(&self) -> Result<i64, StoreError>;

@@ -1467,6 +1467,22 @@ macro_rules! store_impl {
                 query.build().execute(&self.writer).await.map(|_| ()).map_err(db_error)
             }
 
+            async fn release_claims(&self, ids: &[String]) -> Result<(), StoreError> {
+                for chunk in ids.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE outbox SET claimed_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                         WHERE status = 'pending' AND claimed_until IS NOT NULL AND id IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_str());
+                    }
+                    list.push_unseparated(")");
+                    query.build().execute(&self.writer).await.map_err(db_error)?;
+                }
+                Ok(())
+            }
+
             async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {
                 sqlx::query("UPDATE outbox SET next_attempt_at = $3, last_error = $2, claimed_until = NULL WHERE id = $1")
                     .bind(id)

@@ -286,6 +286,11 @@ impl Store for CountingStore {
         self.inner.mark_delivered(ids, at).await
     }
 
+    async fn release_claims(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.note("release_claims");
+        self.inner.release_claims(ids).await
+    }
+
     async fn mark_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<(), StoreError> {
         self.note("mark_retry");
         self.inner.mark_retry(id, error, next_attempt_at).await

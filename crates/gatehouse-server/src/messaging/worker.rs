@@ -100,7 +100,14 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
         });
     }
     // Messages in flight are finished (each is bounded by its transport's timeout) and recorded before the
-    // worker stops; what was not claimed stays queued for the next start or another node.
+    // worker stops; claimed messages not yet handed out are given back, for the next start or another node.
+    if let Some(claim) = claiming.take() {
+        claimed.extend(claim.await.unwrap_or_default());
+    }
+    let unsent: Vec<String> = claimed.drain(..).map(|c| c.message.id).collect();
+    if let Err(e) = state.store.release_claims(&unsent).await {
+        tracing::warn!(error = %e, count = unsent.len(), "outbox: cannot give back claimed messages (they wait out their claim)");
+    }
     while in_flight.join_next().await.is_some() {}
     drop(delivered);
     let _ = recorder.await;
