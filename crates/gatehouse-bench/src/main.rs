@@ -1033,9 +1033,6 @@ fn publish(args: &Args, out: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The third-party scenario, per backend: a server on the demo's configuration, an application enrolling
-/// `--concurrency` people (one software device each), every client running round trips for one person for
-/// `--duration-secs`; then `--held` calls waiting at once.
 /// One backend's registration load: its server (the demo's flows at the CAPTCHA difficulty asked for), the
 /// registrations and the cost of a CAPTCHA's single-use insert.
 async fn registration_on(
@@ -1066,6 +1063,9 @@ async fn registration_on(
     Ok((seen, insert))
 }
 
+/// The third-party scenario, per backend: a server on the demo's configuration, an application enrolling
+/// `--concurrency` people (one software device each), every client running round trips for one person for
+/// `--duration-secs`; then `--held` calls waiting at once.
 async fn third_party_main(
     args: &Args,
     bin: &std::path::Path,

@@ -229,6 +229,10 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// Ids bound in one `IN (…)` list at most: far below every backend's limit on parameters (SQLite's 32,766,
+/// PostgreSQL's 65,535), and a statement's plan stays small.
+const IDS_PER_STATEMENT: usize = 500;
+
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
@@ -307,17 +311,23 @@ macro_rules! store_impl {
             /// Fills aliases and counters of users loaded without them.
             /// Adds aliases and failed-attempt counters, read for these users only (in chunks of ids, so a
             /// statement never carries more parameters than a backend allows).
+            /// Appends `ids` as bound parameters separated by commas, then `tail`: the list of an `IN (…)`. Callers
+            /// pass at most [`IDS_PER_STATEMENT`] ids.
+            fn push_ids(query: &mut sqlx::QueryBuilder<$db>, ids: &[String], tail: &str) {
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id.as_str());
+                }
+                list.push_unseparated(tail);
+            }
+
             async fn complete_users(&self, mut users: Vec<User>) -> Result<Vec<User>, StoreError> {
                 let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
                 let mut by_id: BTreeMap<String, &mut User> = users.iter_mut().map(|u| (u.id.clone(), u)).collect();
-                for chunk in ids.chunks(500) {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let select = |head: &str, tail: &str| {
                         let mut query = sqlx::QueryBuilder::<$db>::new(head);
-                        let mut list = query.separated(", ");
-                        for id in chunk {
-                            list.push_bind(id.clone());
-                        }
-                        list.push_unseparated(tail);
+                        Self::push_ids(&mut query, chunk, tail);
                         query
                     };
                     let aliases = select("SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' AND user_id IN (", ") ORDER BY login")
@@ -1459,25 +1469,17 @@ macro_rules! store_impl {
                     "UPDATE outbox SET status = 'delivered', sealed = '', claimed_until = NULL, last_error = NULL, finished_at = ",
                 );
                 query.push_bind(at).push(" WHERE id IN (");
-                let mut list = query.separated(", ");
-                for id in ids {
-                    list.push_bind(id.as_str());
-                }
-                list.push_unseparated(")");
+                Self::push_ids(&mut query, ids, ")");
                 query.build().execute(&self.writer).await.map(|_| ()).map_err(db_error)
             }
 
             async fn release_claims(&self, ids: &[String]) -> Result<(), StoreError> {
-                for chunk in ids.chunks(500) {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$db>::new(
                         "UPDATE outbox SET claimed_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
                          WHERE status = 'pending' AND claimed_until IS NOT NULL AND id IN (",
                     );
-                    let mut list = query.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id.as_str());
-                    }
-                    list.push_unseparated(")");
+                    Self::push_ids(&mut query, chunk, ")");
                     query.build().execute(&self.writer).await.map_err(db_error)?;
                 }
                 Ok(())
@@ -1617,13 +1619,9 @@ macro_rules! store_impl {
 
             async fn totp_states(&self, user_ids: &[String]) -> Result<BTreeMap<String, bool>, StoreError> {
                 let mut states = BTreeMap::new();
-                for chunk in user_ids.chunks(500) {
+                for chunk in user_ids.chunks(IDS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$db>::new("SELECT user_id, confirmed FROM totp_credentials WHERE user_id IN (");
-                    let mut list = query.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id.clone());
-                    }
-                    list.push_unseparated(")");
+                    Self::push_ids(&mut query, chunk, ")");
                     for row in query.build().fetch_all(&self.pool).await.map_err(db_error)? {
                         states.insert(row.try_get("user_id").map_err(db_error)?, row.try_get("confirmed").map_err(db_error)?);
                     }
@@ -1950,9 +1948,10 @@ fn log_audit(effects: &[Effect]) {
 }
 
 /// Claims up to `$3` due outbox rows. SQLite has one writer at a time; PostgreSQL nodes skip rows another node is
-/// claiming right now (`SKIP LOCKED`) instead of waiting for them. The choice runs once, materialized: written as `id IN (SELECT … LIMIT …)`,
-/// PostgreSQL's generic plan under stale statistics became a semi join that ran the locking subquery again for every
-/// pending row — a second a claim with 5,000 queued, and far more rows claimed than asked for.
+/// claiming right now (`SKIP LOCKED`) instead of waiting for them. The choice runs once, materialized: written as
+/// `id IN (SELECT … LIMIT …)`, PostgreSQL's generic plan under stale statistics became a semi join that ran the
+/// locking subquery again for every pending row — a second a claim with 5,000 queued, and far more rows claimed
+/// than asked for.
 macro_rules! claim_outbox_sql {
     ($lock:literal) => {
         concat!(

@@ -39,9 +39,10 @@ const RECORD_BATCH: usize = 256;
 /// Delivers messages until `shutdown` turns true, with up to `messaging.concurrency` in flight: a slot that frees
 /// up is filled from the outbox at once (a slow message holds its slot, never the others), claimed four rounds of
 /// slots at a time, the next claim running while the last round is handed out (`FOR UPDATE SKIP LOCKED` on
-/// PostgreSQL, so nodes never wait for each other's claims). With
-/// nothing due it sleeps until a call queues a message (`state.outbox_ready`) or the poll interval passes (retries
-/// that came due, messages other nodes queued). Successes are written by one recorder, many per statement.
+/// PostgreSQL, so nodes never wait for each other's claims). With nothing due it sleeps until a call queues a
+/// message (`state.outbox_ready`) or the poll interval passes (retries that came due, messages other nodes
+/// queued). Successes are written by one recorder, many per statement; on shutdown, claimed messages not handed
+/// out are given back.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
     let concurrency = state.config.messaging.concurrency.max(1);
