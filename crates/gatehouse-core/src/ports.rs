@@ -621,7 +621,8 @@ pub trait Store: Send + Sync {
 
     /// Stores a new admin API token; `false` if the name is taken.
     async fn create_admin_token(&self, name: &str, token_hash: &str, at: Millis) -> Result<bool, StoreError>;
-    /// The name of the token with this hash, marking it used.
+    /// The name of the token with this hash, marking it used: `last_used_at` is written when it is a minute or
+    /// more older than `at` (or unset), so admin reads do not each wait for a write.
     async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError>;
     async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError>;
     async fn list_admin_tokens(&self) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError>;

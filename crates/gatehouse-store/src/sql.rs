@@ -138,16 +138,16 @@ macro_rules! select_users {
 /// prefix, or the cursor), `$to` from above; `page_key` is the login name a user was found by, the smallest of
 /// theirs that matches.
 ///
-/// The range is what the primary key of `logins` serves on both backends: SQLite's plan is `SEARCH l USING INDEX
-/// sqlite_autoindex_logins_1 (login>? AND login<?)`, `SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)`
-/// and, for the NOT EXISTS, `CORRELATED SCALAR SUBQUERY … SEARCH m USING INDEX logins_user (user_id=?)` — no
-/// scan, no temporary B-tree for the ORDER BY. PostgreSQL's, custom and generic alike: `Limit` over `Nested Loop`
-/// of (`Nested Loop Anti Join` of `Index Scan using logins_pkey on logins l` (`Index Cond: login > $2 AND login <
-/// $3`) and `Index Scan using logins_user on logins m`) and `Index Scan using users_pkey`; a page of 100 reads
-/// about 200 index entries of `logins` whatever the table's size. Lower-case login names
-/// in code point order are exactly those between the prefix and its successor: that is SQLite's order and a
-/// PostgreSQL database's with the C or C.UTF-8 collation; under a linguistic collation the range could miss or
-/// add names with punctuation.
+/// The range is what the primary key of `logins` serves on both backends, and the index by user (with the kind and
+/// the name since migration 0014) answers the NOT EXISTS by itself. SQLite's plan: `SEARCH l USING INDEX
+/// sqlite_autoindex_logins_1 (login>? AND login<?)`, `CORRELATED SCALAR SUBQUERY … SEARCH m USING COVERING INDEX
+/// logins_user (user_id=?)`, `SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)` — no scan, no temporary
+/// B-tree for the ORDER BY. PostgreSQL's, custom and generic alike: `Limit` over `Nested Loop` of (`Nested Loop Anti
+/// Join` of `Index Scan using logins_pkey on logins l` (`Index Cond: login > $2 AND login < $3`) and `Index Only Scan
+/// using logins_user on logins m`) and `Index Scan using users_pkey`; a page of 100 reads about 200 index entries of
+/// `logins` whatever the table's size. Lower-case login names in code point order are exactly those between the
+/// prefix and its successor: that is SQLite's order and a PostgreSQL database's with the C or C.UTF-8 collation;
+/// under a linguistic collation the range could miss or add names with punctuation.
 macro_rules! search_users {
     ($from:literal, $to:literal, $limit:literal) => {
         concat!(
@@ -214,6 +214,9 @@ const SEARCH_AFTER: &str = search_users!("> $2", " AND l.login < $3", "$4");
 /// A prefix of only U+10FFFF has no successor: every name from it on starts with it.
 const SEARCH_FIRST_OPEN: &str = search_users!(">= $1", "", "$2");
 const SEARCH_AFTER_OPEN: &str = search_users!("> $2", "", "$3");
+
+/// How stale an admin token's `last_used_at` may be before a use writes it again.
+const ADMIN_TOKEN_USE_PRECISION_MS: Millis = 60_000;
 
 /// The smallest text after every text that starts with `prefix`, in code point order (none if `prefix` is only
 /// U+10FFFF): `login >= prefix AND login < end` is a prefix match that a B-tree index serves.
@@ -1686,13 +1689,29 @@ macro_rules! store_impl {
             }
 
             async fn use_admin_token(&self, token_hash: &str, at: Millis) -> Result<Option<String>, StoreError> {
-                let row = sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING name")
+                let row = sqlx::query("SELECT name, last_used_at FROM admin_tokens WHERE token_hash = $1")
                     .bind(token_hash)
-                    .bind(at)
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(&self.pool)
                     .await
                     .map_err(db_error)?;
-                row.map(|r| r.try_get::<String, _>("name")).transpose().map_err(db_error)
+                let Some(row) = row else { return Ok(None) };
+                let name: String = row.try_get("name").map_err(db_error)?;
+                let last_used: Option<Millis> = row.try_get("last_used_at").map_err(db_error)?;
+                // A write per admin request would make admin reads wait for the writer, and on SQLite every
+                // commit empties every reader's page cache: a page of users at ten million users then re-reads
+                // its B-trees' inner pages from the file each time. "Last used" is kept to the minute instead.
+                if last_used.is_none_or(|used| at.saturating_sub(used) >= ADMIN_TOKEN_USE_PRECISION_MS) {
+                    sqlx::query(
+                        "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+                         AND (last_used_at IS NULL OR last_used_at < $2)",
+                    )
+                    .bind(token_hash)
+                    .bind(at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(Some(name))
             }
 
             async fn delete_admin_token(&self, name: &str) -> Result<bool, StoreError> {

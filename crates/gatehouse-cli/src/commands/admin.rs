@@ -18,7 +18,7 @@ pub enum AdminCommand {
 pub enum TokenCommand {
     /// Create a token and print it (once: only its keyed hash is stored).
     Create { name: String },
-    /// List tokens (names and when they were created and last used).
+    /// List tokens (names and when they were created and last used, to the minute).
     List,
     /// Revoke a token.
     Delete { name: String },

@@ -27,6 +27,7 @@ on_both_backends!(
     rate_limit_windows,
     secret_answers_are_replaced_whole,
     totp_states_of_many_users_at_once,
+    admin_tokens_note_their_use_to_the_minute,
     claims_take_at_most_their_limit_from_a_long_queue
 );
 
@@ -570,6 +571,34 @@ async fn totp_states_of_many_users_at_once(backend: Backend) {
     // More ids than one statement takes.
     let many: Vec<String> = (0..1200).map(|i| format!("x{i}")).chain(["u1".to_owned()]).collect();
     assert_eq!(store.totp_states(&many).await.unwrap().len(), 1);
+    env.cleanup().await;
+}
+
+/// A token is found by its hash; its use is written when the last one is a minute old or more, so a stream of
+/// admin reads does not write once per request.
+async fn admin_tokens_note_their_use_to_the_minute(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let used = |store: Arc<dyn Store>| async move {
+        let tokens = store.list_admin_tokens().await.unwrap();
+        tokens.into_iter().map(|(name, _, used)| (name, used)).collect::<Vec<_>>()
+    };
+    assert!(store.create_admin_token("ops", "hash-ops", 1_000).await.unwrap());
+    assert!(!store.create_admin_token("ops", "hash-other", 1_000).await.unwrap());
+    assert_eq!(used(store.clone()).await, [("ops".to_owned(), None)]);
+    assert_eq!(store.use_admin_token("hash-ops", 5_000).await.unwrap().as_deref(), Some("ops"));
+    assert_eq!(used(store.clone()).await, [("ops".to_owned(), Some(5_000))]);
+    // Within the minute: found, not written.
+    assert_eq!(store.use_admin_token("hash-ops", 64_999).await.unwrap().as_deref(), Some("ops"));
+    assert_eq!(used(store.clone()).await, [("ops".to_owned(), Some(5_000))]);
+    assert_eq!(store.use_admin_token("hash-ops", 65_000).await.unwrap().as_deref(), Some("ops"));
+    assert_eq!(used(store.clone()).await, [("ops".to_owned(), Some(65_000))]);
+    // A clock behind the recorded use never moves it back.
+    assert_eq!(store.use_admin_token("hash-ops", 1_000).await.unwrap().as_deref(), Some("ops"));
+    assert_eq!(used(store.clone()).await, [("ops".to_owned(), Some(65_000))]);
+    assert_eq!(store.use_admin_token("hash-unknown", 70_000).await.unwrap(), None);
+    assert!(store.delete_admin_token("ops").await.unwrap());
+    assert_eq!(store.use_admin_token("hash-ops", 200_000).await.unwrap(), None);
     env.cleanup().await;
 }
 
