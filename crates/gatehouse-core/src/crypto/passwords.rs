@@ -1,5 +1,5 @@
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::password_hash::PasswordVerifier as _;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use std::cell::RefCell;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -75,11 +75,26 @@ impl Passwords {
         self.params
     }
 
+    /// A new argon2id hash with the configured parameters and a fresh 16-byte salt, computed in this thread's
+    /// reused working memory like every check.
     pub fn hash(&self, password: &str) -> Result<String, HashError> {
-        self.argon2
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError::Internal(e.to_string()))
+        let internal = |e: &dyn std::fmt::Display| HashError::Internal(e.to_string());
+        let salt = argon2::password_hash::try_generate_salt().map_err(|e| internal(&e))?;
+        let salt = Salt::new(&salt).map_err(|e| internal(&e))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let params = self.argon2.params();
+        with_working_memory(params.block_count(), |blocks| {
+            self.argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+        })
+        .map_err(|e| internal(&e))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| internal(&e))?,
+            salt: Some(salt),
+            hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+        };
+        Ok(phc.to_string())
     }
 
     pub fn verify(&self, password: &str, stored: &str) -> Result<Verification, HashError> {
@@ -160,20 +175,25 @@ fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> Result<bool, HashErr
     let mut buffer = [0u8; 128];
     let out = buffer.get_mut(..expected.len()).ok_or_else(|| HashError::UnsupportedHash("output too long".into()))?;
     let argon2 = Argon2::new(algorithm, version, params.clone());
-    BLOCKS
-        .with(|cell| {
-            let mut blocks = cell.borrow_mut();
-            let needed = params.block_count();
-            if blocks.capacity() < needed {
-                *blocks = Vec::with_capacity(needed.max(BLOCKS_RESERVED));
-            }
-            if blocks.len() < needed {
-                blocks.resize(needed, Block::new());
-            }
-            argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
-        })
-        .map_err(|e| unsupported(&e))?;
+    with_working_memory(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, salt, out, blocks)
+    })
+    .map_err(|e| unsupported(&e))?;
     Ok(bool::from(out.ct_eq(expected)))
+}
+
+/// Runs `f` on `needed` blocks of this thread's argon2 working memory, growing it first if it is smaller.
+fn with_working_memory<T>(needed: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.capacity() < needed {
+            *blocks = Vec::with_capacity(needed.max(BLOCKS_RESERVED));
+        }
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::new());
+        }
+        f(&mut blocks[..needed])
+    })
 }
 
 /// Runs inline on the calling task: for the CLI and tests, not for the server (which uses a pool).
@@ -196,6 +216,7 @@ impl PasswordHashing for Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
 
     fn fast() -> Passwords {
         Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
@@ -211,10 +232,24 @@ mod tests {
     }
 
     #[test]
+    fn new_hashes_are_what_the_argon2_crate_computes_itself() {
+        let p = fast();
+        let h = p.hash("s3cret pass").unwrap();
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert_eq!(parsed.salt.map(|s| s.len()), Some(16));
+        assert!(Argon2::default().verify_password(b"s3cret pass", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"s3cret pasS", &parsed).is_err());
+        assert_ne!(p.hash("s3cret pass").unwrap(), h, "every hash has its own salt");
+    }
+
+    #[test]
     fn released_working_memory_is_taken_again_by_the_next_check() {
         let p = fast();
+        // Each test runs on a thread of its own: only `new`, hashing its dummy password, took memory here.
+        assert!(release_working_memory(), "the dummy hash was made in the kept memory");
+        assert!(!release_working_memory());
         let h = p.hash("pw").unwrap();
-        // Each test runs on a thread of its own: nothing was held before this check.
+        assert!(release_working_memory(), "a new hash uses the same kept memory as a check");
         assert!(!release_working_memory());
         assert!(p.verify("pw", &h).unwrap().matches);
         assert!(release_working_memory(), "a check keeps its memory for the next one");
