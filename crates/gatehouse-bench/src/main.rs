@@ -1200,7 +1200,9 @@ async fn scale_main(
          - Per backend and size: a fresh database seeded in SQL (`gatehouse-bench seed`: users `bench{{i}}`, email alias \
          `bench{{i}}@example.test`, one argon2id hash m={} t={} p=1), a `gatehouse serve` on it (padding and rate limits \
          off, file outbox), then {} clients for {} s per call kind. Identify: select + identify of a random user (the \
-         identify call timed). Login: the right password of a random user. Admin search (admin API token): the \
+         identify call timed). Before the calls the users' data is read once into the OS page cache (SQLite: the \
+         file; PostgreSQL: `pg_prewarm` 'read' of users, logins and their indexes), as on a server that has run a \
+         while. Login: the right password of a random user. Admin search (admin API token): the \
          prefix `bench{{i}}` of one random user; a page of 100 of prefix `bench` after a random cursor.\n\
          - Housekeeping: {} expired flow sessions seeded into the small database, the server started, {} clients calling \
          identify for {} s from the moment it is ready; then again once every expired row is gone (or after {} s); \
@@ -1252,6 +1254,8 @@ async fn scale_on(
 ) -> anyhow::Result<(scale::SizeRun, Option<scale::PurgeRun>)> {
     eprintln!("{}: seeding {users} users…", backend.name());
     let seeded = seed::seed(db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?;
+    let warmed = seed::warm(db).await?;
+    eprintln!("{}: read {warmed} MiB of users and login names into the page cache", backend.name());
     let port = server::free_port()?;
     let config = server::write_config(dir, port, db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
     let server = ServerProcess::start(bin, &config, dir, port).await?;
