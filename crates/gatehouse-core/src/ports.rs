@@ -491,6 +491,9 @@ pub trait Store: Send + Sync {
     /// Takes (or renews) the lease of housekeeping task `task` for `holder` until `until`, unless another holder's
     /// lease lasts past `now`; whether this holder has it now.
     async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError>;
+    /// Gives up every lease `holder` has (a stopping node), so another node takes the tasks at its next round
+    /// instead of when the leases run out; how many there were.
+    async fn release_leases(&self, holder: &str) -> Result<u64, StoreError>;
 
     /// Stores a new flow session with `effects` in one transaction; `false` (and nothing written) when a
     /// session with its id exists already (a flow started statelessly whose first call was raced).

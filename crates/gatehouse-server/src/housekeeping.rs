@@ -113,6 +113,10 @@ pub async fn run(state: AppState, node: String, mut shutdown: watch::Receiver<bo
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
+            // Another node takes the tasks at its next round rather than a lease's length from now.
+            if let Err(e) = state.store.release_leases(&node).await {
+                tracing::warn!(error = %e, "housekeeping: leases not released; other nodes take them when they run out");
+            }
             return;
         }
     }

@@ -1325,6 +1325,15 @@ macro_rules! store_impl {
                 Ok(row.is_some())
             }
 
+            async fn release_leases(&self, holder: &str) -> Result<u64, StoreError> {
+                sqlx::query("DELETE FROM housekeeping_leases WHERE holder = $1")
+                    .bind(holder)
+                    .execute(&self.writer)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(db_error)
+            }
+
             async fn hit_rate_limit(&self, key: &str, window_ms: i64, limit: u32, now: Millis) -> Result<Option<i64>, StoreError> {
                 let row = sqlx::query(
                     "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \

@@ -189,5 +189,10 @@ async fn two_nodes_purge_each_row_once(backend: Backend) {
     // The lease is the holder's until it runs out; then any node may take it.
     assert!(!b.take_lease("flow_sessions", "node-c", now + 1, now + 60_000).await.unwrap() || ran(&done_b).is_some());
     assert!(a.take_lease("flow_sessions", "node-c", now + 3_600_000, now + 3_660_000).await.unwrap());
+    // A stopping node gives its leases up: another node takes the task at once, not when the lease runs out.
+    assert!(!b.take_lease("flow_sessions", "node-d", now + 3_600_001, now + 3_660_001).await.unwrap());
+    assert_eq!(b.release_leases("node-c").await.unwrap(), 1);
+    assert!(b.take_lease("flow_sessions", "node-d", now + 3_600_002, now + 3_660_002).await.unwrap());
+    assert_eq!(b.release_leases("node-c").await.unwrap(), 0);
     env.cleanup().await;
 }

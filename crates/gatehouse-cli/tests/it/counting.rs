@@ -43,8 +43,16 @@ impl CountingStore {
     /// The calls since the last take, less those of the server's background workers (delivery, housekeeping),
     /// which are no part of any answer's work.
     pub fn take_foreground(&self) -> Vec<String> {
-        let background =
-            ["claim_outbox", "mark_delivered", "mark_retry", "mark_abandoned", "pending_outbox", "purge", "take_lease"];
+        let background = [
+            "claim_outbox",
+            "mark_delivered",
+            "mark_retry",
+            "mark_abandoned",
+            "pending_outbox",
+            "purge",
+            "take_lease",
+            "release_leases",
+        ];
         self.take().into_iter().filter(|c| !background.contains(&c.as_str())).collect()
     }
 }
@@ -220,6 +228,11 @@ impl Store for CountingStore {
     async fn take_lease(&self, task: &str, holder: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
         self.note("take_lease");
         self.inner.take_lease(task, holder, now, until).await
+    }
+
+    async fn release_leases(&self, holder: &str) -> Result<u64, StoreError> {
+        self.note("release_leases");
+        self.inner.release_leases(holder).await
     }
 
     async fn record_failure(&self, user_id: &str, counter: &Counter, now: Millis) -> Result<Failure, StoreError> {
