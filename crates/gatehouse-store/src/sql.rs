@@ -311,9 +311,6 @@ macro_rules! store_impl {
                 })
             }
 
-            /// Fills aliases and counters of users loaded without them.
-            /// Adds aliases and failed-attempt counters, read for these users only (in chunks of ids, so a
-            /// statement never carries more parameters than a backend allows).
             /// Appends `ids` as bound parameters separated by commas, then `tail`: the list of an `IN (…)`. Callers
             /// pass at most [`IDS_PER_STATEMENT`] ids.
             fn push_ids(query: &mut sqlx::QueryBuilder<$db>, ids: &[String], tail: &str) {
@@ -324,6 +321,8 @@ macro_rules! store_impl {
                 list.push_unseparated(tail);
             }
 
+            /// Fills in the aliases and failed-attempt counters of users loaded without them, read for these users
+            /// only (in chunks of ids, so a statement never carries more parameters than a backend allows).
             async fn complete_users(&self, mut users: Vec<User>) -> Result<Vec<User>, StoreError> {
                 let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
                 let mut by_id: BTreeMap<String, &mut User> = users.iter_mut().map(|u| (u.id.clone(), u)).collect();
@@ -1474,15 +1473,15 @@ macro_rules! store_impl {
             }
 
             async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError> {
-                if ids.is_empty() {
-                    return Ok(());
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE outbox SET status = 'delivered', sealed = '', claimed_until = NULL, last_error = NULL, finished_at = ",
+                    );
+                    query.push_bind(at).push(" WHERE id IN (");
+                    Self::push_ids(&mut query, chunk, ")");
+                    query.build().execute(&self.writer).await.map_err(db_error)?;
                 }
-                let mut query = sqlx::QueryBuilder::<$db>::new(
-                    "UPDATE outbox SET status = 'delivered', sealed = '', claimed_until = NULL, last_error = NULL, finished_at = ",
-                );
-                query.push_bind(at).push(" WHERE id IN (");
-                Self::push_ids(&mut query, ids, ")");
-                query.build().execute(&self.writer).await.map(|_| ()).map_err(db_error)
+                Ok(())
             }
 
             async fn release_claims(&self, ids: &[String]) -> Result<(), StoreError> {
