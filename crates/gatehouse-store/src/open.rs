@@ -178,6 +178,18 @@ mod tests {
         assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
         assert_eq!(redact_url("sqlite://./data/g.db"), "sqlite://./data/g.db");
     }
+
+    /// `.cargo/config.toml` builds the bundled SQLite without a page cache shared by all connections behind one
+    /// mutex, and without memory statistics behind another; a build that lost those flags fails here.
+    #[tokio::test]
+    async fn sqlite_is_built_with_a_page_cache_per_connection() {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options").fetch_all(&mut conn).await.unwrap();
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+    }
 }
 
 /// Which migrations the database has and which this build knows (`gatehouse doctor`).
