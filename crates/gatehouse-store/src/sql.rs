@@ -128,9 +128,45 @@ macro_rules! user_columns {
     };
 }
 
-macro_rules! select_users {
-    ($tail:literal) => {
-        concat!("SELECT ", user_columns!(), " FROM users ", $tail)
+/// Users with their aliases and failed-attempt counters as JSON columns (`aliases_json`, `counters_json`) from
+/// `$from`: one statement for what would be three. The aggregates are correlated subqueries by user id, each
+/// backend's own spelling; for a page, each of them reads index pages that the page's own descent for that user
+/// has just read, where a second statement with an `IN` list of ids would read them again.
+macro_rules! users_with_logins {
+    ($head:literal, $aliases:literal, $counters:literal, $($from:tt)+) => {
+        concat!(
+            "SELECT ",
+            $head,
+            user_columns!(),
+            ", ",
+            $aliases,
+            " AS aliases_json, ",
+            $counters,
+            " AS counters_json FROM ",
+            $($from)+
+        )
+    };
+}
+
+macro_rules! sqlite_users {
+    ($head:literal, $($from:tt)+) => {
+        users_with_logins!(
+            $head,
+            "(SELECT json_group_array(login) FROM (SELECT login FROM logins WHERE user_id = users.id AND kind = 'alias' ORDER BY login))",
+            "(SELECT json_group_object(method, count) FROM failed_attempts WHERE user_id = users.id AND count > 0)",
+            $($from)+
+        )
+    };
+}
+
+macro_rules! pg_users {
+    ($head:literal, $($from:tt)+) => {
+        users_with_logins!(
+            $head,
+            "(SELECT COALESCE(json_agg(login ORDER BY login), '[]')::text FROM logins WHERE user_id = users.id AND kind = 'alias')",
+            "(SELECT COALESCE(json_object_agg(method, count), '{}')::text FROM failed_attempts WHERE user_id = users.id AND count > 0)",
+            $($from)+
+        )
     };
 }
 
@@ -139,21 +175,19 @@ macro_rules! select_users {
 /// theirs that matches.
 ///
 /// The range is what the primary key of `logins` serves on both backends, and the index by user (with the kind and
-/// the name since migration 0014) answers the NOT EXISTS by itself. SQLite's plan: `SEARCH l USING INDEX
-/// sqlite_autoindex_logins_1 (login>? AND login<?)`, `CORRELATED SCALAR SUBQUERY … SEARCH m USING COVERING INDEX
-/// logins_user (user_id=?)`, `SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)` — no scan, no temporary
-/// B-tree for the ORDER BY. PostgreSQL's, custom and generic alike: `Limit` over `Nested Loop` of (`Nested Loop Anti
-/// Join` of `Index Scan using logins_pkey on logins l` (`Index Cond: login > $2 AND login < $3`) and `Index Only Scan
-/// using logins_user on logins m`) and `Index Scan using users_pkey`; a page of 100 reads about 200 index entries of
-/// `logins` whatever the table's size. Lower-case login names in code point order are exactly those between the
-/// prefix and its successor: that is SQLite's order and a PostgreSQL database's with the C or C.UTF-8 collation;
-/// under a linguistic collation the range could miss or add names with punctuation.
-macro_rules! search_users {
+/// the name since migration 0014) answers the NOT EXISTS and the aliases by itself. SQLite's plan: `SEARCH l USING
+/// INDEX sqlite_autoindex_logins_1 (login>? AND login<?)`, `CORRELATED SCALAR SUBQUERY … SEARCH m USING COVERING
+/// INDEX logins_user (user_id=?)`, `SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)` — no scan, no
+/// temporary B-tree for the ORDER BY. PostgreSQL's, custom and generic alike: `Limit` over `Nested Loop` of
+/// (`Nested Loop Anti Join` of `Index Scan using logins_pkey on logins l` (`Index Cond: login > $2 AND login <
+/// $3`) and `Index Only Scan using logins_user on logins m`) and `Index Scan using users_pkey`; a page of 100 reads
+/// about 200 index entries of `logins` whatever the table's size. Lower-case login names in code point order are
+/// exactly those between the prefix and its successor: that is SQLite's order and a PostgreSQL database's with the
+/// C or C.UTF-8 collation; under a linguistic collation the range could miss or add names with punctuation.
+macro_rules! search_from {
     ($from:literal, $to:literal, $limit:literal) => {
         concat!(
-            "SELECT l.login AS page_key, ",
-            user_columns!(),
-            " FROM logins l JOIN users ON users.id = l.user_id WHERE l.login ",
+            "logins l JOIN users ON users.id = l.user_id WHERE l.login ",
             $from,
             $to,
             " AND NOT EXISTS (SELECT 1 FROM logins m WHERE m.user_id = l.user_id AND m.login >= $1 AND m.login < l.login) \
@@ -169,51 +203,39 @@ macro_rules! select_applications {
     };
 }
 
-/// One user with its aliases and failed-attempt counters as JSON columns (`aliases_json`, `counters_json`): one
-/// statement for what would be three, the lookup every identify and login makes. The aggregates are each
-/// backend's own spelling.
-macro_rules! one_user_sql {
-    ($aliases:literal, $counters:literal, $tail:literal) => {
-        concat!(
-            "SELECT id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
-            "unlock_count, auth_method, password_changed_at, created_at, updated_at, ",
-            $aliases,
-            " AS aliases_json, ",
-            $counters,
-            " AS counters_json FROM users ",
-            $tail
-        )
+/// Every statement that reads whole users, in one backend's spelling.
+struct UserQueries {
+    by_login: &'static str,
+    by_id: &'static str,
+    all: &'static str,
+    /// Keyset paging by username (its unique index), from the start or after `$1`.
+    first: &'static str,
+    after: &'static str,
+    search_first: &'static str,
+    search_after: &'static str,
+    /// A prefix of only U+10FFFF has no successor: every name from it on starts with it.
+    search_first_open: &'static str,
+    search_after_open: &'static str,
+}
+
+macro_rules! user_queries {
+    ($users:ident) => {
+        UserQueries {
+            by_login: $users!("", "users WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
+            by_id: $users!("", "users WHERE id = $1"),
+            all: $users!("", "users ORDER BY username"),
+            first: $users!("", "users ORDER BY username LIMIT $1"),
+            after: $users!("", "users WHERE username > $1 ORDER BY username LIMIT $2"),
+            search_first: $users!("l.login AS page_key, ", search_from!(">= $1", " AND l.login < $2", "$3")),
+            search_after: $users!("l.login AS page_key, ", search_from!("> $2", " AND l.login < $3", "$4")),
+            search_first_open: $users!("l.login AS page_key, ", search_from!(">= $1", "", "$2")),
+            search_after_open: $users!("l.login AS page_key, ", search_from!("> $2", "", "$3")),
+        }
     };
 }
 
-macro_rules! sqlite_one_user {
-    ($tail:literal) => {
-        one_user_sql!(
-            "(SELECT json_group_array(login) FROM (SELECT login FROM logins WHERE user_id = users.id AND kind = 'alias' ORDER BY login))",
-            "(SELECT json_group_object(method, count) FROM failed_attempts WHERE user_id = users.id AND count > 0)",
-            $tail
-        )
-    };
-}
-
-macro_rules! pg_one_user {
-    ($tail:literal) => {
-        one_user_sql!(
-            "(SELECT COALESCE(json_agg(login ORDER BY login), '[]')::text FROM logins WHERE user_id = users.id AND kind = 'alias')",
-            "(SELECT COALESCE(json_object_agg(method, count), '{}')::text FROM failed_attempts WHERE user_id = users.id AND count > 0)",
-            $tail
-        )
-    };
-}
-const LIST_USERS: &str = select_users!("ORDER BY username");
-/// Keyset paging by username (its unique index), from the start or after `$1`.
-const USERS_FIRST: &str = select_users!("ORDER BY username LIMIT $1");
-const USERS_AFTER: &str = select_users!("WHERE username > $1 ORDER BY username LIMIT $2");
-const SEARCH_FIRST: &str = search_users!(">= $1", " AND l.login < $2", "$3");
-const SEARCH_AFTER: &str = search_users!("> $2", " AND l.login < $3", "$4");
-/// A prefix of only U+10FFFF has no successor: every name from it on starts with it.
-const SEARCH_FIRST_OPEN: &str = search_users!(">= $1", "", "$2");
-const SEARCH_AFTER_OPEN: &str = search_users!("> $2", "", "$3");
+const SQLITE_USERS: UserQueries = user_queries!(sqlite_users);
+const PG_USERS: UserQueries = user_queries!(pg_users);
 
 /// How stale an admin token's `last_used_at` may be before a use writes it again.
 const ADMIN_TOKEN_USE_PRECISION_MS: Millis = 60_000;
@@ -239,7 +261,7 @@ const IDS_PER_STATEMENT: usize = 500;
 const SESSION_COLUMNS: &str = "id, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at";
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $now_sql:literal, $claim_sql:expr, $claim_setting:expr, $find_by_login_sql:expr, $get_by_id_sql:expr) => {
+    ($store:ident, $db:ty, $now_sql:literal, $claim_sql:expr, $claim_setting:expr, $users:expr) => {
         impl $store {
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
                 let context: String = row.try_get("context_data")?;
@@ -321,50 +343,9 @@ macro_rules! store_impl {
                 list.push_unseparated(tail);
             }
 
-            /// Fills in the aliases and failed-attempt counters of users loaded without them, read for these users
-            /// only (in chunks of ids, so a statement never carries more parameters than a backend allows).
-            async fn complete_users(&self, mut users: Vec<User>) -> Result<Vec<User>, StoreError> {
-                let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-                let mut by_id: BTreeMap<String, &mut User> = users.iter_mut().map(|u| (u.id.clone(), u)).collect();
-                for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                    let select = |head: &str, tail: &str| {
-                        let mut query = sqlx::QueryBuilder::<$db>::new(head);
-                        Self::push_ids(&mut query, chunk, tail);
-                        query
-                    };
-                    let aliases = select("SELECT user_id, login AS alias FROM logins WHERE kind = 'alias' AND user_id IN (", ") ORDER BY login")
-                        .build()
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(db_error)?;
-                    for row in aliases {
-                        let user_id: String = row.try_get("user_id").map_err(db_error)?;
-                        if let Some(u) = by_id.get_mut(&user_id) {
-                            u.aliases.push(row.try_get("alias").map_err(db_error)?);
-                        }
-                    }
-                    let counters = select(
-                        "SELECT user_id, method, count FROM failed_attempts WHERE count > 0 AND user_id IN (",
-                        ") ORDER BY method",
-                    )
-                    .build()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                    for row in counters {
-                        let user_id: String = row.try_get("user_id").map_err(db_error)?;
-                        if let Some(u) = by_id.get_mut(&user_id) {
-                            u.failed_attempts.insert(row.try_get("method").map_err(db_error)?, row.try_get("count").map_err(db_error)?);
-                        }
-                    }
-                }
-                Ok(users)
-            }
-
-            async fn one_user(&self, sql: &'static str, key: &str) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_error)?;
-                let Some(row) = row else { return Ok(None) };
-                let mut user = Self::user_from_row(&row).map_err(db_error)?;
+            /// A user from a row of [`UserQueries`], with its aliases and failed-attempt counters.
+            fn full_user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
+                let mut user = Self::user_from_row(row).map_err(db_error)?;
                 let aliases: Option<String> = row.try_get("aliases_json").map_err(db_error)?;
                 let counters: Option<String> = row.try_get("counters_json").map_err(db_error)?;
                 user.aliases = aliases.as_deref().map_or(Ok(Vec::new()), json_list)?;
@@ -373,7 +354,12 @@ macro_rules! store_impl {
                         .map_err(|e| StoreError::Other(format!("corrupt failed-attempt counters: {e}")))?,
                     None => BTreeMap::new(),
                 };
-                Ok(Some(user))
+                Ok(user)
+            }
+
+            async fn one_user(&self, sql: &'static str, key: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await.map_err(db_error)?;
+                row.as_ref().map(Self::full_user_from_row).transpose()
             }
 
             /// Writes a batch of flow starts (see [`crate::group_commit`]) in one transaction. If that fails, each
@@ -797,11 +783,11 @@ macro_rules! store_impl {
             }
 
             async fn find_user_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
-                self.one_user($find_by_login_sql, &normalize_login(login)).await
+                self.one_user($users.by_login, &normalize_login(login)).await
             }
 
             async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-                self.one_user($get_by_id_sql, id).await
+                self.one_user($users.by_id, id).await
             }
 
             async fn create_application(&self, app: &Application, key_hash: &str) -> Result<bool, StoreError> {
@@ -1086,28 +1072,27 @@ macro_rules! store_impl {
             }
 
             async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-                let rows = sqlx::query(LIST_USERS).fetch_all(&self.pool).await.map_err(db_error)?;
-                let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
-                self.complete_users(users).await
+                let rows = sqlx::query($users.all).fetch_all(&self.pool).await.map_err(db_error)?;
+                rows.iter().map(Self::full_user_from_row).collect()
             }
 
             async fn users_page(&self, page: &UserPage) -> Result<FoundUsers, StoreError> {
                 let limit = i64::from(page.limit);
                 let (query, key) = match page.search.as_deref().map(normalize_login) {
                     None => match page.after.as_deref() {
-                        None => (sqlx::query(USERS_FIRST).bind(limit), "username"),
-                        Some(after) => (sqlx::query(USERS_AFTER).bind(after.to_owned()).bind(limit), "username"),
+                        None => (sqlx::query($users.first).bind(limit), "username"),
+                        Some(after) => (sqlx::query($users.after).bind(after.to_owned()).bind(limit), "username"),
                     },
                     Some(prefix) => {
                         // After the cursor, or from the prefix on when the cursor lies before it.
                         let after = page.after.clone().filter(|a| *a >= prefix);
                         let query = match (after, prefix_end(&prefix)) {
-                            (None, Some(end)) => sqlx::query(SEARCH_FIRST).bind(prefix).bind(end).bind(limit),
+                            (None, Some(end)) => sqlx::query($users.search_first).bind(prefix).bind(end).bind(limit),
                             (Some(after), Some(end)) => {
-                                sqlx::query(SEARCH_AFTER).bind(prefix).bind(after).bind(end).bind(limit)
+                                sqlx::query($users.search_after).bind(prefix).bind(after).bind(end).bind(limit)
                             }
-                            (None, None) => sqlx::query(SEARCH_FIRST_OPEN).bind(prefix).bind(limit),
-                            (Some(after), None) => sqlx::query(SEARCH_AFTER_OPEN).bind(prefix).bind(after).bind(limit),
+                            (None, None) => sqlx::query($users.search_first_open).bind(prefix).bind(limit),
+                            (Some(after), None) => sqlx::query($users.search_after_open).bind(prefix).bind(after).bind(limit),
                         };
                         (query, "page_key")
                     }
@@ -1117,8 +1102,8 @@ macro_rules! store_impl {
                     Some(last) if rows.len() == page.limit as usize => Some(last.try_get::<String, _>(key).map_err(db_error)?),
                     _ => None,
                 };
-                let users = rows.iter().map(Self::user_from_row).collect::<Result<Vec<_>, _>>().map_err(db_error)?;
-                Ok(FoundUsers { users: self.complete_users(users).await?, next_cursor })
+                let users = rows.iter().map(Self::full_user_from_row).collect::<Result<Vec<_>, _>>()?;
+                Ok(FoundUsers { users, next_cursor })
             }
 
             async fn reserve_attempt(&self, user_id: &str, method_id: &str, max: u32, now: Millis) -> Result<Option<i64>, StoreError> {
@@ -2004,8 +1989,7 @@ store_impl!(
     "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER) AS now",
     claim_outbox_sql!(""),
     None,
-    sqlite_one_user!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
-    sqlite_one_user!("WHERE id = $1")
+    SQLITE_USERS
 );
 store_impl!(
     PgStore,
@@ -2013,8 +1997,7 @@ store_impl!(
     "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now",
     claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
     Some(PG_CLAIM_SETTING),
-    pg_one_user!("WHERE id = (SELECT user_id FROM logins WHERE login = $1)"),
-    pg_one_user!("WHERE id = $1")
+    PG_USERS
 );
 
 #[cfg(test)]
