@@ -217,3 +217,52 @@ async fn starttls_with_a_company_ca() {
     assert_eq!(env.store().await.pending_outbox().await.unwrap(), 1);
     server.stop().await;
 }
+
+/// Established TCP connections towards `port` on loopback, from the client's side (`/proc/net/tcp`: the remote
+/// address's port in hex, state `01`).
+fn connections_to(port: u16) -> usize {
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2).is_some_and(|rem| rem.ends_with(&remote)) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+/// A connection kept for the next mail is closed once it has been idle for `keep_idle_seconds`, though no other
+/// mail comes: the worker's idle round closes it, rather than the next delivery finding it stale (a server that
+/// hung up first would leave the socket half-closed until then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_smtp_connection_is_closed_after_its_keep_time() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let port = free_port();
+    let listener = SmtpListener::start(port, env.dir.path()).await;
+    let mut config = smtp_config(&env, port);
+    config.messaging.smtp.keep_idle_seconds = 2;
+    config.messaging.poll_interval_ms = 100;
+    let server = env.start(config).await;
+    env.add_user("ada", Some("ada@example.com"), Some("Old-Cobalt-Lantern-1")).await;
+
+    let mut c = server.client();
+    c.select("password-reset").await.expect(200);
+    c.identify("ada").await.expect(200);
+    wait_for_mails(&listener.inbox(), "ada@example.com", 1).await;
+    let delivered = Instant::now();
+    assert_eq!(connections_to(port), 1, "the connection is kept for the next mail");
+    let deadline = delivered + Duration::from_secs(10);
+    while connections_to(port) > 0 {
+        assert!(Instant::now() < deadline, "the idle connection was not closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        delivered.elapsed() >= Duration::from_millis(1500),
+        "closed before its keep time: {:?}",
+        delivered.elapsed()
+    );
+    server.stop().await;
+    env.cleanup().await;
+}

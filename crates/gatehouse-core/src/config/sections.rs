@@ -441,6 +441,9 @@ pub struct SmtpConfig {
     /// PEM file of a CA to trust besides the public roots (a company CA in front of the mail server).
     pub ca_file: Option<PathBuf>,
     pub timeout_seconds: u64,
+    /// How long an idle connection is kept for the next mail; then it is closed (QUIT), whether or not another
+    /// mail comes. 0: a connection per mail.
+    pub keep_idle_seconds: u64,
 }
 
 impl Default for SmtpConfig {
@@ -454,6 +457,7 @@ impl Default for SmtpConfig {
             password_file: None,
             ca_file: None,
             timeout_seconds: 10,
+            keep_idle_seconds: 60,
         }
     }
 }

@@ -214,6 +214,16 @@ impl Config {
             if s.tls == SmtpTls::None && !is_loopback_host(&s.host) {
                 return fail("messaging.smtp.tls", "\"none\" is only allowed towards a loopback host");
             }
+            if s.timeout_seconds == 0 || s.timeout_seconds > 120 {
+                return fail("messaging.smtp.timeout_seconds", "must be between 1 and 120");
+            }
+            // RFC 5321 4.5.3.2.7: a server waits at least 5 minutes for an idle client's next command.
+            if s.keep_idle_seconds > 300 {
+                return fail(
+                    "messaging.smtp.keep_idle_seconds",
+                    "must be at most 300 (servers may drop idle clients after 5 minutes)",
+                );
+            }
         }
         Ok(())
     }
@@ -608,6 +618,23 @@ mod tests {
     #[test]
     fn the_demo_configuration_is_valid() {
         assert_eq!(demo().validate(), Ok(()));
+    }
+
+    #[test]
+    fn smtp_timeouts_are_bounded() {
+        let smtp = |timeout_seconds: u64, keep_idle_seconds: u64| {
+            let mut c = demo();
+            c.messaging.transport = crate::config::Transport::Smtp;
+            c.messaging.smtp.timeout_seconds = timeout_seconds;
+            c.messaging.smtp.keep_idle_seconds = keep_idle_seconds;
+            c.validate().err().map(|(path, _)| path)
+        };
+        assert_eq!(smtp(10, 60), None);
+        assert_eq!(smtp(1, 0), None, "no connection kept is allowed");
+        assert_eq!(smtp(120, 300), None);
+        assert_eq!(smtp(0, 60).as_deref(), Some("messaging.smtp.timeout_seconds"));
+        assert_eq!(smtp(121, 60).as_deref(), Some("messaging.smtp.timeout_seconds"));
+        assert_eq!(smtp(10, 301).as_deref(), Some("messaging.smtp.keep_idle_seconds"));
     }
 
     #[test]

@@ -59,6 +59,12 @@ impl Delivery for ByChannel {
         self.letter.check().await
     }
 
+    fn close_idle(&self) {
+        self.email.close_idle();
+        self.sms.close_idle();
+        self.letter.close_idle();
+    }
+
     fn describe(&self) -> String {
         format!(
             "mail to {}, SMS to {}, letters to {}",

@@ -4,9 +4,12 @@
 //! lettre's own transport capped delivery to a local server at about 200–230 mails/s (docs/benchmarks.md): its
 //! pool sends a NOOP before every reuse (a round trip per mail), and it writes the message and the final `.` in two
 //! writes, so Nagle's algorithm holds the `.` back until the server's delayed ACK of the message, up to 40 ms per
-//! mail. Here an idle connection is reused without a probe while it is younger than [`REUSE_IDLE_FOR`] (a reused
-//! connection that turns out dead before the server took anything is replaced once, at once), and the message
-//! goes out in one write with its terminator.
+//! mail. Here an idle connection is reused without a probe while it is younger than `messaging.smtp.keep_idle_seconds`
+//! (a reused connection that turns out dead before the server took anything is replaced once, at once), and the
+//! message goes out in one write with its terminator. Servers drop idle clients after a few minutes (RFC 5321 asks
+//! them to wait at least 5): a connection kept well below that is almost never found dead. Once that age is
+//! reached the connection is closed with QUIT, by the next delivery or by the worker's idle round
+//! ([`Delivery::close_idle`]), so a connection the server closed first does not linger half-closed.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,10 +26,6 @@ use lettre::transport::smtp::response::Response;
 
 use super::{Delivery, DeliveryError, build_mail};
 
-/// An idle connection older than this is closed rather than reused: servers drop idle clients after a few minutes
-/// (RFC 5321 asks them to wait at least 5), and a connection kept well below that is almost never found dead.
-const REUSE_IDLE_FOR: Duration = Duration::from_secs(60);
-
 pub struct Smtp {
     host: String,
     port: u16,
@@ -36,6 +35,8 @@ pub struct Smtp {
     timeout: Duration,
     /// Idle connections, the most recently used last. At most one per delivery in flight.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// How long an idle connection is kept for reuse.
+    keep_idle: Duration,
     max_idle: usize,
     from: lettre::message::Mailbox,
     target: String,
@@ -93,6 +94,7 @@ impl Smtp {
             hello: ClientId::default(),
             timeout: Duration::from_secs(config.timeout_seconds),
             idle: Mutex::new(Vec::new()),
+            keep_idle: Duration::from_secs(config.keep_idle_seconds),
             max_idle: connections.max(1),
             from,
             target: format!("smtp://{}:{} ({:?})", config.host, config.port, config.tls),
@@ -125,21 +127,29 @@ impl Smtp {
     /// The most recently used idle connection young enough to reuse; older ones are closed on the way.
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let young = idle.iter().position(|(_, since)| since.elapsed() < REUSE_IDLE_FOR);
-        // Entries are in order of last use, so everything before the first young one is stale.
-        let stale_until = young.unwrap_or(idle.len());
-        let stale: Vec<_> = idle.drain(..stale_until).map(|(conn, _)| conn).collect();
+        let stale = self.drain_stale(&mut idle);
         let taken = idle.pop().map(|(conn, _)| conn);
         drop(idle);
-        for conn in stale {
+        self.close_all(stale);
+        taken
+    }
+
+    /// Takes the idle connections kept for as long as they may be out of `idle`.
+    fn drain_stale(&self, idle: &mut Vec<(AsyncSmtpConnection, Instant)>) -> Vec<AsyncSmtpConnection> {
+        // Entries are in order of last use, so everything before the first young one is stale.
+        let stale_until = idle.iter().position(|(_, since)| since.elapsed() < self.keep_idle).unwrap_or(idle.len());
+        idle.drain(..stale_until).map(|(conn, _)| conn).collect()
+    }
+
+    fn close_all(&self, connections: Vec<AsyncSmtpConnection>) {
+        for conn in connections {
             tokio::spawn(quit(conn, self.timeout));
         }
-        taken
     }
 
     fn give_back(&self, conn: AsyncSmtpConnection) {
         let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < self.max_idle {
+        if idle.len() < self.max_idle && !self.keep_idle.is_zero() {
             idle.push((conn, Instant::now()));
         } else {
             drop(idle);
@@ -318,6 +328,11 @@ impl Delivery for Smtp {
 
     fn describe(&self) -> String {
         self.target.clone()
+    }
+
+    fn close_idle(&self) {
+        let stale = self.drain_stale(&mut self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        self.close_all(stale);
     }
 }
 

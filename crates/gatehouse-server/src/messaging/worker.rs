@@ -29,6 +29,9 @@ pub trait Delivery: Send + Sync {
     async fn check(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Closes connections kept idle for longer than the transport keeps them. The worker calls it whenever it
+    /// has nothing to deliver, so they do not wait for the next message to be closed.
+    fn close_idle(&self) {}
 }
 
 /// How long a claimed message is reserved for this worker before another node may try it.
@@ -70,6 +73,7 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
         }
         let Some(next) = claimed.pop_front() else {
             if last_claim_empty {
+                delivery.close_idle();
                 tokio::select! {
                     () = state.outbox_ready.notified() => {}
                     () = tokio::time::sleep(poll) => {}
