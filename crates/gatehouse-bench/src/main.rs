@@ -1254,8 +1254,8 @@ async fn scale_on(
 ) -> anyhow::Result<(scale::SizeRun, Option<scale::PurgeRun>)> {
     eprintln!("{}: seeding {users} users…", backend.name());
     let seeded = seed::seed(db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?;
-    let warmed = seed::warm(db).await?;
-    eprintln!("{}: read {warmed} MiB of users and login names into the page cache", backend.name());
+    let (warmed, into) = seed::warm(db).await?;
+    eprintln!("{}: read {warmed} MiB of users and login names into {into}", backend.name());
     let port = server::free_port()?;
     let config = server::write_config(dir, port, db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
     let server = ServerProcess::start(bin, &config, dir, port).await?;

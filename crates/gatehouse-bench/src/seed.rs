@@ -289,16 +289,18 @@ async fn seed_postgres(db: &Database, options: &SeedOptions, hash: &str, now: Mi
 /// Reads the seeded users' data once, so that the calls find it in the operating system's page cache, as they would
 /// on a server that has run a while: right after seeding, the kernel may have dropped part of what was written (on
 /// the benchmark machine it drops cached file pages within minutes even with memory free). SQLite: the database
-/// file. PostgreSQL: `pg_prewarm(…, 'read')` of `users`, `logins` and their indexes (the contrib extension; without
-/// it the run goes on unwarmed and says so). Returns what was read, in MiB.
-pub async fn warm(db: &Database) -> anyhow::Result<u64> {
+/// file. PostgreSQL: `pg_prewarm` of `users`, `logins` and their indexes (the contrib extension; without it the run
+/// goes on unwarmed and says so), into PostgreSQL's shared buffers when they hold all of it (`'buffer'`), else only
+/// into the page cache (`'read'`), where reading the tail would evict the head. Returns what was read, in MiB, and
+/// where to.
+pub async fn warm(db: &Database) -> anyhow::Result<(u64, &'static str)> {
     if let Some(path) = db.url.strip_prefix("sqlite://") {
         let path = path.to_owned();
         let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
             std::io::copy(&mut std::fs::File::open(&path)?, &mut std::io::sink())
         })
         .await??;
-        return Ok(bytes >> 20);
+        return Ok((bytes >> 20, "the page cache"));
     }
     use std::str::FromStr as _;
     let mut connect = sqlx::postgres::PgConnectOptions::from_str(&db.url)?;
@@ -308,17 +310,22 @@ pub async fn warm(db: &Database) -> anyhow::Result<u64> {
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(connect).await?;
     if let Err(e) = pool.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm").await {
         eprintln!("warm: no pg_prewarm ({e}); the calls start with what PostgreSQL and the kernel hold");
-        return Ok(0);
+        return Ok((0, "nowhere"));
     }
-    let blocks: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(pg_prewarm(c.oid, 'read')), 0)::bigint FROM pg_class c \
+    let (blocks, buffered): (i64, bool) = sqlx::query_as(
+        "WITH rels AS (SELECT c.oid FROM pg_class c \
          WHERE c.relnamespace = current_schema()::regnamespace AND (c.relname IN ('users', 'logins') \
-         OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('users'::regclass, 'logins'::regclass)))",
+         OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('users'::regclass, 'logins'::regclass)))), \
+         fits AS (SELECT (SELECT sum(pg_relation_size(oid)) FROM rels) \
+         <= 0.9 * (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers') AS buffered) \
+         SELECT coalesce(sum(pg_prewarm(rels.oid, CASE WHEN fits.buffered THEN 'buffer' ELSE 'read' END)), 0)::bigint, \
+         coalesce(bool_and(fits.buffered), false) FROM rels, fits",
     )
     .fetch_one(&pool)
     .await?;
     pool.close().await;
-    Ok(u64::try_from(blocks).unwrap_or(0) * 8 / 1024)
+    let into = if buffered { "PostgreSQL's shared buffers" } else { "the page cache" };
+    Ok((u64::try_from(blocks).unwrap_or(0) * 8 / 1024, into))
 }
 
 /// Flushes the machine's dirty pages (`sync`), so that the load's write-back does not fall into a measurement.
