@@ -134,7 +134,7 @@ impl Smtp {
         taken
     }
 
-    /// Takes the idle connections kept for as long as they may be out of `idle`.
+    /// Removes from `idle` the connections idle for `keep_idle` or longer, and returns them.
     fn drain_stale(&self, idle: &mut Vec<(AsyncSmtpConnection, Instant)>) -> Vec<AsyncSmtpConnection> {
         // Entries are in order of last use, so everything before the first young one is stale.
         let stale_until = idle.iter().position(|(_, since)| since.elapsed() < self.keep_idle).unwrap_or(idle.len());
