@@ -51,7 +51,7 @@ enum Command {
     /// Admin API access.
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
-    /// Check what this node needs: config, database, migrations, key, mail delivery, clock.
+    /// Check what this node needs: config, database (and SQLite's build), migrations, key, mail delivery, clock.
     Doctor,
     /// Print the OpenAPI 3.1 document of the REST API (as served at /openapi.json; docs/openapi.json).
     Openapi,

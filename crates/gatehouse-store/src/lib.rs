@@ -9,4 +9,4 @@ mod open;
 mod rows;
 mod sql;
 
-pub use open::{Backend, MigrationStatus, OpenOptions, migration_status, open, redact_url};
+pub use open::{Backend, MigrationStatus, OpenOptions, migration_status, open, redact_url, sqlite_build_costs};

@@ -1,13 +1,14 @@
-//! `gatehouse doctor`: what a node needs, checked one by one — the configuration, the database and its
-//! migrations, the server key (and that it is the key the other nodes use), mail delivery, and the clock
-//! against the database's. One line per check; the exit code is 1 when any check failed.
+//! `gatehouse doctor`: what a node needs, checked one by one — the configuration, the database (on SQLite, also
+//! whether the library was built with the flags of `.cargo/config.toml`) and its migrations, the server key (and
+//! that it is the key the other nodes use), mail delivery, and the clock against the database's. One line per
+//! check; the exit code is 1 when any check failed.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clock::{Clock as _, SystemClock};
 use gatehouse_core::config::{Config, Severity};
-use gatehouse_store::{OpenOptions, migration_status, redact_url};
+use gatehouse_store::{Backend, OpenOptions, migration_status, redact_url, sqlite_build_costs};
 
 use super::Overrides;
 
@@ -87,6 +88,24 @@ async fn check_database(config: &Config, report: &mut Report) {
         "database",
         format!("{} answers ({} ms)", redact_url(&url), started.elapsed().as_millis()),
     );
+
+    if options.backend().is_ok_and(|b| b == Backend::Sqlite) {
+        match sqlite_build_costs().await {
+            Ok(costs) if costs.is_empty() => {
+                report.line(Verdict::Ok, "sqlite build", "a page cache per connection, no memory statistics")
+            }
+            Ok(costs) => report.line(
+                Verdict::Warn,
+                "sqlite build",
+                format!(
+                    "{} (slower reads under load; build from the repository, whose .cargo/config.toml sets \
+                     LIBSQLITE3_FLAGS)",
+                    costs.join("; ")
+                ),
+            ),
+            Err(e) => report.line(Verdict::Warn, "sqlite build", e.to_string()),
+        }
+    }
 
     match migration_status(&options).await {
         Ok(status) if !status.unknown().is_empty() => report.line(

@@ -354,6 +354,11 @@ async fn config_show_and_doctor(backend: Backend) {
     ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
     }
+    // The SQLite library's build flags matter only where SQLite is the database.
+    match backend {
+        Backend::Sqlite => assert!(text.contains("ok    sqlite build: a page cache per connection"), "{text}"),
+        Backend::Postgres => assert!(!text.contains("sqlite build"), "{text}"),
+    }
     // Another key: the node would not open the others' sealed data.
     let other = gatehouse_core::crypto::ServerKey::generate_base64(&gatehouse_core::random::SystemRandom);
     let out = with_env(&["doctor"], &[("GATEHOUSE_SERVER__SECRET_KEY", &other)]);
