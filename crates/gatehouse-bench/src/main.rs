@@ -1202,8 +1202,9 @@ async fn scale_main(
          off, file outbox), then {} clients for {} s per call kind. Identify: select + identify of a random user (the \
          identify call timed). Before the calls the users' data is read once, as on a server that has run a while \
          (SQLite: the file, into the OS page cache; PostgreSQL: `pg_prewarm` of users, logins and their indexes, \
-         into its shared buffers when they hold it all, else into the page cache). Login: the right password of a random user. Admin search (admin API token): the \
-         prefix `bench{{i}}` of one random user; a page of 100 of prefix `bench` after a random cursor.\n\
+         into its shared buffers when they hold it all, else into the page cache). Login: the right password of a \
+         random user. Admin search (admin API token): the prefix `bench{{i}}` of one random user; a page of 100 of \
+         prefix `bench` after a random cursor.\n\
          - Housekeeping: {} expired flow sessions seeded into the small database, the server started, {} clients calling \
          identify for {} s from the moment it is ready; then again once every expired row is gone (or after {} s); \
          compared with the same clients on the same database before the expired sessions were added.\n",

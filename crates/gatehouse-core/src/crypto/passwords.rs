@@ -64,7 +64,7 @@ impl Passwords {
         let mut this = Self { params, argon2, dummy: String::new() };
         // Built once, on whatever thread starts the server: working memory that thread did not hold before goes
         // back at once, or it would stay with a thread that never hashes again (19 MiB of an idle server's RSS).
-        let held_before = BLOCKS.with(|cell| cell.borrow().capacity() > 0);
+        let held_before = holds_working_memory();
         this.dummy = this.hash("gatehouse dummy password")?;
         if !held_before {
             release_working_memory();
@@ -168,6 +168,11 @@ pub fn release_working_memory() -> bool {
     })
 }
 
+/// Whether this thread holds argon2 working memory now.
+fn holds_working_memory() -> bool {
+    BLOCKS.with(|cell| cell.borrow().capacity() > 0)
+}
+
 /// Checks `password` against an argon2 PHC hash (any variant and version) in this thread's reused memory.
 fn verify_argon2(password: &[u8], parsed: &PasswordHash) -> Result<bool, HashError> {
     let unsupported = |e: &dyn std::fmt::Display| HashError::UnsupportedHash(e.to_string());
@@ -228,22 +233,18 @@ mod tests {
         Passwords::new(HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
     }
 
-    fn working_memory_held() -> bool {
-        BLOCKS.with(|cell| cell.borrow().capacity() > 0)
-    }
-
     #[test]
     fn building_the_dummy_hash_keeps_no_working_memory_on_the_building_thread() {
         let fresh = std::thread::spawn(|| {
             let _p = fast();
-            working_memory_held()
+            holds_working_memory()
         });
         assert!(!fresh.join().unwrap(), "a thread that held no working memory holds none after new()");
         let hashing = std::thread::spawn(|| {
             let p = fast();
             p.hash("warm").unwrap();
             let _q = fast();
-            working_memory_held()
+            holds_working_memory()
         });
         assert!(hashing.join().unwrap(), "a thread that hashes keeps its memory");
     }
