@@ -85,12 +85,13 @@ fn sqlite_users_sql() -> String {
     )
 }
 
-/// The username and the email alias of the users inserted after rowid `$1`.
+/// The username and the email alias of users `$1 … $2`: a login name refers to its user by username.
 fn sqlite_logins_sql() -> String {
     format!(
-        "INSERT INTO logins (login, user_id, kind) \
-         SELECT username, id, 'username' FROM users WHERE rowid > $1 \
-         UNION ALL SELECT username || '{EMAIL_DOMAIN}', id, 'alias' FROM users WHERE rowid > $1"
+        "WITH RECURSIVE s(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM s WHERE i < $2) \
+         INSERT INTO logins (login, owner, kind) \
+         SELECT '{USERNAME_PREFIX}' || i, '{USERNAME_PREFIX}' || i, 'username' FROM s \
+         UNION ALL SELECT '{USERNAME_PREFIX}' || i || '{EMAIL_DOMAIN}', '{USERNAME_PREFIX}' || i, 'alias' FROM s"
     )
 }
 
@@ -99,9 +100,9 @@ fn postgres_users_sql() -> String {
         "WITH u AS (\
            INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at) \
            SELECT md5(random()::text || i::text), '{USERNAME_PREFIX}' || i, {context}, '[]', $3, $4, $4, $4 \
-           FROM generate_series($1::bigint, $2::bigint) AS i RETURNING id, username) \
-         INSERT INTO logins (login, user_id, kind) \
-         SELECT username, id, 'username' FROM u UNION ALL SELECT username || '{EMAIL_DOMAIN}', id, 'alias' FROM u",
+           FROM generate_series($1::bigint, $2::bigint) AS i RETURNING username) \
+         INSERT INTO logins (login, owner, kind) \
+         SELECT username, username, 'username' FROM u UNION ALL SELECT username || '{EMAIL_DOMAIN}', username, 'alias' FROM u",
         context = context_sql("i")
     )
 }
@@ -203,7 +204,7 @@ fn conflict_hint(e: sqlx::Error) -> anyhow::Error {
 async fn seed_sqlite(db: &Database, options: &SeedOptions, hash: &str, now: Millis) -> anyhow::Result<Seeded> {
     use std::str::FromStr as _;
     // One connection; no fsync while loading (a crash loses the load, never the schema: the migrations committed
-    // through the store); the foreign keys hold by construction (logins are read back from the users just written).
+    // through the store); the foreign keys hold by construction (the logins name the usernames of the same numbers).
     let connect = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)?
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
@@ -214,7 +215,6 @@ async fn seed_sqlite(db: &Database, options: &SeedOptions, hash: &str, now: Mill
     let (users_sql, logins_sql) = (sqlite_users_sql(), sqlite_logins_sql());
     let users_took = run_batches("users", options.first, options.users, USER_BATCH, 3, async |from, to| {
         let mut tx = pool.begin().await?;
-        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM users").fetch_one(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(users_sql.as_str()))
             .bind(from)
             .bind(to)
@@ -223,7 +223,12 @@ async fn seed_sqlite(db: &Database, options: &SeedOptions, hash: &str, now: Mill
             .execute(&mut *tx)
             .await
             .map_err(conflict_hint)?;
-        sqlx::query(AssertSqlSafe(logins_sql.as_str())).bind(last).execute(&mut *tx).await.map_err(conflict_hint)?;
+        sqlx::query(AssertSqlSafe(logins_sql.as_str()))
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_hint)?;
         tx.commit().await?;
         Ok(())
     })

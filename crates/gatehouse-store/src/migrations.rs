@@ -4,28 +4,30 @@ use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Migrations are embedded per backend (`migrations/<backend>/<NNNN>_<name>.sql`); they are applied on start
-/// and by `gatehouse migrate`.
+/// and by `gatehouse migrate`, each in a transaction of the migrator's unless it is listed with `own_tx`: such a
+/// migration opens its own, because what it must set first (SQLite's `PRAGMA foreign_keys`) has no effect inside
+/// one. It must be safe to run again: its changes commit before the migrator records it as applied.
 macro_rules! migrations {
-    ($backend:literal: $($version:literal $file:literal $name:literal),+ $(,)?) => {
+    ($backend:literal: $($version:literal $file:literal $name:literal $(own_tx $own:literal)?),+ $(,)?) => {
         vec![$(Migration::new(
             $version,
             Cow::Borrowed($name),
             MigrationType::Simple,
             include_str!(concat!("../migrations/", $backend, "/", $file, "_", $name, ".sql")).into_sql_str(),
-            false,
+            false $(|| $own)?,
         )),+]
     };
 }
 
 pub(crate) fn sqlite() -> Migrator {
     Migrator::with_migrations(
-        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups"),
+        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "users_by_name" own_tx true),
     )
 }
 
 pub(crate) fn postgres() -> Migrator {
     Migrator::with_migrations(
-        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups"),
+        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner"),
     )
 }
 
@@ -33,4 +35,93 @@ pub(crate) fn postgres() -> Migrator {
 pub(crate) fn known(sqlite: bool) -> Vec<i64> {
     let migrator = if sqlite { self::sqlite() } else { self::postgres() };
     migrator.iter().map(|m| m.version).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection as _, Executor as _, Row as _};
+
+    /// Two users as 0014 stored them (login names by user id), with rows of other tables that refer to them.
+    const USERS_OF_0014: &str = "\
+        INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES ('u-ann', 'ann', 'h1', 1, 1), ('u-bob', 'bob', NULL, 2, 2); \
+        INSERT INTO logins (login, user_id, kind) VALUES ('ann', 'u-ann', 'username'), ('ann@example.test', 'u-ann', 'alias'), \
+          ('a@example.test', 'u-ann', 'alias'), ('bob', 'u-bob', 'username'); \
+        INSERT INTO failed_attempts (user_id, method, count) VALUES ('u-ann', 'password', 2); \
+        INSERT INTO secret_answers (user_id, question, answer_hash, created_at) VALUES ('u-bob', 'pet', 'h2', 3);";
+
+    /// What an upgraded database must hold, on the connection `$conn`: every row kept, login names by owner, and
+    /// deleting a user still takes the rows that refer to it (by username for login names, by id for the rest).
+    macro_rules! check_upgraded {
+        ($conn:expr) => {{
+            let conn = $conn;
+            let users: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT id, username, password_hash FROM users ORDER BY username")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                users,
+                [("u-ann".into(), "ann".into(), Some("h1".into())), ("u-bob".into(), "bob".into(), None)]
+            );
+            let logins: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT login, owner, kind FROM logins ORDER BY login")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            let expected = [
+                ("a@example.test", "ann", "alias"),
+                ("ann", "ann", "username"),
+                ("ann@example.test", "ann", "alias"),
+                ("bob", "bob", "username"),
+            ];
+            assert_eq!(logins, expected.map(|(l, o, k)| (l.to_owned(), o.to_owned(), k.to_owned())));
+            let count = |table: &str| format!("SELECT count(*) FROM {table}");
+            for (table, rows) in [("failed_attempts", 1), ("secret_answers", 1)] {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count(table))).fetch_one(&mut *conn).await.unwrap();
+                assert_eq!(n, rows, "the rows of {table} survive the upgrade");
+            }
+            conn.execute("DELETE FROM users WHERE id = 'u-ann'").await.unwrap();
+            for (table, rows) in [("logins", 1), ("failed_attempts", 0), ("secret_answers", 1)] {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count(table))).fetch_one(&mut *conn).await.unwrap();
+                assert_eq!(n, rows, "{table} after a user is deleted");
+            }
+            let orphan =
+                conn.execute("INSERT INTO logins (login, owner, kind) VALUES ('carl', 'carl', 'username')").await;
+            assert!(orphan.is_err(), "a login name of no user is refused");
+        }};
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_database_of_0014_keeps_its_users_and_their_rows() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        conn.execute("PRAGMA foreign_keys = ON").await.unwrap();
+        super::sqlite().run_to(14, &mut conn).await.unwrap();
+        conn.execute(USERS_OF_0014).await.unwrap();
+        super::sqlite().run(&mut conn).await.unwrap();
+        let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut conn).await.unwrap();
+        assert_eq!(on, 1, "foreign keys are on again after the rebuild");
+        let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut conn).await.unwrap();
+        assert!(broken.is_empty(), "{} rows refer to nothing", broken.len());
+        let users =
+            sqlx::query("SELECT sql FROM sqlite_master WHERE name = 'users'").fetch_one(&mut conn).await.unwrap();
+        let users: String = users.get(0);
+        assert!(users.ends_with("WITHOUT ROWID"), "{users}");
+        check_upgraded!(&mut conn);
+    }
+
+    #[tokio::test]
+    async fn a_postgres_database_of_0014_keeps_its_users_and_their_rows() {
+        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("gh_migration_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let recreate =
+            format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}");
+        conn.execute(sqlx::AssertSqlSafe(recreate)).await.unwrap();
+        super::postgres().run_to(14, &mut conn).await.unwrap();
+        conn.execute(USERS_OF_0014).await.unwrap();
+        super::postgres().run(&mut conn).await.unwrap();
+        check_upgraded!(&mut conn);
+        conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await.unwrap();
+    }
 }
