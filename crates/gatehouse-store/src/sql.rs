@@ -179,9 +179,11 @@ macro_rules! pg_users {
 /// the found name's owner, and the user is found by username. SQLite's plan: `SEARCH l USING PRIMARY KEY (login>?
 /// AND login<?)`, `SEARCH m USING COVERING INDEX logins_owner (owner=?)`, `SEARCH users USING PRIMARY KEY
 /// (username=?)` — no scan, no temporary B-tree for the ORDER BY, no lookup by user id (`plan_tests`).
-/// PostgreSQL's: `Limit` over `Nested Loop` of (`Nested Loop Anti Join` of `Index Only Scan using logins_pkey on
-/// logins l` (`Index Cond: login > $2 AND login < $3`) and `Index Only Scan using logins_owner on logins m`) and
-/// `Index Scan using users_username_key on users`. A page of 100 reads about 200 entries of `logins` whatever the
+/// PostgreSQL's nests, in an order that varies with the statistics, `Index Only Scan using logins_pkey on logins l`
+/// (`Index Cond: login > $2 AND login < $3`), an anti join with `Index Only Scan using logins_owner on logins m`
+/// and `Index Scan using users_username_key on users`. It plans the statement per call; its generic plan, which
+/// estimates a parameter range at 80,000 rows at 10 M users, would be a parallel scan 25 times slower
+/// (docs/benchmarks.md, seventh session). A page of 100 reads about 200 entries of `logins` whatever the
 /// table's size. Lower-case login names in code point order are exactly those between the prefix and its
 /// successor: that is SQLite's order and a PostgreSQL database's with the C or C.UTF-8 collation; under a
 /// linguistic collation the range could miss or add names with punctuation.
