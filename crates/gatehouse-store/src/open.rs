@@ -171,10 +171,7 @@ async fn relay_notifications(
 /// Compile-time options of the bundled SQLite that cost throughput when connections read at once, each with what
 /// it does; none with the flags of `.cargo/config.toml` (a build from outside this repository does not get them).
 pub async fn sqlite_build_costs() -> Result<Vec<&'static str>, StoreError> {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.map_err(unavailable)?;
-    let options: Vec<String> =
-        sqlx::query_scalar("PRAGMA compile_options").fetch_all(&mut conn).await.map_err(unavailable)?;
+    let options = sqlite_compile_options().await?;
     let mut costs = Vec::new();
     if options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT") {
         costs.push("ENABLE_MEMORY_MANAGEMENT: all connections share one page cache behind one mutex");
@@ -183,6 +180,13 @@ pub async fn sqlite_build_costs() -> Result<Vec<&'static str>, StoreError> {
         costs.push("memory statistics on: a global mutex around every allocation");
     }
     Ok(costs)
+}
+
+/// The compile-time options of the SQLite library this binary links, as `PRAGMA compile_options` lists them.
+async fn sqlite_compile_options() -> Result<Vec<String>, StoreError> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.map_err(unavailable)?;
+    sqlx::query_scalar("PRAGMA compile_options").fetch_all(&mut conn).await.map_err(unavailable)
 }
 
 /// Which migrations the database has and which this build knows (`gatehouse doctor`).
@@ -215,7 +219,7 @@ pub async fn migration_status(options: &OpenOptions) -> Result<MigrationStatus, 
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, sqlite_build_costs};
+    use super::{redact_url, sqlite_build_costs, sqlite_compile_options};
 
     #[test]
     fn passwords_are_hidden() {
@@ -229,5 +233,8 @@ mod tests {
     #[tokio::test]
     async fn sqlite_is_built_with_a_page_cache_per_connection() {
         assert_eq!(sqlite_build_costs().await.unwrap(), Vec::<&str>::new());
+        // The flags take nothing away that the store's readers and writer on several threads rely on.
+        let options = sqlite_compile_options().await.unwrap();
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
     }
 }
