@@ -317,17 +317,23 @@ pub async fn warm(db: &Database) -> anyhow::Result<(u64, &'static str)> {
         eprintln!("warm: no pg_prewarm ({e}); the calls start with what PostgreSQL and the kernel hold");
         return Ok((0, "nowhere"));
     }
-    let (blocks, buffered): (i64, bool) = sqlx::query_as(
+    // The extension may live in another schema than this run's (installed there before): its functions by name.
+    let prewarm: String = sqlx::query_scalar(
+        "SELECT quote_ident(n.nspname) || '.pg_prewarm' FROM pg_extension e \
+         JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_prewarm'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    let warm_sql = format!(
         "WITH rels AS (SELECT c.oid FROM pg_class c \
          WHERE c.relnamespace = current_schema()::regnamespace AND (c.relname IN ('users', 'logins') \
          OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('users'::regclass, 'logins'::regclass)))), \
          fits AS (SELECT (SELECT sum(pg_relation_size(oid)) FROM rels) \
          <= 0.9 * (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers') AS buffered) \
-         SELECT coalesce(sum(pg_prewarm(rels.oid, CASE WHEN fits.buffered THEN 'buffer' ELSE 'read' END)), 0)::bigint, \
-         coalesce(bool_and(fits.buffered), false) FROM rels, fits",
-    )
-    .fetch_one(&pool)
-    .await?;
+         SELECT coalesce(sum({prewarm}(rels.oid, CASE WHEN fits.buffered THEN 'buffer' ELSE 'read' END)), 0)::bigint, \
+         coalesce(bool_and(fits.buffered), false) FROM rels, fits"
+    );
+    let (blocks, buffered): (i64, bool) = sqlx::query_as(sqlx::AssertSqlSafe(warm_sql)).fetch_one(&pool).await?;
     pool.close().await;
     let into = if buffered { "PostgreSQL's shared buffers" } else { "the page cache" };
     Ok((u64::try_from(blocks).unwrap_or(0) * 8 / 1024, into))
