@@ -27,7 +27,7 @@ pub(crate) fn sqlite() -> Migrator {
 
 pub(crate) fn postgres() -> Migrator {
     Migrator::with_migrations(
-        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner"),
+        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "names_in_code_point_order"),
     )
 }
 

@@ -47,6 +47,18 @@ impl OpenOptions {
     }
 }
 
+/// The connections of the admin search (`PgStore::search`): statements planned once, for any parameters, and never
+/// compiled. A generic plan estimates a range of names at 0.5 % of the table, so at 10 M users its cost passes
+/// `jit_above_cost` once `failed_attempts` holds rows, and PostgreSQL compiled 36 functions on every call: 50–80 ms
+/// for a search that takes well under 1 ms (auto_explain, docs/benchmarks.md, eighth session). Opened when an
+/// admin first searches; a quarter of the main pool's connections at most.
+fn pg_search_pool(connect: &PgConnectOptions, max_connections: u32) -> sqlx::PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections.div_ceil(4).max(2))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(connect.clone().options([("plan_cache_mode", "force_generic_plan"), ("jit", "off")]))
+}
+
 /// The URL without its password, for logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -103,7 +115,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 let writer = batch_writer.clone();
                 async move { SqliteStore::write_flow_starts(&writer, starts).await }
             });
-            Ok(Arc::new(SqliteStore { pool, writer, events, flow_starts }))
+            Ok(Arc::new(SqliteStore { search: pool.clone(), pool, writer, events, flow_starts }))
         }
         Backend::Postgres => {
             let mut connect = PgConnectOptions::from_str(&options.url)
@@ -120,6 +132,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 connect = connect.options([("search_path", schema.as_str())]);
             }
             connect = connect.options([("lock_timeout", options.lock_wait.as_millis().to_string())]);
+            let search = pg_search_pool(&connect, options.max_connections);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -139,7 +152,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 let writer = batch_writer.clone();
                 async move { PgStore::write_flow_starts(&writer, starts).await }
             });
-            Ok(Arc::new(PgStore { writer: pool.clone(), pool, events, listener, flow_starts }))
+            Ok(Arc::new(PgStore { writer: pool.clone(), pool, search, events, listener, flow_starts }))
         }
     }
 }
@@ -219,7 +232,25 @@ pub async fn migration_status(options: &OpenOptions) -> Result<MigrationStatus, 
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, sqlite_build_costs, sqlite_compile_options};
+    use super::{pg_search_pool, redact_url, sqlite_build_costs, sqlite_compile_options};
+
+    /// The admin search's connections keep the one plan `plan_tests` checks, and the store's other settings.
+    #[tokio::test]
+    async fn the_search_connections_plan_once() {
+        use std::str::FromStr as _;
+        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let connect = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("lock_timeout", "1234")]);
+        let pool = pg_search_pool(&connect, 8);
+        let (mode, jit, lock): (String, String, String) = sqlx::query_as(
+            "SELECT current_setting('plan_cache_mode'), current_setting('jit'), current_setting('lock_timeout')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((mode.as_str(), jit.as_str(), lock.as_str()), ("force_generic_plan", "off", "1234ms"));
+        assert_eq!(pool.options().get_max_connections(), 2);
+    }
 
     #[test]
     fn passwords_are_hidden() {

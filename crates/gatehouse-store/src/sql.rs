@@ -29,10 +29,17 @@ pub(crate) struct SqliteStore {
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
     /// Flows' first writes, committed in groups on the writer.
     pub(crate) flow_starts: FlowStarts,
+    /// The admin search: the read pool (SQLite plans every statement the same way).
+    pub(crate) search: sqlx::SqlitePool,
 }
 
 pub(crate) struct PgStore {
     pub(crate) pool: sqlx::PgPool,
+    /// The admin search, on connections that plan prepared statements once (`plan_cache_mode =
+    /// force_generic_plan`): its generic plan is the right one for any prefix (`pg_search!`), while PostgreSQL's own
+    /// choice plans it anew per call wherever the parameters' range looks costly with parameters unknown — at 10 M
+    /// users always, 0.35 ms of planning per call for 0.1 ms of work (docs/benchmarks.md, eighth session).
+    pub(crate) search: sqlx::PgPool,
     /// The same pool: PostgreSQL writers lock rows, not the database.
     pub(crate) writer: sqlx::PgPool,
     /// Approval events of every node, relayed from PostgreSQL's LISTEN/NOTIFY.
@@ -170,32 +177,59 @@ macro_rules! pg_users {
     };
 }
 
-/// Users by a prefix of their login names: `$1` is the prefix, `$from` bounds the login names from below (the
-/// prefix, or the cursor), `$to` from above; `page_key` is the login name a user was found by, the smallest of
-/// theirs that matches.
+/// The login names of a search: `$1` is the prefix, `$from` bounds the names from below (the prefix, or the cursor),
+/// `$to` from above; of each user only the smallest name that matches.
 ///
 /// Every step goes by name, so that neighbouring names of a page are neighbouring entries (migrations 0015, and
 /// 0016 on SQLite): the range is the primary key of `logins`, the NOT EXISTS and the aliases are `logins_owner` at
-/// the found name's owner, and the user is found by username. SQLite's plan: `SEARCH l USING PRIMARY KEY (login>?
-/// AND login<?)`, `SEARCH m USING COVERING INDEX logins_owner (owner=?)`, `SEARCH users USING PRIMARY KEY
-/// (username=?)` — no scan, no temporary B-tree for the ORDER BY, no lookup by user id (`plan_tests`).
-/// PostgreSQL's nests, in an order that varies with the statistics, `Index Only Scan using logins_pkey on logins l`
-/// (`Index Cond: login > $2 AND login < $3`), an anti join with `Index Only Scan using logins_owner on logins m`
-/// and `Index Scan using users_username_key on users`. It plans the statement per call; its generic plan, which
-/// estimates a parameter range at 80,000 rows at 10 M users, would be a parallel scan 25 times slower
-/// (docs/benchmarks.md, seventh session). A page of 100 reads about 200 entries of `logins` whatever the
-/// table's size. Lower-case login names in code point order are exactly those between the prefix and its
-/// successor: that is SQLite's order and a PostgreSQL database's with the C or C.UTF-8 collation; under a
-/// linguistic collation the range could miss or add names with punctuation.
-macro_rules! search_from {
-    ($from:literal, $to:literal, $limit:literal) => {
+/// the found name's owner, and the user is found by username. A page of 100 reads about 200 entries of `logins`
+/// whatever the table's size. Lower-case login names in code point order are exactly those between the prefix and
+/// its successor: that is SQLite's order, and PostgreSQL's for these columns whatever the database's collation
+/// (migration 0016 gives them the C collation; under a linguistic one the range held "éa" for the prefix "e").
+macro_rules! search_names {
+    ($from:literal, $to:literal) => {
         concat!(
-            "logins l JOIN users ON users.username = l.owner WHERE l.login ",
+            "l.login ",
             $from,
             $to,
-            " AND NOT EXISTS (SELECT 1 FROM logins m WHERE m.owner = l.owner AND m.login >= $1 AND m.login < l.login) \
-             ORDER BY l.login LIMIT ",
+            " AND NOT EXISTS (SELECT 1 FROM logins m WHERE m.owner = l.owner AND m.login >= $1 AND m.login < l.login)"
+        )
+    };
+}
+
+/// Users by a prefix of their login names (see [`search_names!`]); `page_key` is the login name a user was found by.
+/// SQLite's plan: `SEARCH l USING PRIMARY KEY (login>? AND login<?)`, `SEARCH m USING COVERING INDEX logins_owner
+/// (owner=?)`, `SEARCH users USING PRIMARY KEY (username=?)` — no scan, no temporary B-tree for the ORDER BY, no
+/// lookup by user id (`plan_tests`).
+macro_rules! sqlite_search {
+    ($from:literal, $to:literal, $limit:literal) => {
+        sqlite_users!(
+            "l.login AS page_key, ",
+            "logins l JOIN users ON users.username = l.owner WHERE ",
+            search_names!($from, $to),
+            " ORDER BY l.login LIMIT ",
             $limit
+        )
+    };
+}
+
+/// PostgreSQL's spelling of [`sqlite_search!`]: the page's names first, then each user by username in a LATERAL
+/// subquery that `OFFSET 0` keeps from being merged into a join. That leaves the planner one sensible plan, found
+/// both by a plan for the call's values and by the generic plan for any values that a prepared statement switches to
+/// after five calls when it looks cheaper: `Index Only Scan using logins_pkey` in order, an anti join with
+/// `logins_owner`, stopping at the limit, then `Index Scan using users_username_key` per name (`plan_tests`). As one
+/// join, the generic plan at 1,000 users hashed the whole range and sorted it (about 5 ms a page instead of 1.5); at
+/// 10 M it was a parallel Gather Merge, which migration 0016 rules out (docs/benchmarks.md, eighth session).
+macro_rules! pg_search {
+    ($from:literal, $to:literal, $limit:literal) => {
+        concat!(
+            "SELECT p.login AS page_key, u.* FROM (SELECT l.login, l.owner FROM logins l WHERE ",
+            search_names!($from, $to),
+            " ORDER BY l.login LIMIT ",
+            $limit,
+            ") p CROSS JOIN LATERAL (",
+            pg_users!("", "users WHERE users.username = p.owner OFFSET 0"),
+            ") u ORDER BY p.login"
         )
     };
 }
@@ -222,23 +256,23 @@ struct UserQueries {
 }
 
 macro_rules! user_queries {
-    ($users:ident) => {
+    ($users:ident, $search:ident) => {
         UserQueries {
             by_login: $users!("", "users WHERE username = (SELECT owner FROM logins WHERE login = $1)"),
             by_id: $users!("", "users WHERE id = $1"),
             all: $users!("", "users ORDER BY username"),
             first: $users!("", "users ORDER BY username LIMIT $1"),
             after: $users!("", "users WHERE username > $1 ORDER BY username LIMIT $2"),
-            search_first: $users!("l.login AS page_key, ", search_from!(">= $1", " AND l.login < $2", "$3")),
-            search_after: $users!("l.login AS page_key, ", search_from!("> $2", " AND l.login < $3", "$4")),
-            search_first_open: $users!("l.login AS page_key, ", search_from!(">= $1", "", "$2")),
-            search_after_open: $users!("l.login AS page_key, ", search_from!("> $2", "", "$3")),
+            search_first: $search!(">= $1", " AND l.login < $2", "$3"),
+            search_after: $search!("> $2", " AND l.login < $3", "$4"),
+            search_first_open: $search!(">= $1", "", "$2"),
+            search_after_open: $search!("> $2", "", "$3"),
         }
     };
 }
 
-const SQLITE_USERS: UserQueries = user_queries!(sqlite_users);
-const PG_USERS: UserQueries = user_queries!(pg_users);
+const SQLITE_USERS: UserQueries = user_queries!(sqlite_users, sqlite_search);
+const PG_USERS: UserQueries = user_queries!(pg_users, pg_search);
 
 /// How stale an admin token's `last_used_at` may be before a use writes it again.
 const ADMIN_TOKEN_USE_PRECISION_MS: Millis = 60_000;
@@ -1100,7 +1134,7 @@ macro_rules! store_impl {
                         (query, "page_key")
                     }
                 };
-                let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+                let rows = query.fetch_all(&self.search).await.map_err(db_error)?;
                 let next_cursor = match rows.last() {
                     Some(last) if rows.len() == page.limit as usize => Some(last.try_get::<String, _>(key).map_err(db_error)?),
                     _ => None,
@@ -2030,9 +2064,9 @@ mod prefix_tests {
 
 #[cfg(test)]
 mod plan_tests {
-    use sqlx::Row as _;
+    use sqlx::{Connection as _, Executor as _, Row as _};
 
-    use super::{SQLITE_USERS, UserQueries};
+    use super::{PG_USERS, SQLITE_USERS, UserQueries};
 
     /// SQLite's plan for `sql` with `binds` (texts, then the limit), one line per step.
     async fn sqlite_plan(pool: &sqlx::SqlitePool, sql: &str, binds: &[&str]) -> Vec<String> {
@@ -2072,5 +2106,106 @@ mod plan_tests {
                 assert!(!step.contains("TEMP B-TREE"), "{text}");
             }
         }
+    }
+
+    /// PostgreSQL's plan of the search is the same one whether it is planned for the call's values or once for any
+    /// (the generic plan a prepared statement switches to after five calls): the range of names read in order from
+    /// the primary key and left at the limit, each user by username. Never a hash of the range and a sort (what the
+    /// generic plan of one join did at 1,000 users), never parallel workers (what it did at 10 M), which this test
+    /// makes tempting by pricing them at nothing.
+    #[tokio::test]
+    async fn the_admin_search_has_one_plan_on_postgres() {
+        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("gh_plan_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let setup = format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}; \
+             SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_index_scan_size = 0; \
+             SET min_parallel_table_scan_size = 0"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut conn).await.unwrap();
+        crate::migrations::postgres().run(&mut conn).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO users (id, username, created_at, updated_at) SELECT 'u' || i, 'bench' || i, 1, 1 FROM generate_series(0, 4999) i; \
+             INSERT INTO logins (login, owner, kind) SELECT 'bench' || i, 'bench' || i, 'username' FROM generate_series(0, 4999) i \
+             UNION ALL SELECT 'bench' || i || '@example.test', 'bench' || i, 'alias' FROM generate_series(0, 4999) i; \
+             ANALYZE",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let UserQueries { search_first, search_after, search_first_open, search_after_open, .. } = PG_USERS;
+        for (i, (sql, binds)) in [
+            (search_first, "'bench', 'benci', 100"),
+            (search_after, "'bench', 'bench12', 'benci', 100"),
+            (search_first_open, "'bench', 100"),
+            (search_after_open, "'bench', 'bench12', 100"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(sqlx::AssertSqlSafe(format!("PREPARE search{i} AS {sql}"))).await.unwrap();
+            for mode in ["force_custom_plan", "force_generic_plan"] {
+                conn.execute(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}"))).await.unwrap();
+                let explain = format!("EXPLAIN (COSTS OFF) EXECUTE search{i}({binds})");
+                let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(explain)).fetch_all(&mut conn).await.unwrap();
+                let text = rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>().join("\n");
+                assert!(text.contains("Index Only Scan using logins_pkey on logins l"), "{mode}:\n{text}");
+                assert!(text.contains("Index Only Scan using logins_owner on logins m"), "{mode}:\n{text}");
+                assert!(text.contains("Index Scan using users_username_key on users"), "{mode}:\n{text}");
+                for step in ["Sort", "Hash", "Gather", "Parallel", "Seq Scan on users", "Seq Scan on logins"] {
+                    assert!(!text.contains(step), "{mode}: {step}\n{text}");
+                }
+            }
+        }
+        conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await.unwrap();
+    }
+
+    /// A prefix matches in code point order even where the database's own order is a language's (ICU en-US here,
+    /// like en_US.UTF-8 of many installations): there "éa" lies between "e" and "f", so the range of the prefix "e"
+    /// held it until migration 0016 gave the name columns the C collation.
+    #[tokio::test]
+    async fn a_prefix_matches_in_code_point_order_on_a_linguistic_postgres_database() {
+        use std::str::FromStr as _;
+        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let database = format!("gh_icu_{}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database}"))).await.unwrap();
+        let create = format!(
+            "CREATE DATABASE {database} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        );
+        admin.execute(sqlx::AssertSqlSafe(create)).await.unwrap();
+        let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().database(&database);
+        let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+        let order: String =
+            sqlx::query_scalar("SELECT string_agg(n, ' ' ORDER BY n) FROM unnest(ARRAY['éa', 'f', 'ea']) n")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(order, "ea éa f", "the database's own order is not linguistic");
+        crate::migrations::postgres().run(&mut conn).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO users (id, username, created_at, updated_at) \
+             SELECT 'u-' || n, n, 1, 1 FROM unnest(ARRAY['ea', 'éa', 'eb', 'e-a', 'f']) n; \
+             INSERT INTO logins (login, owner, kind) SELECT username, username, 'username' FROM users",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let names = async |conn: &mut sqlx::PgConnection, after: Option<&str>| -> Vec<String> {
+            let end = super::prefix_end("e").unwrap();
+            let query = match after {
+                None => sqlx::query(PG_USERS.search_first).bind("e").bind(end).bind(100_i64),
+                Some(after) => sqlx::query(PG_USERS.search_after).bind("e").bind(after).bind(end).bind(100_i64),
+            };
+            let rows = query.fetch_all(conn).await.unwrap();
+            rows.iter().map(|r| r.get::<String, _>("username")).collect()
+        };
+        assert_eq!(names(&mut conn, None).await, ["e-a", "ea", "eb"]);
+        assert_eq!(names(&mut conn, Some("e-a")).await, ["ea", "eb"]);
+        conn.close().await.unwrap();
+        admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}"))).await.unwrap();
     }
 }
