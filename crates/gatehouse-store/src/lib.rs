@@ -8,5 +8,7 @@ mod migrations;
 mod open;
 mod rows;
 mod sql;
+#[cfg(test)]
+mod test_postgres;
 
 pub use open::{Backend, MigrationStatus, OpenOptions, migration_status, open, redact_url, sqlite_build_costs};

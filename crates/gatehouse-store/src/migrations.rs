@@ -111,17 +111,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_postgres_database_of_0014_keeps_its_users_and_their_rows() {
-        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let schema = format!("gh_migration_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        let recreate =
-            format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}");
-        conn.execute(sqlx::AssertSqlSafe(recreate)).await.unwrap();
+        let (mut conn, schema) = crate::test_postgres::fresh_schema("migration").await;
         super::postgres().run_to(14, &mut conn).await.unwrap();
         conn.execute(USERS_OF_0014).await.unwrap();
         super::postgres().run(&mut conn).await.unwrap();
         check_upgraded!(&mut conn);
-        conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await.unwrap();
+        crate::test_postgres::drop_schema(&mut conn, &schema).await;
     }
 }

@@ -238,9 +238,9 @@ mod tests {
     #[tokio::test]
     async fn the_search_connections_plan_once() {
         use std::str::FromStr as _;
-        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let connect = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("lock_timeout", "1234")]);
+        let connect = sqlx::postgres::PgConnectOptions::from_str(&crate::test_postgres::url())
+            .unwrap()
+            .options([("lock_timeout", "1234")]);
         let pool = pg_search_pool(&connect, 8);
         let (mode, jit, lock): (String, String, String) = sqlx::query_as(
             "SELECT current_setting('plan_cache_mode'), current_setting('jit'), current_setting('lock_timeout')",

@@ -2115,16 +2115,14 @@ mod plan_tests {
     /// makes tempting by pricing them at nothing.
     #[tokio::test]
     async fn the_admin_search_has_one_plan_on_postgres() {
-        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let schema = format!("gh_plan_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        let setup = format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}; \
-             SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_index_scan_size = 0; \
-             SET min_parallel_table_scan_size = 0"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut conn).await.unwrap();
+        let (mut conn, schema) = crate::test_postgres::fresh_schema("plan").await;
+        sqlx::raw_sql(
+            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_index_scan_size = 0; \
+             SET min_parallel_table_scan_size = 0",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
         crate::migrations::postgres().run(&mut conn).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO users (id, username, created_at, updated_at) SELECT 'u' || i, 'bench' || i, 1, 1 FROM generate_series(0, 4999) i; \
@@ -2159,7 +2157,7 @@ mod plan_tests {
                 }
             }
         }
-        conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await.unwrap();
+        crate::test_postgres::drop_schema(&mut conn, &schema).await;
     }
 
     /// A prefix matches in code point order even where the database's own order is a language's (ICU en-US here,
@@ -2168,8 +2166,7 @@ mod plan_tests {
     #[tokio::test]
     async fn a_prefix_matches_in_code_point_order_on_a_linguistic_postgres_database() {
         use std::str::FromStr as _;
-        let url = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = crate::test_postgres::url();
         let database = format!("gh_icu_{}", std::process::id());
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database}"))).await.unwrap();
