@@ -431,6 +431,10 @@ pub enum SelfUnlock {
     LimitReached,
 }
 
+/// The approval event that sends every waiter to the database, whatever it waits for: the store may have missed
+/// events (its PostgreSQL listener lost its connection, or this node could not NOTIFY).
+pub const LOOK_AGAIN: &str = "*";
+
 pub enum Acquired {
     Session(Box<FlowSessionRecord>),
     /// Another request holds the session right now.
@@ -644,7 +648,6 @@ pub trait Store: Send + Sync {
     async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError>;
     /// Undecided, unexpired requests of a user.
     async fn pending_approvals(&self, user_id: &str, now: Millis) -> Result<Vec<Approval>, StoreError>;
-    /// Records a device's decision, only while the request is pending and unexpired; `false` otherwise.
     /// Self-unlock, atomically: unlocks the user only if locked for one of `allowed_reasons` and (with a `max`)
     /// fewer than `max` unlocks happened; counts the unlock and resets `counters`.
     async fn self_unlock(
@@ -656,7 +659,12 @@ pub trait Store: Send + Sync {
         at: Millis,
     ) -> Result<SelfUnlock, StoreError>;
     /// Approval events (`created:<user id>`, `decided:<approval id>`) from every node: a hint to look again,
-    /// never the truth (that is in the database).
+    /// never the truth (that is in the database). [`LOOK_AGAIN`] tells every waiter to look, whatever it waits
+    /// for: the store may have missed events. A waiter reads the database when an event for it arrives, on
+    /// [`LOOK_AGAIN`], when it fell behind the channel, and at its deadline, and at no other time: a store whose
+    /// events cannot cover every writer sends [`LOOK_AGAIN`] as often as waiters must look (SQLite, whose file
+    /// another process may share: once a second if anything committed; PostgreSQL: while its listener reconnects).
     fn approval_events(&self) -> tokio::sync::broadcast::Receiver<String>;
+    /// Records a device's decision, only while the request is pending and unexpired; `false` otherwise.
     async fn decide_approval(&self, id: &str, device_id: &str, approve: bool, now: Millis) -> Result<bool, StoreError>;
 }

@@ -2,7 +2,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_core::ports::{LOOK_AGAIN, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Executor as _};
@@ -115,7 +115,8 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 let writer = batch_writer.clone();
                 async move { SqliteStore::write_flow_starts(&writer, starts).await }
             });
-            Ok(Arc::new(SqliteStore { search: pool.clone(), pool, writer, events, flow_starts }))
+            let look_again = look_again_after_commits(&pool, events.clone());
+            Ok(Arc::new(SqliteStore { search: pool.clone(), pool, writer, events, look_again, flow_starts }))
         }
         Backend::Postgres => {
             let mut connect = PgConnectOptions::from_str(&options.url)
@@ -157,28 +158,101 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// Listens on the approval events channel and relays every notification to this process's waiters. If the
-/// listener connection drops, sqlx reconnects; waiters poll the database meanwhile.
+/// Listens on the approval events channel and relays every notification to this process's waiters, who read the
+/// database only when told. A notification sent while the listener has no connection is lost, so when the
+/// connection drops the relay sends [`LOOK_AGAIN`] at once, every second until a new listener is in place, and once
+/// more after (what was decided meanwhile is in the database by then).
 async fn relay_notifications(
     pool: &sqlx::PgPool,
     events: tokio::sync::broadcast::Sender<String>,
 ) -> Result<tokio::task::AbortHandle, StoreError> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await.map_err(unavailable)?;
-    listener.listen(crate::sql::EVENTS_CHANNEL).await.map_err(unavailable)?;
+    let mut listener = listen(pool).await.map_err(unavailable)?;
+    let pool = pool.clone();
     let task = tokio::spawn(async move {
         loop {
-            match listener.recv().await {
-                Ok(n) => {
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
                     let _ = events.send(n.payload().to_owned());
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "approval event listener failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(None) | Err(_) => {
+                    tracing::warn!("approval event listener lost its connection; waiters read the database meanwhile");
+                    listener = relisten(&pool, &events).await;
                 }
             }
         }
     });
     Ok(task.abort_handle())
+}
+
+/// SQLite's approval events reach the waiters of this process only: another process on the same file (a second
+/// `gatehouse serve`) changes it unannounced. So every second, while anyone waits, the store asks SQLite whether
+/// another connection committed since it last asked (`PRAGMA data_version`, on a connection of its own) and if one
+/// did, sends [`LOOK_AGAIN`]. Waiters of an idle database read nothing; under writes they look once a second.
+fn look_again_after_commits(
+    pool: &sqlx::SqlitePool,
+    events: tokio::sync::broadcast::Sender<String>,
+) -> tokio::task::AbortHandle {
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut own: Option<sqlx::SqliteConnection> = None;
+        let mut seen = None;
+        loop {
+            ticks.tick().await;
+            if own.is_none() {
+                own = pool.acquire().await.ok().map(sqlx::pool::PoolConnection::detach);
+            }
+            // Asked every second, waiters or not, so that a waiter's first second compares with the one before.
+            let version = match own.as_mut() {
+                Some(conn) => sqlx::query_scalar::<_, i64>("PRAGMA data_version").fetch_one(&mut *conn).await.ok(),
+                None => None,
+            };
+            // Without an answer, waiters look anyway.
+            if (version.is_none() || version != seen) && events.receiver_count() > 0 {
+                let _ = events.send(LOOK_AGAIN.to_owned());
+            }
+            if version.is_none() {
+                own = None;
+            }
+            seen = version;
+        }
+    });
+    task.abort_handle()
+}
+
+async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(crate::sql::EVENTS_CHANNEL).await?;
+    Ok(listener)
+}
+
+async fn relisten(pool: &sqlx::PgPool, events: &tokio::sync::broadcast::Sender<String>) -> sqlx::postgres::PgListener {
+    let reconnect = async {
+        loop {
+            match listen(pool).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    tracing::warn!(error = %e, "approval event listener cannot reconnect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    };
+    tokio::pin!(reconnect);
+    // Ticks however long a connection attempt takes; the first at once.
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let listener = loop {
+        tokio::select! {
+            listener = &mut reconnect => break listener,
+            _ = ticks.tick() => {
+                let _ = events.send(LOOK_AGAIN.to_owned());
+            }
+        }
+    };
+    let _ = events.send(LOOK_AGAIN.to_owned());
+    tracing::info!("approval event listener listening again");
+    listener
 }
 
 /// Compile-time options of the bundled SQLite that cost throughput when connections read at once, each with what
@@ -232,7 +306,11 @@ pub async fn migration_status(options: &OpenOptions) -> Result<MigrationStatus, 
 
 #[cfg(test)]
 mod tests {
-    use super::{pg_search_pool, redact_url, sqlite_build_costs, sqlite_compile_options};
+    use std::time::Duration;
+
+    use gatehouse_core::ports::LOOK_AGAIN;
+
+    use super::{pg_search_pool, redact_url, relay_notifications, sqlite_build_costs, sqlite_compile_options};
 
     /// The admin search's connections keep the one plan `plan_tests` checks, and the store's other settings.
     #[tokio::test]
@@ -250,6 +328,51 @@ mod tests {
         .unwrap();
         assert_eq!((mode.as_str(), jit.as_str(), lock.as_str()), ("force_generic_plan", "off", "1234ms"));
         assert_eq!(pool.options().get_max_connections(), 2);
+    }
+
+    /// A listener whose connection ends (a restart, a proxy's idle timeout, an operator) sends every waiter to the
+    /// database, and listens again: what is notified afterwards arrives.
+    #[tokio::test]
+    async fn waiters_look_again_when_the_listener_loses_its_connection() {
+        use std::str::FromStr as _;
+        let name = format!("gh_relay_{}", std::process::id());
+        let connect =
+            sqlx::postgres::PgConnectOptions::from_str(&crate::test_postgres::url()).unwrap().application_name(&name);
+        // The listener takes a connection of the pool's for good.
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(connect).await.unwrap();
+        let (events, mut heard) = tokio::sync::broadcast::channel(16);
+        let relay = relay_notifications(&pool, events).await.unwrap();
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(ended, [true], "one listener");
+        let next = async |heard: &mut tokio::sync::broadcast::Receiver<String>| {
+            tokio::time::timeout(Duration::from_secs(10), heard.recv()).await.expect("an event").unwrap()
+        };
+        assert_eq!(next(&mut heard).await, LOOK_AGAIN, "at once");
+        let payload = format!("decided:{name}");
+        let mut looks = 1;
+        // Notified until heard: the first ones may come before the new listener listens.
+        loop {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::sql::EVENTS_CHANNEL)
+                .bind(&payload)
+                .execute(&pool)
+                .await
+                .unwrap();
+            match tokio::time::timeout(Duration::from_millis(200), heard.recv()).await {
+                Ok(Ok(e)) if e == payload => break,
+                Ok(Ok(e)) if e == LOOK_AGAIN => looks += 1,
+                Ok(other) => panic!("{other:?}"),
+                Err(_) => {}
+            }
+        }
+        assert!(looks >= 2, "once more when listening again: {looks}");
+        relay.abort();
     }
 
     #[test]

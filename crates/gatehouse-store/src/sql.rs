@@ -25,8 +25,12 @@ pub(crate) struct SqliteStore {
     /// Writes: one connection. SQLite takes one writer at a time anyway; with one connection the writers of
     /// this process queue in order on it instead of fighting over the file lock with busy-wait sleeps.
     pub(crate) writer: sqlx::SqlitePool,
-    /// Approval events of this process (several processes on one SQLite file fall back to polling).
+    /// Approval events of this process. Another process on the same file (a second `gatehouse serve`) cannot
+    /// announce its changes here, so while anyone waits, `look_again` sends
+    /// [`LOOK_AGAIN`](gatehouse_core::ports::LOOK_AGAIN) once a second if any other connection committed.
     pub(crate) events: tokio::sync::broadcast::Sender<String>,
+    /// The task that sends those, as long as the store lives.
+    pub(crate) look_again: tokio::task::AbortHandle,
     /// Flows' first writes, committed in groups on the writer.
     pub(crate) flow_starts: FlowStarts,
     /// The admin search: the read pool (SQLite plans every statement the same way).
@@ -48,6 +52,12 @@ pub(crate) struct PgStore {
     pub(crate) listener: tokio::task::AbortHandle,
     /// Flows' first writes, committed in groups (one connection at a time).
     pub(crate) flow_starts: FlowStarts,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.look_again.abort();
+    }
 }
 
 impl Drop for PgStore {
@@ -94,13 +104,16 @@ impl PgStore {
     #[expect(clippy::unused_async, reason = "the SQLite store's counterpart is async")]
     async fn after_purge(&self) {}
 
-    /// NOTIFY reaches every node's listener, this one's included, which relays it to local waiters.
+    /// NOTIFY reaches every node's listener, this one's included, which relays it to local waiters. One that
+    /// cannot be sent still reaches this node's waiters; those of other nodes see the change at their deadline
+    /// (`authenticator.poll_wait_seconds` at most), when they read the database anyway.
     async fn announce(&self, payloads: Vec<String>) {
         for p in payloads {
             if let Err(e) =
                 sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(&p).execute(&self.pool).await
             {
-                tracing::warn!(error = %e, "cannot NOTIFY an approval event; waiters fall back to polling");
+                tracing::warn!(error = %e, "cannot NOTIFY an approval event; other nodes' waiters see it at their deadline");
+                let _ = self.events.send(p);
             }
         }
     }

@@ -2,13 +2,21 @@
 //! separate process), offline codes, denial, and the signature checks of the device API.
 
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gatehouse_core::authenticator::{DeviceKey, approval_message};
+use gatehouse_core::ports::Store;
 
+use crate::counting::CountingStore;
 use crate::harness::{Backend, Client, TestEnv, TestServer};
 use crate::on_both_backends;
 
-on_both_backends!(push_and_offline_login_with_the_cli_authenticator, forged_replayed_expired_and_removed);
+on_both_backends!(
+    push_and_offline_login_with_the_cli_authenticator,
+    forged_replayed_expired_and_removed,
+    a_waiting_device_reads_the_database_only_when_there_is_news
+);
 
 const PW: &str = "Old-Cobalt-Lantern-1";
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
@@ -24,6 +32,11 @@ pub(crate) fn config_on_port(env: &TestEnv) -> gatehouse_core::config::Config {
 }
 
 pub(crate) fn gatehouse(env: &TestEnv, args: &[&str]) -> Output {
+    command(env, args).output().unwrap()
+}
+
+/// The `gatehouse` command with `args` on the test's database, key and data directory.
+fn command(env: &TestEnv, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("GATEHOUSE_CONFIG")
@@ -33,7 +46,7 @@ pub(crate) fn gatehouse(env: &TestEnv, args: &[&str]) -> Output {
     if let Some(schema) = &env.schema {
         cmd.env("GATEHOUSE_STORAGE__SCHEMA", schema);
     }
-    cmd.output().unwrap()
+    cmd
 }
 
 #[track_caller]
@@ -251,6 +264,58 @@ async fn forged_replayed_expired_and_removed(backend: Backend) {
     assert_eq!((r.status, r.error_codes()), (404, vec!["APPROVAL_NOT_FOUND".to_owned()]));
     let r = server.client().login("nora", PW).await;
     assert_eq!(r.body["data"]["attributes"], serde_json::json!({}));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// An enrolled device long-polls for requests all day, so a poll that waits must cost the database nothing while
+/// nothing happens: it reads at its start and at its end, and when a request for its user is created.
+async fn a_waiting_device_reads_the_database_only_when_there_is_news(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = config_on_port(&env);
+    config.authenticator.poll_wait_seconds = 10;
+    let store = Arc::new(CountingStore::new(env.store().await));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = env.start_with(config, Some(dyn_store)).await;
+    env.add_user("nora", Some("nora@example.com"), Some(PW)).await;
+    let device = env.dir.path().join("authenticator.json").display().to_string();
+    let mut session = server_login(&server).await;
+    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
+    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &device, "enroll", &uri]));
+    let reads = |calls: Vec<String>| calls.iter().filter(|c| *c == "pending_approvals").count();
+
+    // The device's first request writes when it was last seen; the next ones, within a minute, write nothing.
+    ok(&gatehouse(&env, &["authenticator", "--store", &device, "pending", "--wait", "0", "--json"]));
+    assert!(store.take().contains(&"touch_device".to_owned()));
+
+    // Nothing happens for 4 s: two reads (one per second before). On SQLite one more is allowed: once a second the
+    // store checks whether anything committed (another process may share the file), and the server's own
+    // background work (housekeeping's leases) may have.
+    let started = Instant::now();
+    let out = ok(&gatehouse(&env, &["authenticator", "--store", &device, "pending", "--wait", "4", "--json"]));
+    assert!(serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().is_empty(), "{out}");
+    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
+    let calls = store.take();
+    assert!(!calls.contains(&"touch_device".to_owned()), "{calls:?}");
+    let allowed = if backend == Backend::Sqlite { 2..=3 } else { 2..=2 };
+    assert!(allowed.contains(&reads(calls.clone())), "at its start and at its end: {calls:?}");
+
+    // A login that asks this device wakes the poll at once, with one read more (on SQLite perhaps one more again:
+    // the login commits before it asks).
+    let mut poll = command(&env, &["authenticator", "--store", &device, "pending", "--wait", "10", "--json"]);
+    let waiting = tokio::task::spawn_blocking(move || poll.output().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_browser, number) = login_to_app_step(&server).await;
+    let asked = Instant::now();
+    let out = ok(&waiting.await.unwrap());
+    assert!(asked.elapsed() < Duration::from_secs(5), "{:?}", asked.elapsed());
+    let requests = serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap();
+    assert_eq!(requests.len(), 1);
+    let choices = requests[0]["attributes"]["choices"].as_array().unwrap();
+    assert!(choices.iter().any(|c| c.as_u64() == Some(u64::from(number))));
+    let calls = store.take();
+    assert!(allowed.contains(&reads(calls.clone())), "at its start and on the news: {calls:?}");
     server.stop().await;
     env.cleanup().await;
 }

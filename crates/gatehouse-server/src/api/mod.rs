@@ -18,6 +18,8 @@ mod v1;
 use axum::Router;
 use axum::http::Method;
 use axum::routing::get;
+use gatehouse_core::ports::LOOK_AGAIN;
+use tokio::sync::broadcast::error::RecvError;
 
 use routes::{Answer, Auth, Doc, Served};
 
@@ -78,20 +80,22 @@ pub fn openapi_json() -> String {
     serde_json::to_string_pretty(openapi::document()).unwrap_or_default()
 }
 
-/// Waits until an approval event equal to `wanted` arrives, or a second passed (the database is checked again
-/// either way: events only say when to look).
+/// Waits until the approval event `wanted` or [`LOOK_AGAIN`] arrives, or this receiver fell behind: then the caller
+/// reads the database. Nothing else wakes it; the caller bounds the wait by its deadline. A waiting long poll thus
+/// reads the database when it starts, on news and at its end, not every second (thousands of devices wait at
+/// once, each in a long poll of its own).
 pub(crate) async fn approval_event(events: &mut tokio::sync::broadcast::Receiver<String>, wanted: &str) {
-    let fallback = tokio::time::sleep(std::time::Duration::from_secs(1));
-    tokio::pin!(fallback);
     loop {
-        tokio::select! {
-            () = &mut fallback => return,
-            event = events.recv() => match event {
-                Ok(e) if e == wanted => return,
-                Ok(_) => {}
-                // Missed events or a closed channel: look at the database now.
-                Err(_) => return,
-            },
+        match events.recv().await {
+            Ok(e) if e == wanted || e == LOOK_AGAIN => return,
+            Ok(_) => {}
+            // Events were missed: look at the database now.
+            Err(RecvError::Lagged(_)) => return,
+            // The store is gone (it holds the sender): look every second, as there is no news to wait for.
+            Err(RecvError::Closed) => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                return;
+            }
         }
     }
 }
@@ -152,5 +156,34 @@ impl WaitingPoll {
 impl Drop for WaitingPoll {
     fn drop(&mut self) {
         metrics::gauge!("gatehouse_long_polls_waiting").decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use gatehouse_core::ports::LOOK_AGAIN;
+
+    use super::approval_event;
+
+    /// Whether the waiter returns, given what was sent before it starts to wait.
+    async fn returns_after(sent: &[&str], capacity: usize) -> bool {
+        let (tx, mut rx) = tokio::sync::broadcast::channel(capacity);
+        for e in sent {
+            tx.send((*e).to_owned()).unwrap();
+        }
+        // Longer than the second after which waiters used to read the database anyway.
+        tokio::time::timeout(Duration::from_millis(1500), approval_event(&mut rx, "decided:a1")).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_on_its_event_on_look_again_and_when_it_fell_behind_only() {
+        assert!(returns_after(&["created:u1", "decided:a2", "decided:a1"], 8).await);
+        assert!(returns_after(&[LOOK_AGAIN], 8).await);
+        assert!(returns_after(&["decided:a2", "decided:a3", "decided:a4"], 2).await, "missed events");
+        // Other waiters' events, and time, wake nobody: no periodic read of the database.
+        assert!(!returns_after(&["created:u1", "decided:a2", "decided:a1x"], 8).await);
+        assert!(!returns_after(&[], 8).await);
     }
 }

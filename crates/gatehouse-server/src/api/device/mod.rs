@@ -61,6 +61,9 @@ fn refused(title: &str) -> ApiError {
     }
 }
 
+/// How stale a device's `last_seen_at` may be before a signed request writes it again.
+const LAST_SEEN_PRECISION_MS: gatehouse_core::clock::Millis = 60_000;
+
 /// A request signed by a registered device (and its body).
 pub struct SignedByDevice {
     pub device: Device,
@@ -93,7 +96,12 @@ impl FromRequest<AppState> for SignedByDevice {
         if !verify(&device.public_key, &request_message(&method, &path, timestamp, &body), &sig) {
             return Err(refused("bad signature"));
         }
-        state.store.touch_device(&device.id, state.clock.now_ms()).await?;
+        // A device waits in long polls all day: one write per poll would keep the writer busy for a "last seen"
+        // that nobody reads to the second (on SQLite it would also send every waiter to the database).
+        let now = state.clock.now_ms();
+        if device.last_seen_at.is_none_or(|seen| now.saturating_sub(seen) >= LAST_SEEN_PRECISION_MS) {
+            state.store.touch_device(&device.id, now).await?;
+        }
         Ok(Self { device, body })
     }
 }
