@@ -76,7 +76,8 @@ enum Command {
 
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        // PostgreSQL's notices ("relation … already exists, skipping" from the migrator's bookkeeping) are noise.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx::postgres::notice=warn")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -86,8 +87,9 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Serve { .. });
-    init_logging(cli.log_format, if serving { "info" } else { "warn" });
+    // Serving, and migrating (which can take minutes on a large database), say what they do.
+    let verbose = matches!(cli.command, Command::Serve { .. } | Command::Migrate);
+    init_logging(cli.log_format, if verbose { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 
 use sqlx::SqlSafeStr as _;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
 
 /// Migrations are embedded per backend (`migrations/<backend>/<NNNN>_<name>.sql`); they are applied on start
 /// and by `gatehouse migrate`, each in a transaction of the migrator's unless it is listed with `own_tx`: such a
@@ -29,6 +29,32 @@ pub(crate) fn postgres() -> Migrator {
     Migrator::with_migrations(
         migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "names_in_code_point_order"),
     )
+}
+
+/// The migrator's bookkeeping table: sqlx's default name, which `Store::applied_migrations` reads too.
+const TABLE: &str = "_sqlx_migrations";
+
+/// Applies the pending migrations one at a time, each announced in the log before it starts and timed after. Some
+/// rebuild a table or its indexes, which on a database of millions of users takes a minute or more with those
+/// tables locked (docs/architecture.md); a node that says nothing meanwhile looks hung.
+pub(crate) async fn apply<DB>(migrator: &Migrator, pool: &sqlx::Pool<DB>) -> Result<(), MigrateError>
+where
+    DB: sqlx::Database,
+    DB::Connection: Migrate,
+{
+    let applied = {
+        let mut conn = pool.acquire().await?;
+        conn.ensure_migrations_table(TABLE).await?;
+        conn.list_applied_migrations(TABLE).await?
+    };
+    for m in migrator.iter().filter(|m| applied.iter().all(|a| a.version != m.version)) {
+        tracing::info!(version = m.version, name = %m.description, "applying migration");
+        let started = std::time::Instant::now();
+        // Another node may have applied it meanwhile: then this one waits for the migrator's lock and does nothing.
+        migrator.run_to(m.version, pool).await?;
+        tracing::info!(version = m.version, seconds = started.elapsed().as_secs_f64(), "migration applied");
+    }
+    Ok(())
 }
 
 /// The migration versions this build knows, for the backend of `url`.

@@ -98,8 +98,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .await
                 .map_err(unavailable)?;
             if options.migrate {
-                crate::migrations::sqlite()
-                    .run(&writer)
+                crate::migrations::apply(&crate::migrations::sqlite(), &writer)
                     .await
                     .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             }
@@ -141,8 +140,7 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .await
                 .map_err(unavailable)?;
             if options.migrate {
-                crate::migrations::postgres()
-                    .run(&pool)
+                crate::migrations::apply(&crate::migrations::postgres(), &pool)
                     .await
                     .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             }

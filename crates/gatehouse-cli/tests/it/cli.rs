@@ -10,7 +10,7 @@ use gatehouse_core::crypto::{HashParams, Passwords};
 use crate::harness::{Backend, Client, TestEnv, wait_for_mails};
 use crate::on_both_backends;
 
-on_both_backends!(user_commands_manage_users, config_show_and_doctor);
+on_both_backends!(user_commands_manage_users, config_show_and_doctor, migrate_says_what_it_applies);
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
@@ -19,6 +19,7 @@ pub(crate) fn gatehouse(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Ou
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("GATEHOUSE_CONFIG")
+        .env("NO_COLOR", "1")
         .env("GATEHOUSE_DATABASE_URL", &env.db_url)
         .env("GATEHOUSE_DATA_DIR", env.dir.path());
     if let Some(schema) = &env.schema {
@@ -369,5 +370,25 @@ async fn config_show_and_doctor(backend: Backend) {
     let out = with_env(&["doctor", "--database-url", "postgres://nobody@127.0.0.1:1/none"], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  database:"));
+    env.cleanup().await;
+}
+
+/// `gatehouse migrate` names each migration before it starts and times it after (one may take minutes on a large
+/// database), and says nothing of the kind when there is nothing to do.
+async fn migrate_says_what_it_applies(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let out = gatehouse(&env, &["migrate"], None);
+    assert!(ok(&out).contains("is up to date"));
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let applying = log.lines().filter(|l| l.contains("applying migration")).count();
+    let applied = log.lines().filter(|l| l.contains("migration applied") && l.contains("seconds=")).count();
+    assert!(applying >= 16 && applied == applying, "{log}");
+    assert!(!log.contains("already exists"), "PostgreSQL's notices stay out of the log: {log}");
+    assert!(log.contains("version=1 name=init"), "{log}");
+    let again = gatehouse(&env, &["migrate"], None);
+    assert!(ok(&again).contains("is up to date"));
+    let log = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(!log.contains("migration"), "{log}");
+    assert!(!log.contains("already exists"), "PostgreSQL's notices stay out of the log: {log}");
     env.cleanup().await;
 }
