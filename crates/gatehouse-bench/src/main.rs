@@ -1083,9 +1083,10 @@ async fn third_party_main(
          `GET /rest/device/approvals?wait=5` and signed approval, the answer with the token, `POST /v1/token`. \
          Rate limits off.\n\
          - Then {} `/v1/authenticate` calls opened at once, spread over the people, held until every request is on a \
-         device: the server's RSS before and while they wait, then all approved.\n\n\
-         | backend | round trips/s | failed | p50 ms | p99 ms | calls held | all waiting after s | RSS before MiB | RSS waiting MiB | KiB per waiting call | answered |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         device: the server's RSS before and while they wait, the CPU over {} s of waiting with nothing happening \
+         (the server, and the rest of the machine: PostgreSQL, this bench), then all approved.\n\n\
+         | backend | round trips/s | failed | p50 ms | p99 ms | calls held | all waiting after s | RSS before MiB | RSS waiting MiB | KiB per waiting call | server cores while waiting | other cores while waiting | answered |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         if cfg!(debug_assertions) { " — **debug build**" } else { "" },
         bin.display(),
         m.cores,
@@ -1096,6 +1097,7 @@ async fn third_party_main(
         args.concurrency,
         args.duration_secs,
         args.held,
+        third_party::QUIET.as_secs(),
     );
     let mut failures = Vec::new();
     for &backend in backends {
@@ -1107,7 +1109,7 @@ async fn third_party_main(
         let per_call = held.rss_waiting_kib.saturating_sub(held.rss_before_kib) as f64 / held.calls.max(1) as f64;
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} | {} |",
             backend.name(),
             seen.completed as f64 / seen.elapsed.as_secs_f64().max(1e-9),
             seen.failed,
@@ -1118,6 +1120,8 @@ async fn third_party_main(
             held.rss_before_kib as f64 / 1024.0,
             held.rss_waiting_kib as f64 / 1024.0,
             per_call,
+            held.waiting_cpu.server_cores,
+            held.waiting_cpu.other_cores() + held.waiting_cpu.bench_cores,
             held.answered,
         );
         if let Some(f) = seen.first_failure {

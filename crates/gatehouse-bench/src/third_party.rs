@@ -224,11 +224,19 @@ pub struct Held {
     pub rss_waiting_kib: u64,
     /// How long it took until every call's request was on a device.
     pub all_waiting_after: Duration,
+    /// CPU over [`QUIET`] while every call waits and nothing happens: the server, and the rest of the machine
+    /// (PostgreSQL).
+    pub waiting_cpu: crate::server::CpuUse,
     pub answered: usize,
 }
 
+/// How long the held calls are watched doing nothing: with the time they take to start and to be approved, within
+/// the 20 s a `/v1/authenticate` call waits.
+pub const QUIET: Duration = Duration::from_secs(5);
+
 /// Opens `calls` `/v1/authenticate` calls at once (spread over the people), waits until every request is on a
-/// device, reads the server's memory, then approves them all and counts the answers.
+/// device, reads the server's memory and watches the CPU for [`QUIET`], then approves them all and counts the
+/// answers.
 pub async fn hold(base: &str, enrolled: &Enrolled, server_pid: u32, calls: usize) -> anyhow::Result<Held> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(0).build()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -258,6 +266,9 @@ pub async fn hold(base: &str, enrolled: &Enrolled, server_pid: u32, calls: usize
     }
     let all_waiting_after = started.elapsed();
     let rss_waiting_kib = crate::server::status_kib(server_pid, "VmRSS")?;
+    let quiet_from = crate::server::CpuSnapshot::take(server_pid)?;
+    tokio::time::sleep(QUIET).await;
+    let waiting_cpu = crate::server::CpuSnapshot::take(server_pid)?.since(&quiet_from, crate::server::clock_ticks());
     for (device, id, nonce) in &pending {
         device.approve(&http, id, nonce).await?;
     }
@@ -267,5 +278,5 @@ pub async fn hold(base: &str, enrolled: &Enrolled, server_pid: u32, calls: usize
             answered += 1;
         }
     }
-    Ok(Held { calls, rss_before_kib, rss_waiting_kib, all_waiting_after, answered })
+    Ok(Held { calls, rss_before_kib, rss_waiting_kib, all_waiting_after, waiting_cpu, answered })
 }
