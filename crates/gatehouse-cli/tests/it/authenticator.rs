@@ -288,10 +288,12 @@ async fn a_waiting_device_reads_the_database_only_when_there_is_news(backend: Ba
     // The device's first request writes when it was last seen; the next ones, within a minute, write nothing.
     ok(&gatehouse(&env, &["authenticator", "--store", &device, "pending", "--wait", "0", "--json"]));
     assert!(store.take().contains(&"touch_device".to_owned()));
+    // SQLite's once-a-second check sees that write before the poll below starts.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // Nothing happens for 4 s: two reads (one per second before). On SQLite one more is allowed: once a second the
     // store checks whether anything committed (another process may share the file), and the server's own
-    // background work (housekeeping's leases) may have.
+    // background work (housekeeping's leases, delivery) may have.
     let started = Instant::now();
     let out = ok(&gatehouse(&env, &["authenticator", "--store", &device, "pending", "--wait", "4", "--json"]));
     assert!(serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().is_empty(), "{out}");
