@@ -13,6 +13,7 @@ pub async fn run(overrides: &Overrides, bind: Option<String>) -> anyhow::Result<
         config.server.bind = bind;
     }
     tracing::info!(config = %overrides.source().describe(), "starting gatehouse {}", env!("CARGO_PKG_VERSION"));
+    raise_open_files_limit();
     let server = gatehouse_server::start(StartOptions {
         config,
         clock: Arc::new(SystemClock),
@@ -22,6 +23,30 @@ pub async fn run(overrides: &Overrides, bind: Option<String>) -> anyhow::Result<
     .await?;
     server.wait_for(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Below this many open files a node is warned: each connection is one, and every enrolled device holds one in a long
+/// poll all day.
+const FEW_OPEN_FILES: u64 = 4096;
+
+/// Raises the soft limit of open files to the hard limit, as Go's runtime does for every program. Many systems start
+/// a process with a soft limit of 1,024 (and a hard one far above): a node would refuse connections at about a
+/// thousand waiting devices while the system allows many more.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    if before.current != before.maximum
+        && let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: before.maximum, maximum: before.maximum })
+    {
+        tracing::warn!(error = %e, "cannot raise the limit of open files");
+    }
+    let limit = getrlimit(Resource::Nofile).current;
+    let shown = limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    if limit.is_some_and(|n| n < FEW_OPEN_FILES) {
+        tracing::warn!(limit = %shown, "few open files allowed: each connection takes one (raise LimitNOFILE or ulimit -n)");
+    } else {
+        tracing::info!(limit = %shown, "open files allowed");
+    }
 }
 
 /// Ctrl-C or SIGTERM.

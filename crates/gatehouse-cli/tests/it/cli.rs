@@ -241,8 +241,9 @@ async fn serve_runs_on_embedded_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = dir.path().join("serve.log");
-    let child = Command::new(BIN)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+    // Started with a soft limit of open files far below the hard one, as many systems start services.
+    let child = Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", BIN, "serve", "--bind", &format!("127.0.0.1:{port}")])
         .env_remove("GATEHOUSE_CONFIG")
         .env_remove("GATEHOUSE_DATABASE_URL")
         .env_remove("GATEHOUSE_DATA_DIR")
@@ -267,6 +268,13 @@ async fn serve_runs_on_embedded_defaults() {
     assert!(started.contains(&format!("listening on http://127.0.0.1:{port}")), "{started}");
     assert!(started.contains("database sqlite://./gatehouse-data/gatehouse.db"), "{started}");
     assert!(started.contains("file outbox ./gatehouse-data/outbox"), "{started}");
+    // The server raised its soft limit of open files to the hard one (one per waiting long poll).
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.0.id())).unwrap();
+    let open_files: Vec<&str> =
+        limits.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().collect();
+    assert_eq!(open_files[3], open_files[4], "{limits}");
+    assert_ne!(open_files[3], "256", "{limits}");
+    assert!(started.contains("open files allowed"), "{started}");
 
     // While the server runs, the CLI adds a user in the same database.
     let add = Command::new(BIN)
