@@ -54,7 +54,9 @@ where
         migrator.run_to(m.version, pool).await?;
         tracing::info!(version = m.version, seconds = started.elapsed().as_secs_f64(), "migration applied");
     }
-    Ok(())
+    // With nothing to apply, still the migrator's checks: a database migrated by a newer build (a migration this
+    // one does not know), or a migration whose file changed after it was applied, stops the node here.
+    migrator.run(pool).await
 }
 
 /// The migration versions this build knows, for the backend of `url`.
@@ -65,6 +67,26 @@ pub(crate) fn known(sqlite: bool) -> Vec<i64> {
 
 #[cfg(test)]
 mod tests {
+    /// Applying twice applies nothing the second time; a database that a newer build migrated further is refused,
+    /// as `Migrator::run` refused it before migrations were applied one at a time.
+    #[tokio::test]
+    async fn an_older_build_refuses_a_database_a_newer_one_migrated() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        super::apply(&super::sqlite(), &pool).await.unwrap();
+        super::apply(&super::sqlite(), &pool).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+        assert_eq!(applied, i64::try_from(super::known(true).len()).unwrap());
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer build', 1, x'00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let refused = super::apply(&super::sqlite(), &pool).await.unwrap_err();
+        assert!(matches!(refused, sqlx::migrate::MigrateError::VersionMissing(9999)), "{refused}");
+    }
+
     use sqlx::{Connection as _, Executor as _, Row as _};
 
     /// Two users as 0014 stored them (login names by user id), with rows of other tables that refer to them.
