@@ -374,7 +374,14 @@ mod tests {
                 Ok(Err(e)) => panic!("{e}"),
             }
         }
-        assert!(looks >= 2, "once more when listening again: {looks}");
+        // Once more when listening again. Seen once under a full test run: the notification before it.
+        while looks < 2 {
+            match tokio::time::timeout_at(deadline, heard.recv()).await.expect("LOOK_AGAIN once more") {
+                Ok(e) if e == LOOK_AGAIN => looks += 1,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
         relay.abort();
     }
 
