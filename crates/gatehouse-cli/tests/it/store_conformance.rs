@@ -293,6 +293,7 @@ async fn flow_starts_race_in_groups(backend: Backend) {
         let recorded = events.iter().any(|e| e.id == format!("race-{n}"));
         assert_eq!(recorded, matches!(r, Ok(true)), "call {n}: audit event written iff its flow was created");
     }
+    env.cleanup().await;
 }
 
 async fn flow_sessions(backend: Backend) {
