@@ -189,9 +189,9 @@ async fn relay_notifications(
 }
 
 /// SQLite's approval events reach the waiters of this process only: another process on the same file (a second
-/// `gatehouse serve`) changes it unannounced. So every second, while anyone waits, the store asks SQLite whether
-/// another connection committed since it last asked (`PRAGMA data_version`, on a connection of its own) and if one
-/// did, sends [`LOOK_AGAIN`]. Waiters of an idle database read nothing; under writes they look once a second.
+/// `gatehouse serve`) changes it unannounced. So every second the store asks SQLite whether another connection
+/// committed since it last asked (`PRAGMA data_version`, on a connection of its own) and, if one did and anyone
+/// waits, sends [`LOOK_AGAIN`]. Waiters of an idle database read nothing; under writes they look once a second.
 fn look_again_after_commits(
     pool: &sqlx::SqlitePool,
     events: tokio::sync::broadcast::Sender<String>,
