@@ -79,31 +79,40 @@ fn context_sql(i: &str) -> String {
 fn sqlite_users_sql() -> String {
     format!(
         "WITH RECURSIVE s(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM s WHERE i < $2) \
-         INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at) \
-         SELECT lower(hex(randomblob(16))), '{USERNAME_PREFIX}' || i, {context}, '[]', $3, $4, $4, $4 FROM s",
-        context = context_sql("i")
+         INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at, aliases) \
+         SELECT lower(hex(randomblob(16))), '{USERNAME_PREFIX}' || i, {context}, '[]', $3, $4, $4, $4, {aliases} FROM s",
+        context = context_sql("i"),
+        aliases = aliases_sql("i")
     )
 }
 
-/// The username and the email alias of users `$1 … $2`: a login name refers to its user by username.
+/// The aliases of user `i`, as SQL: `["bench{i}@example.test"]`.
+fn aliases_sql(i: &str) -> String {
+    format!("'[\"{USERNAME_PREFIX}' || {i} || '{EMAIL_DOMAIN}\"]'")
+}
+
+/// The username and the email alias of users `$1 … $2`: a login name refers to its user by username, and the alias
+/// to the username as the user's name before it.
 fn sqlite_logins_sql() -> String {
     format!(
         "WITH RECURSIVE s(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM s WHERE i < $2) \
-         INSERT INTO logins (login, owner, kind) \
-         SELECT '{USERNAME_PREFIX}' || i, '{USERNAME_PREFIX}' || i, 'username' FROM s \
-         UNION ALL SELECT '{USERNAME_PREFIX}' || i || '{EMAIL_DOMAIN}', '{USERNAME_PREFIX}' || i, 'alias' FROM s"
+         INSERT INTO logins (login, owner, kind, previous) \
+         SELECT '{USERNAME_PREFIX}' || i, '{USERNAME_PREFIX}' || i, 'username', NULL FROM s \
+         UNION ALL SELECT '{USERNAME_PREFIX}' || i || '{EMAIL_DOMAIN}', '{USERNAME_PREFIX}' || i, 'alias', '{USERNAME_PREFIX}' || i FROM s"
     )
 }
 
 fn postgres_users_sql() -> String {
     format!(
         "WITH u AS (\
-           INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at) \
-           SELECT md5(random()::text || i::text), '{USERNAME_PREFIX}' || i, {context}, '[]', $3, $4, $4, $4 \
+           INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at, aliases) \
+           SELECT md5(random()::text || i::text), '{USERNAME_PREFIX}' || i, {context}, '[]', $3, $4, $4, $4, {aliases} \
            FROM generate_series($1::bigint, $2::bigint) AS i RETURNING username) \
-         INSERT INTO logins (login, owner, kind) \
-         SELECT username, username, 'username' FROM u UNION ALL SELECT username || '{EMAIL_DOMAIN}', username, 'alias' FROM u",
-        context = context_sql("i")
+         INSERT INTO logins (login, owner, kind, previous) \
+         SELECT username, username, 'username', NULL FROM u \
+         UNION ALL SELECT username || '{EMAIL_DOMAIN}', username, 'alias', username FROM u",
+        context = context_sql("i"),
+        aliases = aliases_sql("i")
     )
 }
 

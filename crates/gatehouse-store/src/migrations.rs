@@ -21,13 +21,13 @@ macro_rules! migrations {
 
 pub(crate) fn sqlite() -> Migrator {
     Migrator::with_migrations(
-        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "users_by_name" own_tx true),
+        migrations!("sqlite": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "users_by_name" own_tx true, 17 "0017" "names_know_their_neighbours"),
     )
 }
 
 pub(crate) fn postgres() -> Migrator {
     Migrator::with_migrations(
-        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "names_in_code_point_order"),
+        migrations!("postgres": 1 "0001" "init", 2 "0002" "authentication", 3 "0003" "authenticator", 4 "0004" "self_service", 5 "0005" "step_up", 6 "0006" "rate_limits", 7 "0007" "pending_attempts", 8 "0008" "public_throttle", 9 "0009" "housekeeping", 10 "0010" "key_fingerprint", 11 "0011" "self_registration", 12 "0012" "applications", 13 "0013" "application_details", 14 "0014" "login_lookups", 15 "0015" "logins_by_owner", 16 "0016" "names_in_code_point_order", 17 "0017" "names_know_their_neighbours"),
     )
 }
 
@@ -97,7 +97,8 @@ mod tests {
         INSERT INTO failed_attempts (user_id, method, count) VALUES ('u-ann', 'password', 2); \
         INSERT INTO secret_answers (user_id, question, answer_hash, created_at) VALUES ('u-bob', 'pet', 'h2', 3);";
 
-    /// What an upgraded database must hold, on the connection `$conn`: every row kept, login names by owner, and
+    /// What an upgraded database must hold, on the connection `$conn`: every row kept, login names by owner, each with
+    /// the owner's name before it, each user with its aliases, and
     /// deleting a user still takes the rows that refer to it (by username for login names, by id for the rest).
     macro_rules! check_upgraded {
         ($conn:expr) => {{
@@ -123,6 +124,37 @@ mod tests {
                 ("bob", "bob", "username"),
             ];
             assert_eq!(logins, expected.map(|(l, o, k)| (l.to_owned(), o.to_owned(), k.to_owned())));
+            let previous: Vec<(String, Option<String>)> =
+                sqlx::query_as("SELECT login, previous FROM logins ORDER BY login")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            let expected = [
+                ("a@example.test", None),
+                ("ann", Some("a@example.test")),
+                ("ann@example.test", Some("ann")),
+                ("bob", None),
+            ];
+            assert_eq!(
+                previous,
+                expected.map(|(l, p)| (l.to_owned(), p.map(str::to_owned))),
+                "each name knows the one before it"
+            );
+            let aliases: Vec<(String, String)> =
+                sqlx::query_as("SELECT username, aliases FROM users ORDER BY username")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            let aliases: Vec<(String, Vec<String>)> =
+                aliases.into_iter().map(|(u, a)| (u, serde_json::from_str(&a).unwrap())).collect();
+            assert_eq!(
+                aliases,
+                [
+                    ("ann".to_owned(), vec!["a@example.test".to_owned(), "ann@example.test".to_owned()]),
+                    ("bob".to_owned(), vec![])
+                ],
+                "each user has its aliases in code point order"
+            );
             let count = |table: &str| format!("SELECT count(*) FROM {table}");
             for (table, rows) in [("failed_attempts", 1), ("secret_answers", 1)] {
                 let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count(table))).fetch_one(&mut *conn).await.unwrap();

@@ -143,36 +143,25 @@ macro_rules! user_columns {
     () => {
         concat!(
             "id, username, context_data, roles, password_hash, valid_from, valid_until, locked, lock_reason, locked_at, temp_locked_until, ",
-            "unlock_count, auth_method, password_changed_at, created_at, updated_at"
+            "unlock_count, auth_method, password_changed_at, created_at, updated_at, aliases"
         )
     };
 }
 
-/// Users with their aliases and failed-attempt counters as JSON columns (`aliases_json`, `counters_json`) from
-/// `$from`: one statement for what would be three. The aggregates are correlated subqueries, each backend's own
-/// spelling: the aliases by username (`logins_owner`, whose pages the search's own check for that user has just
-/// read), the counters by user id (`failed_attempts` holds rows only for users with attempts not yet reset).
-macro_rules! users_with_logins {
-    ($head:literal, $aliases:literal, $counters:literal, $($from:tt)+) => {
-        concat!(
-            "SELECT ",
-            $head,
-            user_columns!(),
-            ", ",
-            $aliases,
-            " AS aliases_json, ",
-            $counters,
-            " AS counters_json FROM ",
-            $($from)+
-        )
+/// Users with their failed-attempt counters as a JSON column (`counters_json`) from `$from`: one statement for what
+/// would be two. The aggregate is a correlated subquery in each backend's spelling, by user id (`failed_attempts`
+/// holds rows only for users with attempts not yet reset). The aliases are a column of the user's row (migration
+/// 0017): they are written with the user and never change.
+macro_rules! users_with_counters {
+    ($head:literal, $counters:literal, $($from:tt)+) => {
+        concat!("SELECT ", $head, user_columns!(), ", ", $counters, " AS counters_json FROM ", $($from)+)
     };
 }
 
 macro_rules! sqlite_users {
     ($head:literal, $($from:tt)+) => {
-        users_with_logins!(
+        users_with_counters!(
             $head,
-            "(SELECT json_group_array(login) FROM (SELECT login FROM logins WHERE owner = users.username AND kind = 'alias' ORDER BY login))",
             "(SELECT json_group_object(method, count) FROM failed_attempts WHERE user_id = users.id AND count > 0)",
             $($from)+
         )
@@ -181,9 +170,8 @@ macro_rules! sqlite_users {
 
 macro_rules! pg_users {
     ($head:literal, $($from:tt)+) => {
-        users_with_logins!(
+        users_with_counters!(
             $head,
-            "(SELECT COALESCE(json_agg(login ORDER BY login), '[]')::text FROM logins WHERE owner = users.username AND kind = 'alias')",
             "(SELECT COALESCE(json_object_agg(method, count), '{}')::text FROM failed_attempts WHERE user_id = users.id AND count > 0)",
             $($from)+
         )
@@ -193,27 +181,25 @@ macro_rules! pg_users {
 /// The login names of a search: `$1` is the prefix, `$from` bounds the names from below (the prefix, or the cursor),
 /// `$to` from above; of each user only the smallest name that matches.
 ///
+/// A name is its user's smallest match when the user's name just before it (`previous`, migration 0017) is absent
+/// or before the prefix: one column of the entry the range reads anyway. Before 0017 that took a descent into
+/// `logins_owner` per name read, which at 10 M users was half of a page's cost (docs/benchmarks.md, tenth session).
+/// A user's names never change once written, so `previous` never goes stale.
+///
 /// Every step goes by name, so that neighbouring names of a page are neighbouring entries (migrations 0015, and
-/// 0016 on SQLite): the range is the primary key of `logins`, the NOT EXISTS and the aliases are `logins_owner` at
-/// the found name's owner, and the user is found by username. A page of 100 reads about 200 entries of `logins`
-/// whatever the table's size. Lower-case login names in code point order are exactly those between the prefix and
-/// its successor: that is SQLite's order, and PostgreSQL's for these columns whatever the database's collation
-/// (migration 0016 gives them the C collation; under a linguistic one the range held "éa" for the prefix "e").
+/// 0016 on SQLite): the range is the primary key of `logins`, and the user is found by username. Lower-case login
+/// names in code point order are exactly those between the prefix and its successor: that is SQLite's order, and
+/// PostgreSQL's for these columns whatever the database's collation (migration 0016 gives them the C collation;
+/// under a linguistic one the range held "éa" for the prefix "e").
 macro_rules! search_names {
     ($from:literal, $to:literal) => {
-        concat!(
-            "l.login ",
-            $from,
-            $to,
-            " AND NOT EXISTS (SELECT 1 FROM logins m WHERE m.owner = l.owner AND m.login >= $1 AND m.login < l.login)"
-        )
+        concat!("l.login ", $from, $to, " AND (l.previous IS NULL OR l.previous < $1)")
     };
 }
 
 /// Users by a prefix of their login names (see [`search_names!`]); `page_key` is the login name a user was found by.
-/// SQLite's plan: `SEARCH l USING PRIMARY KEY (login>? AND login<?)`, `SEARCH m USING COVERING INDEX logins_owner
-/// (owner=?)`, `SEARCH users USING PRIMARY KEY (username=?)` — no scan, no temporary B-tree for the ORDER BY, no
-/// lookup by user id (`plan_tests`).
+/// SQLite's plan: `SEARCH l USING PRIMARY KEY (login>? AND login<?)`, then `SEARCH users USING PRIMARY KEY
+/// (username=?)` — no scan, no temporary B-tree for the ORDER BY, no lookup by user id (`plan_tests`).
 macro_rules! sqlite_search {
     ($from:literal, $to:literal, $limit:literal) => {
         sqlite_users!(
@@ -229,10 +215,10 @@ macro_rules! sqlite_search {
 /// PostgreSQL's spelling of [`sqlite_search!`]: the page's names first, then each user by username in a LATERAL
 /// subquery that `OFFSET 0` keeps from being merged into a join. That leaves the planner one sensible plan, found
 /// both by a plan for the call's values and by the generic plan for any values that a prepared statement switches to
-/// after five calls when it looks cheaper: `Index Only Scan using logins_pkey` in order, an anti join with
-/// `logins_owner`, stopping at the limit, then `Index Scan using users_username_key` per name (`plan_tests`). As one
-/// join, the generic plan at 1,000 users hashed the whole range and sorted it (about 5 ms a page instead of 1.5); at
-/// 10 M it was a parallel Gather Merge, which migration 0016 rules out (docs/benchmarks.md, eighth session).
+/// after five calls when it looks cheaper: `Index Only Scan using logins_pkey` in order, stopping at the limit, then
+/// `Index Scan using users_username_key` per name (`plan_tests`). As one join, the generic plan at 1,000 users hashed
+/// the whole range and sorted it (about 5 ms a page instead of 1.5); at 10 M it was a parallel Gather Merge, which
+/// migration 0016 rules out (docs/benchmarks.md, eighth session).
 macro_rules! pg_search {
     ($from:literal, $to:literal, $limit:literal) => {
         concat!(
@@ -304,6 +290,19 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// The rows of `logins` for a new user: the username, then the aliases in the order given (a name taken is reported
+/// in that order), each with the user's name just before it in code point order (`previous`, see [`search_names!`]).
+fn login_names<'a>(
+    username: &'a str,
+    aliases: &'a [String],
+) -> impl Iterator<Item = (&'a str, &'static str, Option<&'a str>)> {
+    let names: std::collections::BTreeSet<&str> =
+        std::iter::once(username).chain(aliases.iter().map(String::as_str)).collect();
+    std::iter::once((username, "username"))
+        .chain(aliases.iter().map(|a| (a.as_str(), "alias")))
+        .map(move |(name, kind)| (name, kind, names.range(..name).next_back().copied()))
+}
+
 /// Ids bound in one `IN (…)` list at most: far below every backend's limit on parameters (SQLite's 32,766,
 /// PostgreSQL's 65,535), and a statement's plan stays small.
 const IDS_PER_STATEMENT: usize = 500;
@@ -316,10 +315,11 @@ macro_rules! store_impl {
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
                 let context: String = row.try_get("context_data")?;
                 let roles: String = row.try_get("roles")?;
+                let aliases: String = row.try_get("aliases")?;
                 Ok(User {
                     id: row.try_get("id")?,
                     username: row.try_get("username")?,
-                    aliases: Vec::new(),
+                    aliases: json_list(&aliases).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
                     context: json_map(&context).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
                     roles: json_list(&roles).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
                     password_hash: row.try_get("password_hash")?,
@@ -393,12 +393,10 @@ macro_rules! store_impl {
                 list.push_unseparated(tail);
             }
 
-            /// A user from a row of [`UserQueries`], with its aliases and failed-attempt counters.
+            /// A user from a row of [`UserQueries`], with its failed-attempt counters.
             fn full_user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<User, StoreError> {
                 let mut user = Self::user_from_row(row).map_err(db_error)?;
-                let aliases: Option<String> = row.try_get("aliases_json").map_err(db_error)?;
                 let counters: Option<String> = row.try_get("counters_json").map_err(db_error)?;
-                user.aliases = aliases.as_deref().map_or(Ok(Vec::new()), json_list)?;
                 user.failed_attempts = match counters.as_deref() {
                     Some(text) => serde_json::from_str(text)
                         .map_err(|e| StoreError::Other(format!("corrupt failed-attempt counters: {e}")))?,
@@ -788,10 +786,12 @@ macro_rules! store_impl {
             async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
                 let mut tx = self.writer.begin().await.map_err(db_error)?;
                 let aliases: Vec<String> = user.aliases.iter().map(|a| normalize_login(a)).collect();
+                let mut sorted_aliases = aliases.clone();
+                sorted_aliases.sort_unstable();
                 sqlx::query(
                     "INSERT INTO users (id, username, context_data, roles, password_hash, password_changed_at, created_at, updated_at, \
-                     locked, lock_reason, locked_at, auth_method) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)",
+                     locked, lock_reason, locked_at, auth_method, aliases) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&user.id)
                 .bind(&user.username)
@@ -804,6 +804,7 @@ macro_rules! store_impl {
                 .bind(&user.lock_reason)
                 .bind(user.lock_reason.as_ref().map(|_| user.created_at))
                 .bind(&user.auth_method)
+                .bind(to_json(&sorted_aliases))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| user_insert_error(e, &user.username, "username"))?;
@@ -816,12 +817,12 @@ macro_rules! store_impl {
                         .await
                         .map_err(|e| user_insert_error(e, item, "item"))?;
                 }
-                let logins = std::iter::once((&user.username, "username")).chain(aliases.iter().map(|a| (a, "alias")));
-                for (login, kind) in logins {
-                    sqlx::query("INSERT INTO logins (login, owner, kind) VALUES ($1, $2, $3)")
+                for (login, kind, previous) in login_names(&user.username, &aliases) {
+                    sqlx::query("INSERT INTO logins (login, owner, kind, previous) VALUES ($1, $2, $3, $4)")
                         .bind(login)
                         .bind(&user.username)
                         .bind(kind)
+                        .bind(previous)
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| user_insert_error(e, login, kind))?;
@@ -2051,6 +2052,29 @@ store_impl!(
 );
 
 #[cfg(test)]
+mod login_name_tests {
+    use super::login_names;
+
+    /// Each name points at the user's name just before it in code point order, whatever order the aliases came in;
+    /// the rows keep the username first and the aliases' order.
+    #[test]
+    fn each_name_knows_the_one_before_it() {
+        let aliases = ["zed@example.test", "ann@example.test", "a\u{e9}"].map(String::from);
+        let rows: Vec<_> = login_names("ann", &aliases).collect();
+        assert_eq!(
+            rows,
+            [
+                ("ann", "username", None),
+                ("zed@example.test", "alias", Some("a\u{e9}")),
+                ("ann@example.test", "alias", Some("ann")),
+                ("a\u{e9}", "alias", Some("ann@example.test")),
+            ]
+        );
+        assert_eq!(login_names("bob", &[]).collect::<Vec<_>>(), [("bob", "username", None)]);
+    }
+}
+
+#[cfg(test)]
 mod prefix_tests {
     use super::prefix_end;
 
@@ -2110,8 +2134,7 @@ mod plan_tests {
             let plan = sqlite_plan(&pool, sql, binds).await;
             let text = plan.join("\n");
             assert!(text.contains("SEARCH l USING PRIMARY KEY (login>"), "{text}");
-            assert!(text.contains("SEARCH m USING COVERING INDEX logins_owner (owner=?"), "{text}");
-            assert!(text.contains("SEARCH logins USING COVERING INDEX logins_owner (owner=? AND kind=?)"), "{text}");
+            assert!(!text.contains("logins_owner"), "the names of the page's users come from the rows read: {text}");
             assert!(text.contains("SEARCH users USING PRIMARY KEY (username=?)"), "{text}");
             for step in &plan {
                 assert!(!step.contains("user_id=?") || step.contains("failed_attempts"), "{text}");
@@ -2139,8 +2162,8 @@ mod plan_tests {
         crate::migrations::postgres().run(&mut conn).await.unwrap();
         sqlx::raw_sql(
             "INSERT INTO users (id, username, created_at, updated_at) SELECT 'u' || i, 'bench' || i, 1, 1 FROM generate_series(0, 4999) i; \
-             INSERT INTO logins (login, owner, kind) SELECT 'bench' || i, 'bench' || i, 'username' FROM generate_series(0, 4999) i \
-             UNION ALL SELECT 'bench' || i || '@example.test', 'bench' || i, 'alias' FROM generate_series(0, 4999) i; \
+             INSERT INTO logins (login, owner, kind, previous) SELECT 'bench' || i, 'bench' || i, 'username', NULL FROM generate_series(0, 4999) i \
+             UNION ALL SELECT 'bench' || i || '@example.test', 'bench' || i, 'alias', 'bench' || i FROM generate_series(0, 4999) i; \
              ANALYZE",
         )
         .execute(&mut conn)
@@ -2163,7 +2186,7 @@ mod plan_tests {
                 let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(explain)).fetch_all(&mut conn).await.unwrap();
                 let text = rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>().join("\n");
                 assert!(text.contains("Index Only Scan using logins_pkey on logins l"), "{mode}:\n{text}");
-                assert!(text.contains("Index Only Scan using logins_owner on logins m"), "{mode}:\n{text}");
+                assert!(!text.contains("logins_owner"), "{mode}:\n{text}");
                 assert!(text.contains("Index Scan using users_username_key on users"), "{mode}:\n{text}");
                 for step in ["Sort", "Hash", "Gather", "Parallel", "Seq Scan on users", "Seq Scan on logins"] {
                     assert!(!text.contains(step), "{mode}: {step}\n{text}");
