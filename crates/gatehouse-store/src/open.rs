@@ -76,6 +76,28 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// Applies the pending migrations on a connection of their own whose statements sqlx does not log. A migration can
+/// take minutes on a large database, and `migrations::apply` logs each one and its time; sqlx would also warn of a
+/// slow statement and print the migration's whole text.
+async fn migrate<DB>(
+    migrator: &sqlx::migrate::Migrator,
+    connect: <DB::Connection as sqlx::Connection>::Options,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    use sqlx::ConnectOptions as _;
+    let pool = sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(1)
+        .connect_with(connect.disable_statement_logging())
+        .await
+        .map_err(unavailable)?;
+    let applied = crate::migrations::apply(migrator, &pool).await;
+    pool.close().await;
+    applied.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+}
+
 /// Connects (creating the SQLite file and its directory if needed) and, if asked, migrates.
 pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
     match options.backend()? {
@@ -91,17 +113,15 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
             }
+            if options.migrate {
+                migrate::<sqlx::Sqlite>(&crate::migrations::sqlite(), connect.clone()).await?;
+            }
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(options.lock_wait.max(Duration::from_secs(10)))
                 .connect_with(connect.clone())
                 .await
                 .map_err(unavailable)?;
-            if options.migrate {
-                crate::migrations::apply(&crate::migrations::sqlite(), &writer)
-                    .await
-                    .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -132,6 +152,9 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 connect = connect.options([("search_path", schema.as_str())]);
             }
             connect = connect.options([("lock_timeout", options.lock_wait.as_millis().to_string())]);
+            if options.migrate {
+                migrate::<sqlx::Postgres>(&crate::migrations::postgres(), connect.clone()).await?;
+            }
             let search = pg_search_pool(&connect, options.max_connections);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
@@ -139,11 +162,6 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
                 .connect_with(connect)
                 .await
                 .map_err(unavailable)?;
-            if options.migrate {
-                crate::migrations::apply(&crate::migrations::postgres(), &pool)
-                    .await
-                    .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            }
             let (events, _) = tokio::sync::broadcast::channel(256);
             let listener = relay_notifications(&pool, events.clone()).await?;
             let batch_writer = pool.clone();
