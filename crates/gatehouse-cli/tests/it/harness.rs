@@ -187,16 +187,39 @@ impl TestEnv {
     }
 
     /// Drops the PostgreSQL schema (SQLite files go with the temporary directory).
-    pub async fn cleanup(self) {
-        if let Some(schema) = &self.schema {
-            let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
+    pub async fn cleanup(mut self) {
+        if let Some(schema) = self.schema.take() {
+            drop_schema(&self.db_url, &schema).await.unwrap();
         }
     }
+}
+
+impl Drop for TestEnv {
+    /// A test that panics before [`TestEnv::cleanup`] still drops its schema (a run left one behind per failure).
+    /// The drop runs on a thread and a runtime of its own: this one may be unwinding inside the test's runtime.
+    fn drop(&mut self) {
+        if let Some(schema) = self.schema.take() {
+            let url = self.db_url.clone();
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(drop_schema(&url, &schema)).map_err(std::io::Error::other)
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop a test schema: {dropped:?}");
+            }
+        }
+    }
+}
+
+/// Drops `schema`, waiting at most 5 s for the locks of connections still open (a server the panic left running).
+async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
 }
 
 pub struct TestServer {
@@ -506,4 +529,29 @@ pub async fn reset_until_otp(server: &TestServer, outbox: &Path, username: &str,
     assert_eq!(r.next_step(), Some("EMAIL_OTP_REQUIRED"));
     let mails = wait_for_mails(outbox, email, before + 1).await;
     (c, mails[before].otp())
+}
+
+/// A test that panics with its PostgreSQL schema in use still leaves no schema behind.
+#[tokio::test]
+async fn a_test_that_panics_drops_its_schema() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    env.store().await.ping().await.unwrap();
+    let schema = env.schema.clone().unwrap();
+    let pool = sqlx::PgPool::connect(&env.db_url).await.unwrap();
+    let exists = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1")
+            .bind(&schema)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(exists().await, 1, "the store made its schema");
+    let failed = tokio::spawn(async move {
+        let _env = env;
+        panic!("a failing test");
+    })
+    .await;
+    assert!(failed.is_err_and(|e| e.is_panic()));
+    assert_eq!(exists().await, 0, "the schema went with the failed test");
+    pool.close().await;
 }
