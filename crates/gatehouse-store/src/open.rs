@@ -175,10 +175,11 @@ pub async fn open(options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// Listens on the approval events channel and relays every notification to this process's waiters, who read the
-/// database only when told. A notification sent while the listener has no connection is lost. When the connection
-/// drops, sqlx connects and listens again before `try_recv` says so (`Ok(None)`): then one [`LOOK_AGAIN`] sends the
-/// waiters to the database, which holds whatever was decided meanwhile. If it cannot reconnect (`Err`), the relay
-/// sends [`LOOK_AGAIN`] every second until a new listener is in place, and once more after.
+/// database only when told. A notification sent while the listener has no connection is lost, so when the
+/// connection ends (`Ok(None)`, or an error) the relay sends [`LOOK_AGAIN`] at once and every second until a new
+/// listener listens, and once more after: the waiters read the database, which holds whatever was decided meanwhile.
+/// The listener does not reconnect by itself (`eager_reconnect` off): sqlx's own reconnection said nothing until it
+/// had a connection, up to the pool's acquire timeout (10 s) while the database was unreachable.
 async fn relay_notifications(
     pool: &sqlx::PgPool,
     events: tokio::sync::broadcast::Sender<String>,
@@ -192,8 +193,9 @@ async fn relay_notifications(
                     let _ = events.send(n.payload().to_owned());
                 }
                 Ok(None) => {
-                    tracing::warn!("approval event listener lost its connection and listens again");
-                    let _ = events.send(LOOK_AGAIN.to_owned());
+                    tracing::warn!("approval event listener lost its connection; waiters read the database meanwhile");
+                    drop(listener);
+                    listener = relisten(&pool, &events).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "approval event listener failed; waiters read the database meanwhile");
@@ -245,6 +247,7 @@ fn look_again_after_commits(
 
 async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
     listener.listen(crate::sql::EVENTS_CHANNEL).await?;
     Ok(listener)
 }
@@ -352,6 +355,34 @@ mod tests {
         assert_eq!(pool.options().get_max_connections(), 2);
     }
 
+    /// Waits until a notification sent after a [`LOOK_AGAIN`] arrives: one is sent after each (the first ones may
+    /// come before the new listener listens), and [`LOOK_AGAIN`] must keep coming until one is heard. Other tests'
+    /// servers NOTIFY on the same channel of the same database: their events are skipped.
+    async fn heard_again(
+        heard: &mut tokio::sync::broadcast::Receiver<String>,
+        direct: &sqlx::PgPool,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) {
+        let mut sent = Vec::new();
+        loop {
+            let event = tokio::time::timeout_at(deadline, heard.recv()).await.expect("heard again").unwrap();
+            if sent.contains(&event) {
+                return;
+            }
+            if event == LOOK_AGAIN {
+                let payload = format!("decided:{name}:{}", sent.len());
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::sql::EVENTS_CHANNEL)
+                    .bind(&payload)
+                    .execute(direct)
+                    .await
+                    .unwrap();
+                sent.push(payload);
+            }
+        }
+    }
+
     /// A listener whose connection ends (a restart, a proxy's idle timeout, an operator) sends every waiter to the
     /// database, and listens again: what is notified afterwards arrives.
     #[tokio::test]
@@ -372,29 +403,98 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(ended, [true], "one listener");
-        // Other tests' servers NOTIFY on the same channel of the same database: their events are skipped.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let event = tokio::time::timeout_at(deadline, heard.recv()).await.expect("LOOK_AGAIN").unwrap();
-            if event == LOOK_AGAIN {
-                break;
+        heard_again(&mut heard, &pool, &name, tokio::time::Instant::now() + Duration::from_secs(10)).await;
+        relay.abort();
+    }
+
+    /// A TCP proxy in front of PostgreSQL that a test cuts (every connection ends, new ones are refused) and
+    /// restores: a network outage, as the listener sees it.
+    struct Proxy {
+        addr: std::net::SocketAddr,
+        upstream: String,
+        serving: Option<tokio::task::JoinHandle<()>>,
+    }
+
+    impl Proxy {
+        async fn start(upstream: String) -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let serving = Some(tokio::spawn(Self::serve(listener, upstream.clone())));
+            Self { addr, upstream, serving }
+        }
+
+        async fn serve(listener: tokio::net::TcpListener, upstream: String) {
+            // Dropped with this task when the proxy is cut: every connection ends with it.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
             }
         }
-        // Sent once the listener listens again: what is notified from then on arrives.
-        let payload = format!("decided:{name}");
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::sql::EVENTS_CHANNEL)
-            .bind(&payload)
-            .execute(&pool)
+
+        fn cut(&mut self) {
+            if let Some(serving) = self.serving.take() {
+                serving.abort();
+            }
+        }
+
+        async fn restore(&mut self) {
+            let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+            self.serving = Some(tokio::spawn(Self::serve(listener, self.upstream.clone())));
+        }
+    }
+
+    /// While PostgreSQL cannot be reached, waiters are sent to the database at once and every second (where they
+    /// find it down too, and answer so); once it can, the listener listens again and notifications arrive.
+    #[tokio::test]
+    async fn waiters_look_again_every_second_while_the_database_is_unreachable() {
+        use std::str::FromStr as _;
+        let name = format!("gh_outage_{}", std::process::id());
+        let direct_options = sqlx::postgres::PgConnectOptions::from_str(&crate::test_postgres::url()).unwrap();
+        let upstream = format!("{}:{}", direct_options.get_host(), direct_options.get_port());
+        let mut proxy = Proxy::start(upstream).await;
+        let through_proxy = direct_options.clone().host("127.0.0.1").port(proxy.addr.port()).application_name(&name);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(through_proxy)
             .await
             .unwrap();
-        loop {
-            let event = tokio::time::timeout_at(deadline, heard.recv()).await.expect("heard again").unwrap();
-            if event == payload {
-                break;
+        let direct =
+            sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(direct_options).await.unwrap();
+        let (events, mut heard) = tokio::sync::broadcast::channel(1024);
+        let relay = relay_notifications(&pool, events).await.unwrap();
+
+        proxy.cut();
+        let outage = tokio::time::Instant::now();
+        let mut looks = 0;
+        while looks < 3 {
+            // At once, then every second: well before the pool gives up acquiring a connection (10 s, as the store's).
+            let event = tokio::time::timeout_at(outage + Duration::from_secs(5), heard.recv())
+                .await
+                .expect("LOOK_AGAIN every second")
+                .unwrap();
+            if event == LOOK_AGAIN {
+                looks += 1;
             }
         }
+        let unreachable: Vec<String> =
+            sqlx::query_scalar("SELECT application_name::text FROM pg_stat_activity WHERE application_name = $1")
+                .bind(&name)
+                .fetch_all(&direct)
+                .await
+                .unwrap();
+        assert_eq!(unreachable, Vec::<String>::new(), "no connection through the proxy while it is cut");
+
+        proxy.restore().await;
+        heard_again(&mut heard, &direct, &name, tokio::time::Instant::now() + Duration::from_secs(20)).await;
         relay.abort();
+        pool.close().await;
+        direct.close().await;
     }
 
     #[test]
