@@ -67,6 +67,8 @@ pub(crate) fn known(sqlite: bool) -> Vec<i64> {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::{Connection as _, Executor as _, Row as _};
+
     /// Applying twice applies nothing the second time; a database that a newer build migrated further is refused,
     /// as `Migrator::run` refused it before migrations were applied one at a time.
     #[tokio::test]
@@ -86,8 +88,6 @@ mod tests {
         let refused = super::apply(&super::sqlite(), &pool).await.unwrap_err();
         assert!(matches!(refused, sqlx::migrate::MigrateError::VersionMissing(9999)), "{refused}");
     }
-
-    use sqlx::{Connection as _, Executor as _, Row as _};
 
     /// Two users as 0014 stored them (login names by user id), with rows of other tables that refer to them.
     const USERS_OF_0014: &str = "\

@@ -28,7 +28,9 @@ INSERT INTO logins (login, owner, kind, previous)
     FROM logins_before_0017 ORDER BY login;
 DROP TABLE logins_before_0017;
 ALTER TABLE logins ADD CONSTRAINT logins_owner_fkey FOREIGN KEY (owner) REFERENCES users (username) ON DELETE CASCADE;
-CREATE INDEX logins_owner ON logins (owner, kind, login);
+-- No statement reads names by owner any more: `logins_owner` serves only the cascade from a deleted user, for which
+-- the owner alone is enough (the old index also held the kind and the name).
+CREATE INDEX logins_owner ON logins (owner);
 ALTER TABLE logins SET (parallel_workers = 0);
 
 ALTER TABLE users ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
