@@ -160,6 +160,10 @@ struct Args {
     /// Scale scenario: expired flow sessions for housekeeping to purge during the identify load (0: no check).
     #[arg(long, default_value_t = 2_000_000)]
     expired_flows: u64,
+    /// Scale scenario: rounds per call kind; in each, every size for `--duration-secs`, in turns. Several rounds
+    /// give the ratio between sizes on a machine whose speed drifts (the median of the rounds' ratios).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Scale scenario: clients calling identify during the purge (few, so that waits are the purge's, not a queue's).
     #[arg(long, default_value_t = 2)]
     purge_clients: usize,
@@ -355,13 +359,43 @@ async fn on_fresh_database<T>(
     backend: Backend,
     run: impl AsyncFnOnce(&Database, &std::path::Path) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, tempfile::TempDir)> {
-    let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
-    let db = database(args, backend, dir.path());
-    let result = run(&db, dir.path()).await;
-    let dropped = server::drop_schema(&db).await;
+    let (value, mut dirs) =
+        on_fresh_databases(args, backend, 1, async |fresh: &[Fresh]| run(&fresh[0].db, fresh[0].dir.path()).await)
+            .await?;
+    let dir = dirs.pop().context("one directory")?;
+    Ok((value, dir))
+}
+
+/// A database made for one measurement and the directory of its server's files.
+struct Fresh {
+    db: Database,
+    dir: tempfile::TempDir,
+}
+
+/// Runs `run` on `n` fresh databases at once (SQLite files or PostgreSQL schemas), then drops the schemas, also
+/// when `run` failed; the directories are returned so that their logs outlive the run.
+async fn on_fresh_databases<T>(
+    args: &Args,
+    backend: Backend,
+    n: usize,
+    run: impl AsyncFnOnce(&[Fresh]) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Vec<tempfile::TempDir>)> {
+    let mut fresh = Vec::with_capacity(n);
+    for _ in 0..n {
+        let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir()?;
+        fresh.push(Fresh { db: database(args, backend, dir.path()), dir });
+    }
+    let result = run(&fresh).await;
+    let mut dropped = Ok(());
+    for f in &fresh {
+        let d = server::drop_schema(&f.db).await;
+        if dropped.is_ok() {
+            dropped = d;
+        }
+    }
     let value = result?;
     dropped?;
-    Ok((value, dir))
+    Ok((value, fresh.into_iter().map(|f| f.dir).collect()))
 }
 
 /// A SQLite file in `dir`, or a fresh PostgreSQL schema.
@@ -1169,8 +1203,10 @@ async fn seed_main(a: &SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The scale scenario: per backend, per size (1,000 users, then `--users`), a seeded database, a server on it and
-/// every call kind of [`scale::Call`] for `--duration-secs`; on the small database, the housekeeping check.
+/// The scale scenario: per backend, a fresh database per size (1,000 users and `--users`), each seeded and served
+/// by a server of its own; then every call kind of [`scale::Call`] in `--rounds` rounds of `--duration-secs` per
+/// size, the sizes taking turns (the order reversed every other round) so that a machine whose speed drifts
+/// weighs on both alike; on the small database, the housekeeping check.
 async fn scale_main(
     args: &Args,
     bin: &std::path::Path,
@@ -1185,33 +1221,25 @@ async fn scale_main(
     sizes.dedup();
     let mut runs = Vec::new();
     for &backend in backends {
-        let mut run = scale::BackendScale { backend: backend.name(), sizes: Vec::new(), purge: None };
-        for (n, &users) in sizes.iter().enumerate() {
-            let measure = async |db: &Database, dir: &std::path::Path| {
-                scale_on(args, backend, bin, params, db, dir, users, n == 0).await
-            };
-            let ((size, purge), _dir) = on_fresh_database(args, backend, measure).await?;
-            run.sizes.push(size);
-            if purge.is_some() {
-                run.purge = purge;
-            }
-        }
+        let measure = async |fresh: &[Fresh]| scale_on(args, backend, bin, params, fresh, &sizes).await;
+        let (run, _dirs) = on_fresh_databases(args, backend, sizes.len(), measure).await?;
         runs.push(run);
     }
     let m = Machine::probe(cores);
     let header = format!(
         "# Ten million users\n\nRun started {started_at}{}; server `{}`.\n\n- Machine: {} cores ({}), {} MiB RAM, {}, kernel {}\n\
          - Per backend and size: a fresh database seeded in SQL (`gatehouse-bench seed`: users `bench{{i}}`, email alias \
-         `bench{{i}}@example.test`, one argon2id hash m={} t={} p=1), a `gatehouse serve` on it (padding and rate limits \
-         off, file outbox), then {} clients for {} s per call kind. Identify: select + identify of a random user (the \
-         identify call timed). Before the calls the users' data is read once, as on a server that has run a while \
-         (SQLite: the file, into the OS page cache; PostgreSQL: `pg_prewarm` of users, logins and their indexes, \
-         into its shared buffers when they hold it all, else into the page cache). Login: the right password of a \
-         random user. Admin search (admin API token): the prefix `bench{{i}}` of one random user; a page of 100 of \
-         prefix `bench` after a random cursor.\n\
-         - Housekeeping: {} expired flow sessions seeded into the small database, the server started, {} clients calling \
-         identify for {} s from the moment it is ready; then again once every expired row is gone (or after {} s); \
-         compared with the same clients on the same database before the expired sessions were added.\n",
+         `bench{{i}}@example.test`, one argon2id hash m={} t={} p=1) and a `gatehouse serve` on it (padding and rate \
+         limits off, file outbox); all sizes seeded and served at once. Before the calls the users' data is read once, \
+         as on a server that has run a while (SQLite: the file, into the OS page cache; PostgreSQL: `pg_prewarm` of \
+         users, logins and their indexes, into its shared buffers when they hold it all, else into the page cache).\n\
+         - Per call kind, {} round(s): in each, {} clients for {} s against each size in turn, the order reversed every \
+         other round; the ratio to the smallest size is taken per round, then its median. Identify: select + identify \
+         of a random user (the identify call timed). Login: the right password of a random user. Admin search (admin \
+         API token): the prefix `bench{{i}}` of one random user; a page of 100 of prefix `bench` after a random cursor.\n\
+         - Housekeeping: {} expired flow sessions seeded into the small database, its server restarted, {} clients \
+         calling identify for {} s from the moment it is ready; then again once every expired row is gone (or after {} \
+         s); compared with the same clients on the same database before the expired sessions were added.\n",
         if cfg!(debug_assertions) { " — **debug build: these numbers mean nothing**" } else { "" },
         bin.display(),
         m.cores,
@@ -1221,6 +1249,7 @@ async fn scale_main(
         m.kernel,
         params.memory_kib,
         params.iterations,
+        args.rounds.max(1),
         args.concurrency,
         args.duration_secs,
         args.expired_flows,
@@ -1232,7 +1261,9 @@ async fn scale_main(
     publish(args, &out)?;
     let failed: u64 = runs
         .iter()
-        .flat_map(|r| r.sizes.iter().flat_map(|s| s.calls.iter().map(|(_, c)| c.failed)))
+        .flat_map(|r| {
+            r.sizes.iter().flat_map(|s| s.calls.iter().flat_map(|(_, rounds)| rounds.iter().map(|c| c.failed)))
+        })
         .chain(
             runs.iter()
                 .filter_map(|r| r.purge.as_ref())
@@ -1245,57 +1276,118 @@ async fn scale_main(
     Ok(())
 }
 
-/// One size on one backend: seed, serve, measure; with `purge`, then the housekeeping check on the same database.
-#[expect(clippy::too_many_arguments, reason = "one scenario step, called once")]
+/// A seeded database of one size and the server on it.
+struct Served<'a> {
+    fresh: &'a Fresh,
+    users: u64,
+    config: PathBuf,
+    port: u16,
+    server: ServerProcess,
+    token: String,
+}
+
+/// One backend: seed every size, serve each, measure the call kinds in alternating rounds; then the housekeeping
+/// check on the smallest.
 async fn scale_on(
     args: &Args,
     backend: Backend,
     bin: &std::path::Path,
     params: HashParams,
-    db: &Database,
-    dir: &std::path::Path,
-    users: u64,
-    purge: bool,
-) -> anyhow::Result<(scale::SizeRun, Option<scale::PurgeRun>)> {
-    eprintln!("{}: seeding {users} users…", backend.name());
-    let seeded = seed::seed(db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?;
-    let (warmed, into) = seed::warm(db).await?;
-    eprintln!("{}: read {warmed} MiB of users and login names into {into}", backend.name());
-    let port = server::free_port()?;
-    let config = server::write_config(dir, port, db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
-    let server = ServerProcess::start(bin, &config, dir, port).await?;
-    let token = scale::admin_token(bin, &config)?;
-    let duration = Duration::from_secs(args.duration_secs);
-    let mut calls = Vec::new();
-    for call in scale::Call::ALL {
-        eprintln!("{} {users} users: {} for {} s…", backend.name(), call.label(), args.duration_secs);
-        let stats = scale::run(&server, &token, users, call, args.concurrency, duration).await?;
-        eprintln!("  {:.1}/s, {} failed", stats.per_second(), stats.failed);
-        calls.push((call, stats));
+    fresh: &[Fresh],
+    sizes: &[u64],
+) -> anyhow::Result<scale::BackendScale> {
+    let mut seeded = Vec::new();
+    for (f, &users) in fresh.iter().zip(sizes) {
+        eprintln!("{}: seeding {users} users…", backend.name());
+        seeded.push(seed::seed(&f.db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?);
     }
-    let check = purge && args.expired_flows > 0;
-    // The housekeeping check's baseline: the same clients on the same server, nothing to purge.
-    let without = if check {
-        eprintln!(
-            "{}: identify with {} clients for {} s, nothing to purge…",
-            backend.name(),
-            args.purge_clients,
-            args.duration_secs
-        );
-        Some(scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?)
-    } else {
-        None
+    let mut served = Vec::new();
+    for (f, &users) in fresh.iter().zip(sizes) {
+        let (warmed, into) = seed::warm(&f.db).await?;
+        eprintln!("{}: read {warmed} MiB of {users} users' data into {into}", backend.name());
+        let port = server::free_port()?;
+        let config =
+            server::write_config(f.dir.path(), port, &f.db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
+        let server = ServerProcess::start(bin, &config, f.dir.path(), port).await?;
+        let token = scale::admin_token(bin, &config)?;
+        served.push(Served { fresh: f, users, config, port, server, token });
+    }
+    let duration = Duration::from_secs(args.duration_secs);
+    let rounds = args.rounds.max(1);
+    let mut calls: Vec<Vec<(scale::Call, Vec<scale::CallStats>)>> = served.iter().map(|_| Vec::new()).collect();
+    for call in scale::Call::ALL {
+        let mut per_size: Vec<Vec<scale::CallStats>> = served.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            let mut order: Vec<usize> = (0..served.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                let s = &served[i];
+                eprintln!(
+                    "{} {} users, round {}/{rounds}: {} for {} s…",
+                    backend.name(),
+                    s.users,
+                    round + 1,
+                    call.label(),
+                    args.duration_secs
+                );
+                let stats = scale::run(&s.server, &s.token, s.users, call, args.concurrency, duration).await?;
+                eprintln!("  {:.1}/s, {} failed", stats.per_second(), stats.failed);
+                per_size[i].push(stats);
+            }
+        }
+        for (size_calls, stats) in calls.iter_mut().zip(per_size) {
+            size_calls.push((call, stats));
+        }
+    }
+    // The larger sizes first: the housekeeping check runs on the smallest alone.
+    let mut sizes_run = Vec::new();
+    let mut smallest = None;
+    for (n, ((s, seeded), calls)) in served.into_iter().zip(seeded).zip(calls).enumerate() {
+        sizes_run.push(scale::SizeRun { users: s.users, seeded, calls });
+        if n == 0 {
+            smallest = Some(s);
+        } else {
+            s.server.stop().await?;
+        }
+    }
+    let purge = match smallest {
+        Some(s) if args.expired_flows > 0 => Some(purge_check(args, backend, bin, params, s).await?),
+        Some(s) => {
+            s.server.stop().await?;
+            None
+        }
+        None => None,
     };
+    Ok(scale::BackendScale { backend: backend.name(), sizes: sizes_run, purge })
+}
+
+/// Identify with a few clients on the smallest size, with nothing to purge; then with expired flow sessions
+/// seeded, from the moment a restarted server is ready while housekeeping purges them, and once they are gone.
+async fn purge_check(
+    args: &Args,
+    backend: Backend,
+    bin: &std::path::Path,
+    params: HashParams,
+    served: Served<'_>,
+) -> anyhow::Result<scale::PurgeRun> {
+    let Served { fresh, users, config, port, server, token } = served;
+    let db = &fresh.db;
+    let duration = Duration::from_secs(args.duration_secs);
+    eprintln!(
+        "{}: identify with {} clients for {} s, nothing to purge…",
+        backend.name(),
+        args.purge_clients,
+        args.duration_secs
+    );
+    let without = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
     server.stop().await?;
-    let size = scale::SizeRun { users, seeded, calls };
-    let Some(without) = without else {
-        return Ok((size, None));
-    };
     eprintln!("{}: seeding {} expired flow sessions…", backend.name(), args.expired_flows);
     let seeded =
         seed::seed(db, &seed::SeedOptions { first: users, users: 0, expired_flows: args.expired_flows, params })
             .await?;
-    let server = ServerProcess::start(bin, &config, dir, port).await?;
+    let server = ServerProcess::start(bin, &config, fresh.dir.path(), port).await?;
     let ready = Instant::now();
     eprintln!("{}: identify for {} s while housekeeping purges…", backend.name(), args.duration_secs);
     let during = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
@@ -1318,17 +1410,14 @@ async fn scale_on(
     let after = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
     let left_after_after = seed::expired_left(db).await?;
     server.stop().await?;
-    Ok((
-        size,
-        Some(scale::PurgeRun {
-            expired: args.expired_flows,
-            seeded,
-            without,
-            during,
-            left_after_during,
-            purged_after,
-            after,
-            left_after_after,
-        }),
-    ))
+    Ok(scale::PurgeRun {
+        expired: args.expired_flows,
+        seeded,
+        without,
+        during,
+        left_after_during,
+        purged_after,
+        after,
+        left_after_after,
+    })
 }

@@ -67,6 +67,24 @@ impl CallStats {
         l
     }
 
+    /// The rounds of one call kind on one size as one run: their calls, time and CPU added up.
+    fn combined(rounds: &[Self]) -> Self {
+        let mut total = Self::default();
+        let mut cpu = 0.0;
+        for r in rounds {
+            cpu += r.server_cpu.as_secs_f64() * r.ok as f64;
+            total.ok += r.ok;
+            total.failed += r.failed;
+            if total.first_failure.is_none() {
+                total.first_failure.clone_from(&r.first_failure);
+            }
+            total.samples.extend_from_slice(&r.samples);
+            total.elapsed += r.elapsed;
+        }
+        total.server_cpu = Duration::from_secs_f64(cpu / total.ok.max(1) as f64);
+        total
+    }
+
     fn merge(&mut self, other: Self) {
         self.ok += other.ok;
         self.failed += other.failed;
@@ -236,7 +254,14 @@ pub fn admin_token(bin: &std::path::Path, config: &std::path::Path) -> anyhow::R
 pub struct SizeRun {
     pub users: u64,
     pub seeded: crate::seed::Seeded,
-    pub calls: Vec<(Call, CallStats)>,
+    /// Per call kind, one entry per round.
+    pub calls: Vec<(Call, Vec<CallStats>)>,
+}
+
+impl SizeRun {
+    fn rounds_of(&self, call: Call) -> Option<&[CallStats]> {
+        self.calls.iter().find(|(c, _)| *c == call).map(|(_, r)| r.as_slice())
+    }
 }
 
 /// Identify latencies with housekeeping purging, and after.
@@ -285,19 +310,24 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
         }
     }
     out.push_str(
-        "\n## Calls at each size\n\n| backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU ms per call | \
+        "\n## Calls at each size\n\nAll rounds of a size together; the ratios are to the smallest size in the same round: \
+         their median, and in brackets every round's.\n\n\
+         | backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU ms per call | \
          rate ÷ smallest size's | CPU per call ÷ smallest size's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut failures = Vec::new();
     for run in runs {
         for call in Call::ALL {
-            let base = run.sizes.first().and_then(|s| s.calls.iter().find(|(c, _)| *c == call)).map(|(_, s)| s);
+            let base = run.sizes.first().and_then(|s| s.rounds_of(call)).unwrap_or_default();
             for size in &run.sizes {
-                let Some((_, stats)) = size.calls.iter().find(|(c, _)| *c == call) else { continue };
+                let Some(rounds) = size.rounds_of(call) else { continue };
+                let stats = CallStats::combined(rounds);
                 let l = stats.latencies();
+                let rate = ratios(rounds, base, |s| s.per_second());
+                let cpu = ratios(rounds, base, |s| s.server_cpu.as_secs_f64());
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} |",
                     run.backend,
                     call.label(),
                     size.users,
@@ -306,8 +336,8 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                     ms(report::percentile(&l, 0.99)),
                     stats.failed,
                     stats.server_cpu.as_secs_f64() * 1e3,
-                    stats.per_second() / base.map_or(f64::NAN, |b| b.per_second().max(1e-9)),
-                    stats.server_cpu.as_secs_f64() / base.map_or(f64::NAN, |b| b.server_cpu.as_secs_f64().max(1e-9)),
+                    rate,
+                    cpu,
                 );
                 if let Some(f) = &stats.first_failure {
                     failures.push(format!("{} {} at {}: {f}", run.backend, call.label(), size.users));
@@ -370,6 +400,20 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
         let _ = write!(out, "\nFirst failures: {}\n", failures.join("; "));
     }
     out
+}
+
+/// `measure` of each round ÷ the same of the base's same round: the median, and every round's in brackets when
+/// there are several.
+fn ratios(rounds: &[CallStats], base: &[CallStats], measure: impl Fn(&CallStats) -> f64) -> String {
+    let mut each: Vec<f64> = rounds.iter().zip(base).map(|(r, b)| measure(r) / measure(b).max(1e-9)).collect();
+    let listed = each.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ");
+    each.sort_by(f64::total_cmp);
+    let median = match each.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => each[n / 2],
+        n => (each[n / 2 - 1] + each[n / 2]) / 2.0,
+    };
+    if each.len() > 1 { format!("**{median:.2}** ({listed})") } else { format!("{median:.2}") }
 }
 
 /// The largest latency of each second of a run, as `1: 3.1, 2: 45.0, …`.
