@@ -2151,7 +2151,7 @@ mod plan_tests {
     /// makes tempting by pricing them at nothing.
     #[tokio::test]
     async fn the_admin_search_has_one_plan_on_postgres() {
-        let (mut conn, schema) = crate::test_postgres::fresh_schema("plan").await;
+        let (mut conn, _schema) = crate::test_postgres::fresh_schema("plan").await;
         sqlx::raw_sql(
             "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_index_scan_size = 0; \
              SET min_parallel_table_scan_size = 0",
@@ -2193,7 +2193,6 @@ mod plan_tests {
                 }
             }
         }
-        crate::test_postgres::drop_schema(&mut conn, &schema).await;
     }
 
     /// A prefix matches in code point order even where the database's own order is a language's (ICU en-US here,
@@ -2206,6 +2205,7 @@ mod plan_tests {
         let database = format!("gh_icu_{}", std::process::id());
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database}"))).await.unwrap();
+        let _database = crate::test_postgres::DropOnExit(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
         let create = format!(
             "CREATE DATABASE {database} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
         );
@@ -2239,6 +2239,5 @@ mod plan_tests {
         assert_eq!(names(&mut conn, None).await, ["e-a", "ea", "eb"]);
         assert_eq!(names(&mut conn, Some("e-a")).await, ["ea", "eb"]);
         conn.close().await.unwrap();
-        admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}"))).await.unwrap();
     }
 }
