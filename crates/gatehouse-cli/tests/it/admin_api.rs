@@ -173,6 +173,9 @@ async fn search_is_a_prefix_of_a_login_name(backend: Backend) {
         ("carl", &["50%off"]),
         ("50off", &[]),
         ("erin", &["er1"]),
+        ("ivy", &[]),
+        ("ivya", &["iv0"]),
+        ("ivyb", &[]),
     ] {
         let mut context = std::collections::BTreeMap::new();
         context.insert("email".to_owned(), format!("{name}@annual.example"));
@@ -208,6 +211,10 @@ async fn search_is_a_prefix_of_a_login_name(backend: Backend) {
     assert_eq!(list("search=%20AnN%20").await.0, ["ann", "anna", "zed", "bob"], "case and blanks do not matter");
     assert_eq!(list("search=ANN.S").await.0, ["ann"]);
     assert_eq!(list("search=annex").await.0, ["zed"]);
+    // ivya lies between two users found by their usernames but is found by her alias: once, at the alias.
+    assert_eq!(list("search=iv").await.0, ["ivya", "ivy", "ivyb"]);
+    assert_eq!(list("search=iv&limit=2").await, (vec!["ivya".into(), "ivy".into()], Some("ivy".into())));
+    assert_eq!(list("search=iv&limit=2&cursor=ivy").await, (vec!["ivyb".into()], None));
     assert_eq!(list("search=nn").await.0, Vec::<String>::new(), "a prefix, not a part");
     assert_eq!(list("search=annual").await.0, Vec::<String>::new(), "context data is not searched");
 
@@ -258,7 +265,7 @@ async fn search_is_a_prefix_of_a_login_name(backend: Backend) {
             None => break,
         }
     }
-    assert_eq!(seen, ["50off", "a_b", "ann", "anna", "axb", "bob", "carl", "erin", "zed"]);
+    assert_eq!(seen, ["50off", "a_b", "ann", "anna", "axb", "bob", "carl", "erin", "ivy", "ivya", "ivyb", "zed"]);
 
     let r = admin(&mut c, M::GET, "/rest/admin/users?search=a%00", &token, None).await;
     assert_eq!((r.status, r.body["errors"][0]["source"]["pointer"].as_str()), (400, Some("/search")), "{}", r.body);
