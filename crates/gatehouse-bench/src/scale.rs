@@ -76,12 +76,7 @@ impl CallStats {
         for r in rounds {
             cpu += r.server_cpu.as_secs_f64() * r.ok as f64;
             client += r.client_cpu.as_secs_f64() * r.ok as f64;
-            total.ok += r.ok;
-            total.failed += r.failed;
-            if total.first_failure.is_none() {
-                total.first_failure.clone_from(&r.first_failure);
-            }
-            total.samples.extend_from_slice(&r.samples);
+            total.merge(r);
             total.elapsed += r.elapsed;
         }
         total.server_cpu = Duration::from_secs_f64(cpu / total.ok.max(1) as f64);
@@ -89,13 +84,14 @@ impl CallStats {
         total
     }
 
-    fn merge(&mut self, other: Self) {
+    /// Adds `other`'s calls, failures and samples (not its time or CPU: those depend on whether the two ran at once).
+    fn merge(&mut self, other: &Self) {
         self.ok += other.ok;
         self.failed += other.failed;
         if self.first_failure.is_none() {
-            self.first_failure = other.first_failure;
+            self.first_failure.clone_from(&other.first_failure);
         }
-        self.samples.extend(other.samples);
+        self.samples.extend_from_slice(&other.samples);
     }
 }
 
@@ -146,7 +142,7 @@ pub async fn run(
     }
     let mut total = CallStats::default();
     while let Some(joined) = clients.join_next().await {
-        total.merge(joined?);
+        total.merge(&joined?);
     }
     total.elapsed = start.elapsed();
     let ticks = crate::server::cpu_ticks(&server.pid.to_string())?.saturating_sub(cpu_before);
