@@ -164,6 +164,11 @@ struct Args {
     /// give the ratio between sizes on a machine whose speed drifts (the median of the rounds' ratios).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Scale scenario: in each round, call all sizes at the same time, the clients split evenly between them,
+    /// instead of one size after the other. The sizes then share the machine's every moment, and the ratio of their
+    /// rates is the inverse ratio of their costs (the CPU goes to whichever server has work).
+    #[arg(long)]
+    at_once: bool,
     /// Scale scenario: clients calling identify during the purge (few, so that waits are the purge's, not a queue's).
     #[arg(long, default_value_t = 2)]
     purge_clients: usize,
@@ -1233,8 +1238,8 @@ async fn scale_main(
          limits off, file outbox); all sizes seeded and served at once. Before the calls the users' data is read once, \
          as on a server that has run a while (SQLite: the file, into the OS page cache; PostgreSQL: `pg_prewarm` of \
          users, logins and their indexes, into its shared buffers when they hold it all, else into the page cache).\n\
-         - Per call kind, {} round(s): in each, {} clients for {} s against each size in turn, the order reversed every \
-         other round; the ratio to the smallest size is taken per round, then its median. Identify: select + identify \
+         - Per call kind, {} round(s): in each, {}; the ratio to the smallest size is taken per round, then its \
+         median. Identify: select + identify \
          of a random user (the identify call timed). Login: the right password of a random user. Admin search (admin \
          API token): the prefix `bench{{i}}` of one random user; a page of 100 of prefix `bench` after a random cursor.\n\
          - Housekeeping: {} expired flow sessions seeded into the small database, its server restarted, {} clients \
@@ -1250,8 +1255,18 @@ async fn scale_main(
         params.memory_kib,
         params.iterations,
         args.rounds.max(1),
-        args.concurrency,
-        args.duration_secs,
+        if args.at_once {
+            format!(
+                "all sizes at the same time for {} s, {} clients split evenly between them (the sizes share the \
+                 machine at every moment: the ratio of their rates is the inverse of the ratio of their costs)",
+                args.duration_secs, args.concurrency
+            )
+        } else {
+            format!(
+                "{} clients for {} s against each size in turn, the order reversed every other round",
+                args.concurrency, args.duration_secs
+            )
+        },
         args.expired_flows,
         args.purge_clients,
         args.duration_secs,
@@ -1284,6 +1299,19 @@ struct Served<'a> {
     port: u16,
     server: ServerProcess,
     token: String,
+    /// Its PostgreSQL backends (see [`scale::Target::backends`]).
+    backends: Option<(sqlx::PgPool, String)>,
+}
+
+impl Served<'_> {
+    fn target(&self) -> scale::Target {
+        scale::Target { backends: self.backends.clone(), ..scale::Target::of(&self.server, &self.token, self.users) }
+    }
+}
+
+/// The database server of fresh databases (all on one).
+fn fresh_url(fresh: &[Fresh]) -> anyhow::Result<String> {
+    Ok(fresh.first().context("no database")?.db.url.clone())
 }
 
 /// One backend: seed every size, serve each, measure the call kinds in alternating rounds; then the housekeeping
@@ -1301,16 +1329,30 @@ async fn scale_on(
         eprintln!("{}: seeding {users} users…", backend.name());
         seeded.push(seed::seed(&f.db, &seed::SeedOptions { first: 0, users, expired_flows: 0, params }).await?);
     }
+    // Each server's PostgreSQL backends carry a name of their own, so that their CPU is told apart.
+    let admin = match backend {
+        Backend::Postgres => {
+            Some(sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&fresh_url(fresh)?).await?)
+        }
+        Backend::Sqlite => None,
+    };
     let mut served = Vec::new();
     for (f, &users) in fresh.iter().zip(sizes) {
         let (warmed, into) = seed::warm(&f.db).await?;
         eprintln!("{}: read {warmed} MiB of {users} users' data into {into}", backend.name());
         let port = server::free_port()?;
-        let config =
-            server::write_config(f.dir.path(), port, &f.db, params, "[public_self_service]\nresponse_time_ms = 0\n\n")?;
+        let name = format!("gatehouse-bench-{users}");
+        let config = server::write_config(
+            f.dir.path(),
+            port,
+            &f.db.named(&name),
+            params,
+            "[public_self_service]\nresponse_time_ms = 0\n\n",
+        )?;
         let server = ServerProcess::start(bin, &config, f.dir.path(), port).await?;
         let token = scale::admin_token(bin, &config)?;
-        served.push(Served { fresh: f, users, config, port, server, token });
+        let backends = admin.clone().map(|a| (a, name));
+        served.push(Served { fresh: f, users, config, port, server, token, backends });
     }
     let duration = Duration::from_secs(args.duration_secs);
     let rounds = args.rounds.max(1);
@@ -1318,6 +1360,22 @@ async fn scale_on(
     for call in scale::Call::ALL {
         let mut per_size: Vec<Vec<scale::CallStats>> = served.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
+            if args.at_once {
+                eprintln!(
+                    "{} all sizes at once, round {}/{rounds}: {} for {} s…",
+                    backend.name(),
+                    round + 1,
+                    call.label(),
+                    args.duration_secs
+                );
+                let targets: Vec<scale::Target> = served.iter().map(Served::target).collect();
+                let stats = scale::run_at_once(&targets, call, args.concurrency, duration).await?;
+                for (i, stats) in stats.into_iter().enumerate() {
+                    eprintln!("  {} users: {:.1}/s, {} failed", served[i].users, stats.per_second(), stats.failed);
+                    per_size[i].push(stats);
+                }
+                continue;
+            }
             let mut order: Vec<usize> = (0..served.len()).collect();
             if round % 2 == 1 {
                 order.reverse();
@@ -1332,7 +1390,7 @@ async fn scale_on(
                     call.label(),
                     args.duration_secs
                 );
-                let stats = scale::run(&s.server, &s.token, s.users, call, args.concurrency, duration).await?;
+                let stats = scale::run(&s.target(), call, args.concurrency, duration).await?;
                 eprintln!("  {:.1}/s, {} failed", stats.per_second(), stats.failed);
                 per_size[i].push(stats);
             }
@@ -1372,7 +1430,7 @@ async fn purge_check(
     params: HashParams,
     served: Served<'_>,
 ) -> anyhow::Result<scale::PurgeRun> {
-    let Served { fresh, users, config, port, server, token } = served;
+    let Served { fresh, users, config, port, server, token, backends: _ } = served;
     let db = &fresh.db;
     let duration = Duration::from_secs(args.duration_secs);
     eprintln!(
@@ -1381,7 +1439,8 @@ async fn purge_check(
         args.purge_clients,
         args.duration_secs
     );
-    let without = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
+    let target = scale::Target::of(&server, &token, users);
+    let without = scale::run(&target, scale::Call::Identify, args.purge_clients, duration).await?;
     server.stop().await?;
     eprintln!("{}: seeding {} expired flow sessions…", backend.name(), args.expired_flows);
     let seeded =
@@ -1389,8 +1448,9 @@ async fn purge_check(
             .await?;
     let server = ServerProcess::start(bin, &config, fresh.dir.path(), port).await?;
     let ready = Instant::now();
+    let target = scale::Target::of(&server, &token, users);
     eprintln!("{}: identify for {} s while housekeeping purges…", backend.name(), args.duration_secs);
-    let during = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
+    let during = scale::run(&target, scale::Call::Identify, args.purge_clients, duration).await?;
     let left_after_during = seed::expired_left(db).await?;
     eprintln!("  {:.1}/s; {left_after_during} expired rows left; waiting for the rest…", during.per_second());
     let wait_until = ready + Duration::from_secs(args.purge_wait_secs);
@@ -1407,7 +1467,7 @@ async fn purge_check(
         backend.name(),
         args.duration_secs
     );
-    let after = scale::run(&server, &token, users, scale::Call::Identify, args.purge_clients, duration).await?;
+    let after = scale::run(&target, scale::Call::Identify, args.purge_clients, duration).await?;
     let left_after_after = seed::expired_left(db).await?;
     server.stop().await?;
     Ok(scale::PurgeRun {

@@ -1,6 +1,7 @@
 //! The scale scenario's clients: identify, login and admin search against a server on a seeded database, one
 //! call kind at a time, each for a fixed time; and identify latencies while housekeeping purges expired sessions.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +56,14 @@ pub struct CallStats {
     pub server_cpu: Duration,
     /// This process's CPU time per successful call: the clients'.
     pub client_cpu: Duration,
+    /// The CPU time of the server's PostgreSQL backends per successful call (not PostgreSQL's background writers).
+    pub database_cpu: Duration,
+    /// The whole machine's busy CPU time per successful call (server, database, clients and anything else).
+    pub machine_cpu: Duration,
+    /// The share of the run's core-time the hypervisor took for other machines (steal).
+    pub stolen: f64,
+    /// Measured at the same time as other targets' calls: the clients' and machine CPU are theirs too.
+    pub shared: bool,
 }
 
 impl CallStats {
@@ -72,16 +81,26 @@ impl CallStats {
     /// The rounds of one call kind on one size as one run: their calls, time and CPU added up.
     fn combined(rounds: &[Self]) -> Self {
         let mut total = Self::default();
-        let (mut cpu, mut client) = (0.0, 0.0);
+        let mut cpu = [0.0; 4];
+        let mut stolen = 0.0;
         for r in rounds {
-            cpu += r.server_cpu.as_secs_f64() * r.ok as f64;
-            client += r.client_cpu.as_secs_f64() * r.ok as f64;
+            for (sum, per_call) in cpu.iter_mut().zip(r.cpu()) {
+                *sum += per_call.as_secs_f64() * r.ok as f64;
+            }
+            stolen += r.stolen * r.elapsed.as_secs_f64();
+            total.shared |= r.shared;
             total.merge(r);
             total.elapsed += r.elapsed;
         }
-        total.server_cpu = Duration::from_secs_f64(cpu / total.ok.max(1) as f64);
-        total.client_cpu = Duration::from_secs_f64(client / total.ok.max(1) as f64);
+        let per_call = |sum: f64| Duration::from_secs_f64(sum / total.ok.max(1) as f64);
+        [total.server_cpu, total.client_cpu, total.database_cpu, total.machine_cpu] = cpu.map(per_call);
+        total.stolen = stolen / total.elapsed.as_secs_f64().max(1e-9);
         total
+    }
+
+    /// Server, clients, database, machine: CPU time per call.
+    fn cpu(&self) -> [Duration; 4] {
+        [self.server_cpu, self.client_cpu, self.database_cpu, self.machine_cpu]
     }
 
     /// Adds `other`'s calls, failures and samples (not its time or CPU: those depend on whether the two ran at once).
@@ -100,19 +119,65 @@ fn pick(from: u64, to: u64) -> u64 {
     from + SystemRandom.next_u64() % to.saturating_sub(from).max(1)
 }
 
-/// Runs `concurrency` clients making `call`s for `duration` against a server whose users are `bench0 …
-/// bench{users-1}`; `token` is an admin API token.
-pub async fn run(
-    server: &crate::server::ServerProcess,
-    token: &str,
-    users: u64,
+/// A server to call: its base URL and process, an admin API token, and its users `bench0 … bench{users-1}`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub base: String,
+    pub pid: u32,
+    pub token: String,
+    pub users: u64,
+    /// Its PostgreSQL backends: a connection to the database server and the `application_name` they carry.
+    pub backends: Option<(sqlx::PgPool, String)>,
+}
+
+impl Target {
+    pub fn of(server: &crate::server::ServerProcess, token: &str, users: u64) -> Self {
+        Self { base: server.base.clone(), pid: server.pid, token: token.to_owned(), users, backends: None }
+    }
+}
+
+/// The CPU ticks the target's database backends used since `before` was read.
+async fn backends_since(target: &Target, before: &HashMap<i32, u64>) -> anyhow::Result<u64> {
+    let Some((admin, name)) = &target.backends else { return Ok(0) };
+    let after = crate::server::backend_ticks(admin, name).await?;
+    Ok(after.iter().map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum())
+}
+
+/// Runs every target's calls at the same time, `concurrency` clients split evenly between them: each target's
+/// stats. The machine's speed is then the same for all; the server's and its database backends' CPU are still each
+/// target's own, but the clients' and the machine's cannot be told apart per target (`shared`).
+pub async fn run_at_once(
+    targets: &[Target],
     call: Call,
     concurrency: usize,
     duration: Duration,
-) -> anyhow::Result<CallStats> {
-    let base = server.base.as_str();
-    let cpu_before = crate::server::cpu_ticks(&server.pid.to_string())?;
+) -> anyhow::Result<Vec<CallStats>> {
+    let each = (concurrency / targets.len().max(1)).max(1);
+    let mut runs = JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        runs.spawn(async move { (i, run(&target, call, each, duration).await) });
+    }
+    let mut stats: Vec<Option<CallStats>> = targets.iter().map(|_| None).collect();
+    while let Some(joined) = runs.join_next().await {
+        let (i, result) = joined?;
+        let mut s = result?;
+        s.shared = true;
+        stats[i] = Some(s);
+    }
+    stats.into_iter().map(|s| s.context("a target's run did not report")).collect()
+}
+
+/// Runs `concurrency` clients making `call`s for `duration` against `target`.
+pub async fn run(target: &Target, call: Call, concurrency: usize, duration: Duration) -> anyhow::Result<CallStats> {
+    let Target { base, pid, token, users, backends } = target;
+    let (base, users) = (base.as_str(), *users);
+    let database_before = match backends {
+        Some((admin, name)) => crate::server::backend_ticks(admin, name).await?,
+        None => HashMap::new(),
+    };
+    let cpu_before = crate::server::cpu_ticks(&pid.to_string())?;
     let client_before = crate::server::cpu_ticks("self")?;
+    let (machine_before, stolen_before) = crate::server::machine_ticks()?;
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(concurrency).build()?;
     let start = Instant::now();
@@ -145,10 +210,16 @@ pub async fn run(
         total.merge(&joined?);
     }
     total.elapsed = start.elapsed();
-    let ticks = crate::server::cpu_ticks(&server.pid.to_string())?.saturating_sub(cpu_before);
-    total.server_cpu = Duration::from_secs_f64(ticks as f64 / crate::server::clock_ticks() / total.ok.max(1) as f64);
-    let client = crate::server::cpu_ticks("self")?.saturating_sub(client_before);
-    total.client_cpu = Duration::from_secs_f64(client as f64 / crate::server::clock_ticks() / total.ok.max(1) as f64);
+    let database = backends_since(target, &database_before).await?;
+    let (machine, stolen) = crate::server::machine_ticks()?;
+    let tick = 1.0 / crate::server::clock_ticks();
+    let per_call = |ticks: u64| Duration::from_secs_f64(ticks as f64 * tick / total.ok.max(1) as f64);
+    total.server_cpu = per_call(crate::server::cpu_ticks(&pid.to_string())?.saturating_sub(cpu_before));
+    total.client_cpu = per_call(crate::server::cpu_ticks("self")?.saturating_sub(client_before));
+    total.database_cpu = per_call(database);
+    total.machine_cpu = per_call(machine.saturating_sub(machine_before));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    total.stolen = stolen.saturating_sub(stolen_before) as f64 * tick / (total.elapsed.as_secs_f64() * cores).max(1e-9);
     Ok(total)
 }
 
@@ -322,8 +393,11 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
     out.push_str(
         "\n## Calls at each size\n\nAll rounds of a size together; the ratios are to the smallest size in the same round: \
          their median, and in brackets every round's.\n\n\
-         | backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU ms per call | clients' CPU ms per call | \
-         rate ÷ smallest size's | CPU per call ÷ smallest size's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         CPU per call in ms: the server's; its PostgreSQL backends' (not PostgreSQL's background writers); the \
+         clients'; the whole machine's (all of those and anything else), \"–\" where sizes were measured at once; steal is the share of core-time the hypervisor gave to other machines.\n\n\
+         | backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU | database CPU | clients' CPU | \
+         machine CPU | steal | rate ÷ smallest size's | server + database CPU ÷ smallest size's |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut failures = Vec::new();
     for run in runs {
@@ -334,10 +408,10 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                 let stats = CallStats::combined(rounds);
                 let l = stats.latencies();
                 let rate = ratios(rounds, base, |s| s.per_second());
-                let cpu = ratios(rounds, base, |s| s.server_cpu.as_secs_f64());
+                let cpu = ratios(rounds, base, |s| (s.server_cpu + s.database_cpu).as_secs_f64());
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {} | {} |",
+                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {} | {:.1} % | {} | {} |",
                     run.backend,
                     call.label(),
                     size.users,
@@ -346,12 +420,43 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                     ms(report::percentile(&l, 0.99)),
                     stats.failed,
                     stats.server_cpu.as_secs_f64() * 1e3,
-                    stats.client_cpu.as_secs_f64() * 1e3,
+                    database_cpu(run, &stats),
+                    own_cpu(&stats, stats.client_cpu),
+                    own_cpu(&stats, stats.machine_cpu),
+                    stats.stolen * 100.0,
                     rate,
                     cpu,
                 );
                 if let Some(f) = &stats.first_failure {
                     failures.push(format!("{} {} at {}: {f}", run.backend, call.label(), size.users));
+                }
+            }
+        }
+    }
+    out.push_str(
+        "\n## Every round\n\nPer round and size: calls/s, then CPU ms per call of the server, the database, the clients \
+         and the whole machine, and steal.\n\n| backend | call | round | users | calls/s | server | database | clients | \
+         machine | steal |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for run in runs {
+        for call in Call::ALL {
+            let rounds = run.sizes.iter().filter_map(|s| Some((s.users, s.rounds_of(call)?))).collect::<Vec<_>>();
+            let count = rounds.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+            for round in 0..count {
+                for (users, stats) in rounds.iter().filter_map(|(u, r)| Some((u, r.get(round)?))) {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {users} | {:.1} | {:.2} | {} | {} | {} | {:.1} % |",
+                        run.backend,
+                        call.label(),
+                        round + 1,
+                        stats.per_second(),
+                        stats.server_cpu.as_secs_f64() * 1e3,
+                        database_cpu(run, stats),
+                        own_cpu(stats, stats.client_cpu),
+                        own_cpu(stats, stats.machine_cpu),
+                        stats.stolen * 100.0,
+                    );
                 }
             }
         }
@@ -413,6 +518,16 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
     out
 }
 
+/// The database backends' CPU ms per call, or "–" where the database is in the server's process (SQLite).
+fn database_cpu(run: &BackendScale, stats: &CallStats) -> String {
+    if run.backend == "sqlite" { "–".to_owned() } else { format!("{:.2}", stats.database_cpu.as_secs_f64() * 1e3) }
+}
+
+/// A CPU time per call in ms, or "–" where it was measured while other targets' calls ran too.
+fn own_cpu(stats: &CallStats, cpu: Duration) -> String {
+    if stats.shared { "–".to_owned() } else { format!("{:.2}", cpu.as_secs_f64() * 1e3) }
+}
+
 /// `measure` of each round ÷ the same of the base's same round: the median, and every round's in brackets when
 /// there are several.
 fn ratios(rounds: &[CallStats], base: &[CallStats], measure: impl Fn(&CallStats) -> f64) -> String {
@@ -440,4 +555,52 @@ fn by_second(stats: &CallStats) -> String {
         }
     }
     max.iter().enumerate().map(|(s, d)| format!("{s}: {}", ms(*d))).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(ok: u64, secs: u64, server_ms: u64, stolen: f64) -> CallStats {
+        CallStats {
+            ok,
+            elapsed: Duration::from_secs(secs),
+            server_cpu: Duration::from_millis(server_ms),
+            machine_cpu: Duration::from_millis(server_ms * 2),
+            stolen,
+            ..CallStats::default()
+        }
+    }
+
+    #[test]
+    fn combined_rounds_weigh_cpu_by_calls_and_steal_by_time() {
+        let mut second = round(300, 30, 2, 0.3);
+        second.shared = true;
+        let total = CallStats::combined(&[round(100, 10, 1, 0.1), second]);
+        assert_eq!(total.ok, 400);
+        assert_eq!(total.elapsed, Duration::from_secs(40));
+        assert_eq!(total.server_cpu, Duration::from_micros(1750));
+        assert_eq!(total.machine_cpu, Duration::from_micros(3500));
+        assert!((total.stolen - 0.25).abs() < 1e-9, "{}", total.stolen);
+        assert!(total.shared, "one shared round makes the whole shared");
+    }
+
+    #[test]
+    fn ratios_give_the_median_of_the_rounds_and_each_round() {
+        let base = [round(100, 1, 1, 0.0), round(100, 1, 1, 0.0), round(200, 1, 1, 0.0)];
+        let large = [round(90, 1, 1, 0.0), round(100, 1, 1, 0.0), round(160, 1, 1, 0.0)];
+        assert_eq!(ratios(&large, &base, CallStats::per_second), "**0.90** (0.90, 1.00, 0.80)");
+        assert_eq!(ratios(&large[..2], &base[..2], CallStats::per_second), "**0.95** (0.90, 1.00)");
+        assert_eq!(ratios(&large[..1], &base[..1], CallStats::per_second), "0.90");
+    }
+
+    #[test]
+    fn shared_rounds_show_no_cpu_of_their_own() {
+        let mut stats = round(10, 1, 1, 0.0);
+        assert_eq!(own_cpu(&stats, stats.machine_cpu), "2.00");
+        stats.shared = true;
+        assert_eq!(own_cpu(&stats, stats.machine_cpu), "–");
+        let sqlite = BackendScale { backend: "sqlite", sizes: Vec::new(), purge: None };
+        assert_eq!(database_cpu(&sqlite, &round(10, 1, 1, 0.0)), "–");
+    }
 }

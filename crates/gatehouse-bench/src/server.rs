@@ -17,6 +17,17 @@ pub struct Database {
     pub key: String,
 }
 
+impl Database {
+    /// The same database, whose PostgreSQL connections carry `application_name=name` (SQLite: unchanged).
+    pub fn named(&self, name: &str) -> Self {
+        if !self.url.starts_with("postgres") {
+            return self.clone();
+        }
+        let joint = if self.url.contains('?') { '&' } else { '?' };
+        Self { url: format!("{}{joint}application_name={name}", self.url), ..self.clone() }
+    }
+}
+
 /// A running `gatehouse serve`; killed on drop unless [`ServerProcess::stop`] ran.
 pub struct ServerProcess {
     child: Option<Child>,
@@ -245,6 +256,17 @@ pub fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
     Ok(utime + stime)
 }
 
+/// The CPU clock ticks so far of the PostgreSQL backends whose `application_name` is `name`, by process id
+/// (PostgreSQL on this machine).
+pub async fn backend_ticks(admin: &sqlx::PgPool, name: &str) -> anyhow::Result<std::collections::HashMap<i32, u64>> {
+    let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(name)
+        .fetch_all(admin)
+        .await?;
+    // A backend that exits in between has no /proc entry any more: what it did since the last reading is lost.
+    Ok(pids.into_iter().filter_map(|pid| Some((pid, cpu_ticks(&pid.to_string()).ok()?))).collect())
+}
+
 /// Clock ticks of the whole machine from /proc/stat: (busy, stolen by the hypervisor).
 /// Busy = user + nice + system + irq + softirq, i.e. neither idle, iowait nor steal.
 pub fn machine_ticks() -> anyhow::Result<(u64, u64)> {
@@ -350,5 +372,23 @@ impl ProcessTicks {
             .zip(&earlier.ticks)
             .map(|(now, then)| now.saturating_sub(*then) as f64 / ticks_per_second / wall)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_database_adds_the_name_to_postgres_urls_only() {
+        let db = |url: &str| Database { url: url.to_owned(), schema: Some("s".to_owned()), key: "k".to_owned() };
+        let named = db("postgres://postgres@127.0.0.1:5433/test").named("n1");
+        assert_eq!(named.url, "postgres://postgres@127.0.0.1:5433/test?application_name=n1");
+        assert_eq!((named.schema.as_deref(), named.key.as_str()), (Some("s"), "k"));
+        assert_eq!(
+            db("postgres://h/test?sslmode=disable").named("n1").url,
+            "postgres://h/test?sslmode=disable&application_name=n1"
+        );
+        assert_eq!(db("sqlite:///tmp/x.db").named("n1").url, "sqlite:///tmp/x.db");
     }
 }
