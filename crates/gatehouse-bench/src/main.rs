@@ -165,8 +165,9 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     rounds: usize,
     /// Scale scenario: in each round, call all sizes at the same time, the clients split evenly between them,
-    /// instead of one size after the other. The sizes then share the machine's every moment, and the ratio of their
-    /// rates is the inverse ratio of their costs (the CPU goes to whichever server has work).
+    /// instead of one size after the other. The sizes then see the same machine at every moment, but share its
+    /// caches; compare their costs (the report's CPU per call), not their rates: the CPU goes to whichever server
+    /// has more work waiting.
     #[arg(long)]
     at_once: bool,
     /// Scale scenario: clients calling identify during the purge (few, so that waits are the purge's, not a queue's).
@@ -1257,8 +1258,9 @@ async fn scale_main(
         args.rounds.max(1),
         if args.at_once {
             format!(
-                "all sizes at the same time for {} s, {} clients split evenly between them (the sizes share the \
-                 machine at every moment: the ratio of their rates is the inverse of the ratio of their costs)",
+                "all sizes at the same time for {} s, {} clients split evenly between them (the sizes see the \
+                 same machine at every moment but share its caches; their rates are not their costs: the CPU goes \
+                 to whichever server has more work waiting)",
                 args.duration_secs, args.concurrency
             )
         } else {
