@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::flow::{IDENTIFY, INITIAL_PASSWORD, USERNAME_PREFIX, failure, post, username};
 use crate::login::PASSWORD_CHECK;
 use crate::report;
+use crate::server::CpuSnapshot;
 
 const SELECT: &str = "/rest/public/self-service/flows/password-reset/select";
 
@@ -60,8 +61,8 @@ pub struct CallStats {
     pub database_cpu: Duration,
     /// The whole machine's busy CPU time per successful call (server, database, clients and anything else).
     pub machine_cpu: Duration,
-    /// The share of the run's core-time the hypervisor took for other machines (steal).
-    pub stolen: f64,
+    /// Cores the hypervisor gave to other machines while this one wanted them (steal), on average.
+    pub steal_cores: f64,
     /// Measured at the same time as other targets' calls: the clients' and machine CPU are theirs too.
     pub shared: bool,
 }
@@ -82,19 +83,19 @@ impl CallStats {
     fn combined(rounds: &[Self]) -> Self {
         let mut total = Self::default();
         let mut cpu = [0.0; 4];
-        let mut stolen = 0.0;
+        let mut steal = 0.0;
         for r in rounds {
             for (sum, per_call) in cpu.iter_mut().zip(r.cpu()) {
                 *sum += per_call.as_secs_f64() * r.ok as f64;
             }
-            stolen += r.stolen * r.elapsed.as_secs_f64();
+            steal += r.steal_cores * r.elapsed.as_secs_f64();
             total.shared |= r.shared;
             total.merge(r);
             total.elapsed += r.elapsed;
         }
         let per_call = |sum: f64| Duration::from_secs_f64(sum / total.ok.max(1) as f64);
         [total.server_cpu, total.client_cpu, total.database_cpu, total.machine_cpu] = cpu.map(per_call);
-        total.stolen = stolen / total.elapsed.as_secs_f64().max(1e-9);
+        total.steal_cores = steal / total.elapsed.as_secs_f64().max(1e-9);
         total
     }
 
@@ -136,11 +137,12 @@ impl Target {
     }
 }
 
-/// The CPU ticks the target's database backends used since `before` was read.
-async fn backends_since(target: &Target, before: &HashMap<i32, u64>) -> anyhow::Result<u64> {
-    let Some((admin, name)) = &target.backends else { return Ok(0) };
-    let after = crate::server::backend_ticks(admin, name).await?;
-    Ok(after.iter().map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum())
+/// The CPU ticks so far of the target's database backends, by process id (none without `backends`).
+async fn backend_ticks(target: &Target) -> anyhow::Result<HashMap<i32, u64>> {
+    match &target.backends {
+        Some((admin, name)) => crate::server::backend_ticks(admin, name).await,
+        None => Ok(HashMap::new()),
+    }
 }
 
 /// Runs every target's calls at the same time, `concurrency` clients split evenly between them: each target's
@@ -169,15 +171,9 @@ pub async fn run_at_once(
 
 /// Runs `concurrency` clients making `call`s for `duration` against `target`.
 pub async fn run(target: &Target, call: Call, concurrency: usize, duration: Duration) -> anyhow::Result<CallStats> {
-    let Target { base, pid, token, users, backends } = target;
-    let (base, users) = (base.as_str(), *users);
-    let database_before = match backends {
-        Some((admin, name)) => crate::server::backend_ticks(admin, name).await?,
-        None => HashMap::new(),
-    };
-    let cpu_before = crate::server::cpu_ticks(&pid.to_string())?;
-    let client_before = crate::server::cpu_ticks("self")?;
-    let (machine_before, stolen_before) = crate::server::machine_ticks()?;
+    let (base, token, users) = (target.base.as_str(), target.token.as_str(), target.users);
+    let database_before = backend_ticks(target).await?;
+    let cpu_before = CpuSnapshot::take(target.pid)?;
     let http =
         reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(concurrency).build()?;
     let start = Instant::now();
@@ -210,16 +206,20 @@ pub async fn run(target: &Target, call: Call, concurrency: usize, duration: Dura
         total.merge(&joined?);
     }
     total.elapsed = start.elapsed();
-    let database = backends_since(target, &database_before).await?;
-    let (machine, stolen) = crate::server::machine_ticks()?;
-    let tick = 1.0 / crate::server::clock_ticks();
-    let per_call = |ticks: u64| Duration::from_secs_f64(ticks as f64 * tick / total.ok.max(1) as f64);
-    total.server_cpu = per_call(crate::server::cpu_ticks(&pid.to_string())?.saturating_sub(cpu_before));
-    total.client_cpu = per_call(crate::server::cpu_ticks("self")?.saturating_sub(client_before));
-    total.database_cpu = per_call(database);
-    total.machine_cpu = per_call(machine.saturating_sub(machine_before));
-    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    total.stolen = stolen.saturating_sub(stolen_before) as f64 * tick / (total.elapsed.as_secs_f64() * cores).max(1e-9);
+    let ticks_per_second = crate::server::clock_ticks();
+    let used = CpuSnapshot::take(target.pid)?.since(&cpu_before, ticks_per_second);
+    let database: u64 = backend_ticks(target)
+        .await?
+        .iter()
+        .map(|(pid, ticks)| ticks.saturating_sub(database_before.get(pid).copied().unwrap_or(0)))
+        .sum();
+    let calls = total.ok.max(1) as f64;
+    let per_call = |cores: f64| Duration::from_secs_f64(cores * total.elapsed.as_secs_f64() / calls);
+    total.server_cpu = per_call(used.server_cores);
+    total.client_cpu = per_call(used.bench_cores);
+    total.machine_cpu = per_call(used.machine_cores);
+    total.database_cpu = Duration::from_secs_f64(database as f64 / ticks_per_second / calls);
+    total.steal_cores = used.steal_cores;
     Ok(total)
 }
 
@@ -394,9 +394,9 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
         "\n## Calls at each size\n\nAll rounds of a size together; the ratios are to the smallest size in the same round: \
          their median, and in brackets every round's.\n\n\
          CPU per call in ms: the server's; its PostgreSQL backends' (not PostgreSQL's background writers); the \
-         clients'; the whole machine's (all of those and anything else), \"–\" where sizes were measured at once; steal is the share of core-time the hypervisor gave to other machines.\n\n\
+         clients'; the whole machine's (all of those and anything else), \"–\" where sizes were measured at once; steal is the cores the hypervisor gave to other machines meanwhile.\n\n\
          | backend | call | users | calls/s | p50 ms | p99 ms | failed | server CPU | database CPU | clients' CPU | \
-         machine CPU | steal | rate ÷ smallest size's | server + database CPU ÷ smallest size's |\n\
+         machine CPU | steal (cores) | rate ÷ smallest size's | server + database CPU ÷ smallest size's |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut failures = Vec::new();
@@ -411,7 +411,7 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                 let cpu = ratios(rounds, base, |s| (s.server_cpu + s.database_cpu).as_secs_f64());
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {} | {:.1} % | {} | {} |",
+                    "| {} | {} | {} | {:.1} | {} | {} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} |",
                     run.backend,
                     call.label(),
                     size.users,
@@ -423,7 +423,7 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                     database_cpu(run, &stats),
                     own_cpu(&stats, stats.client_cpu),
                     own_cpu(&stats, stats.machine_cpu),
-                    stats.stolen * 100.0,
+                    stats.steal_cores,
                     rate,
                     cpu,
                 );
@@ -435,7 +435,7 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
     }
     out.push_str(
         "\n## Every round\n\nPer round and size: calls/s, then CPU ms per call of the server, the database, the clients \
-         and the whole machine, and steal.\n\n| backend | call | round | users | calls/s | server | database | clients | \
+         and the whole machine, and steal (cores).\n\n| backend | call | round | users | calls/s | server | database | clients | \
          machine | steal |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for run in runs {
@@ -446,7 +446,7 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                 for (users, stats) in rounds.iter().filter_map(|(u, r)| Some((u, r.get(round)?))) {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {users} | {:.1} | {:.2} | {} | {} | {} | {:.1} % |",
+                        "| {} | {} | {} | {users} | {:.1} | {:.2} | {} | {} | {} | {:.2} |",
                         run.backend,
                         call.label(),
                         round + 1,
@@ -455,7 +455,7 @@ pub fn render(runs: &[BackendScale], header: &str) -> String {
                         database_cpu(run, stats),
                         own_cpu(stats, stats.client_cpu),
                         own_cpu(stats, stats.machine_cpu),
-                        stats.stolen * 100.0,
+                        stats.steal_cores,
                     );
                 }
             }
@@ -561,13 +561,13 @@ fn by_second(stats: &CallStats) -> String {
 mod tests {
     use super::*;
 
-    fn round(ok: u64, secs: u64, server_ms: u64, stolen: f64) -> CallStats {
+    fn round(ok: u64, secs: u64, server_ms: u64, steal_cores: f64) -> CallStats {
         CallStats {
             ok,
             elapsed: Duration::from_secs(secs),
             server_cpu: Duration::from_millis(server_ms),
             machine_cpu: Duration::from_millis(server_ms * 2),
-            stolen,
+            steal_cores,
             ..CallStats::default()
         }
     }
@@ -581,7 +581,7 @@ mod tests {
         assert_eq!(total.elapsed, Duration::from_secs(40));
         assert_eq!(total.server_cpu, Duration::from_micros(1750));
         assert_eq!(total.machine_cpu, Duration::from_micros(3500));
-        assert!((total.stolen - 0.25).abs() < 1e-9, "{}", total.stolen);
+        assert!((total.steal_cores - 0.25).abs() < 1e-9, "{}", total.steal_cores);
         assert!(total.shared, "one shared round makes the whole shared");
     }
 
