@@ -168,7 +168,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::x_request_id(RandomRequestId(random)));
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId(random)))
+        .layer(axum::middleware::from_fn(crate::completion::run_to_the_end));
 
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;

@@ -22,11 +22,6 @@ pub async fn with_clock<F: Future>(clock: Arc<dyn Clock>, f: F) -> F::Output {
     CLOCK.scope(clock, f).await
 }
 
-/// The clock of the current request, to carry into a task it spawns.
-pub fn current_clock() -> Option<Arc<dyn Clock>> {
-    CLOCK.try_with(Arc::clone).ok()
-}
-
 fn now() -> Millis {
     // Outside a request (never for an API answer) the system clock is all there is.
     CLOCK.try_with(|c| c.now_ms()).unwrap_or_else(|_| SystemClock.now_ms())

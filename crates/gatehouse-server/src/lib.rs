@@ -3,6 +3,7 @@
 
 pub mod api;
 mod app;
+mod completion;
 mod documents;
 mod errors;
 mod extract;

@@ -15,7 +15,8 @@ use crate::on_both_backends;
 on_both_backends!(
     push_and_offline_login_with_the_cli_authenticator,
     forged_replayed_expired_and_removed,
-    a_waiting_device_reads_the_database_only_when_there_is_news
+    a_waiting_device_reads_the_database_only_when_there_is_news,
+    a_long_poll_ends_when_its_client_hangs_up
 );
 
 const PW: &str = "Old-Cobalt-Lantern-1";
@@ -320,4 +321,69 @@ async fn a_waiting_device_reads_the_database_only_when_there_is_news(backend: Ba
     assert!(allowed.contains(&reads(calls.clone())), "at its start and on the news: {calls:?}");
     server.stop().await;
     env.cleanup().await;
+}
+
+/// Every request runs to its end when its client hangs up (hang_ups.rs), except a long poll's wait: it holds
+/// nothing, and news would reach nobody. A closed tab or a gone device leaves no poll waiting out its time.
+async fn a_long_poll_ends_when_its_client_hangs_up(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = config_on_port(&env);
+    config.authenticator.poll_wait_seconds = 60;
+    config.metrics.listen = Some("127.0.0.1:0".into());
+    let server = env.start(config).await;
+    env.add_user("nora", Some("nora@example.com"), Some(PW)).await;
+    let device = env.dir.path().join("authenticator.json").display().to_string();
+    let mut session = server_login(&server).await;
+    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
+    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &device, "enroll", &uri]));
+    let metrics = server.metrics_url().unwrap();
+    let until_waiting = |count: f64| until_polls_wait(metrics.clone(), count);
+    // The browser's poll on the login's push request.
+    let (browser, number) = login_to_app_step(&server).await;
+    let poll = tokio::spawn({
+        let mut b = browser.clone();
+        async move { b.post("/rest/public/authentication/app-2fa/status/poll/", None).await }
+    });
+    until_waiting(1.0).await;
+    poll.abort();
+    until_waiting(0.0).await;
+
+    // The device's poll for requests (the CLI authenticator, signed), killed while it waits: with the login's
+    // request approved, there is nothing for it to take at once.
+    let id = pending(&env, &device)[0]["id"].as_str().unwrap().to_owned();
+    ok(&gatehouse(&env, &["authenticator", "--store", &device, "approve", &id, "--number", &number.to_string()]));
+    let mut device_poll = command(&env, &["authenticator", "--store", &device, "pending", "--wait", "60", "--json"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    until_waiting(1.0).await;
+    device_poll.kill().unwrap();
+    device_poll.wait().unwrap();
+    until_waiting(0.0).await;
+
+    // The flow the abandoned poll waited on goes on: the approval is there for the next poll.
+    let mut browser = browser;
+    let r = browser.post("/rest/public/authentication/app-2fa/status/poll/", None).await;
+    r.expect(200);
+    assert_eq!(r.body["data"]["attributes"], serde_json::json!({}));
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// Waits until `gatehouse_long_polls_waiting` on `metrics` is `count`; fails after 5 s.
+async fn until_polls_wait(metrics: String, count: f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        let waiting = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gatehouse_long_polls_waiting "))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap());
+        if waiting == count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{count} polls never waited (now {waiting})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

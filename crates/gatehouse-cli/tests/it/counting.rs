@@ -10,16 +10,46 @@ use gatehouse_core::config::Counter;
 use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::ports::*;
 use gatehouse_core::user::{NewUser, User};
+use tokio::sync::Semaphore;
 
 /// Every call, by method name, in order; queued messages by channel.
 pub struct CountingStore {
     inner: Arc<dyn Store>,
     calls: Mutex<Vec<String>>,
+    /// A call that waits at its start until the test lets it on (see [`CountingStore::hold`]).
+    held: Mutex<Option<(&'static str, Arc<Semaphore>)>>,
 }
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, calls: Mutex::new(Vec::new()) }
+        Self { inner, calls: Mutex::new(Vec::new()), held: Mutex::new(None) }
+    }
+
+    /// The next `call` (`apply` or `commit_flow_session`) waits at its start, already counted, until the returned
+    /// gate gets a permit: a test can stand a request still half-way through its work.
+    pub fn hold(&self, call: &'static str) -> Arc<Semaphore> {
+        let gate = Arc::new(Semaphore::new(0));
+        *self.held.lock().unwrap() = Some((call, gate.clone()));
+        gate
+    }
+
+    /// Whether `call` was made since the last take (leaving the calls as they are).
+    pub fn saw(&self, call: &str) -> bool {
+        self.calls.lock().unwrap().iter().any(|c| c == call)
+    }
+
+    /// Runs `call`'s work, first waiting at the gate if the test holds `call` (then no longer); a held call notes
+    /// `"{call} finished"` once its work is done.
+    async fn pass<T>(&self, call: &str, work: impl Future<Output = T>) -> T {
+        let gate = {
+            let mut held = self.held.lock().unwrap();
+            if held.as_ref().is_some_and(|(held, _)| *held == call) { held.take().map(|(_, gate)| gate) } else { None }
+        };
+        let Some(gate) = gate else { return work.await };
+        gate.acquire().await.unwrap().forget();
+        let done = work.await;
+        self.note(&format!("{call} finished"));
+        done
     }
 
     fn note(&self, call: &str) {
@@ -254,7 +284,7 @@ impl Store for CountingStore {
     async fn apply(&self, effects: &[Effect]) -> Result<(), StoreError> {
         self.note("apply");
         self.note_effects(effects);
-        self.inner.apply(effects).await
+        self.pass("apply", self.inner.apply(effects)).await
     }
 
     async fn create_flow_session(&self, session: &NewFlowSession, effects: &[Effect]) -> Result<bool, StoreError> {
@@ -276,7 +306,7 @@ impl Store for CountingStore {
     async fn commit_flow_session(&self, update: &FlowSessionUpdate, effects: &[Effect]) -> Result<bool, StoreError> {
         self.note("commit_flow_session");
         self.note_effects(effects);
-        self.inner.commit_flow_session(update, effects).await
+        self.pass("commit_flow_session", self.inner.commit_flow_session(update, effects)).await
     }
 
     async fn release_flow_session(&self, id: &str, version: i64) -> Result<(), StoreError> {

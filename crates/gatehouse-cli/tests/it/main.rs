@@ -17,6 +17,7 @@ mod engine;
 mod enumeration;
 mod failures;
 mod flows;
+mod hang_ups;
 mod login;
 mod metrics;
 mod openapi;

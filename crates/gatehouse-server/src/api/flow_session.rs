@@ -1,7 +1,7 @@
 //! The one way a route runs a flow call, whatever the flow's kind: find the flow session named by the kind's
 //! cookie and hold it for this one request (others get `CONCURRENT_ACCESS`), end it when expired, hand the call
-//! to the engine, and write the outcome with its effects in one transaction. The work runs in its own task, so a
-//! client hanging up cannot leave a session half-handled. Routes only decode a request into an
+//! to the engine, and write the outcome with its effects in one transaction. Like every request, the call runs to
+//! its end when its client hangs up (see `completion`), so no session is left half-handled. Routes only decode a request into an
 //! [`Action`] and call [`run`] (or [`start`] for a flow's first call).
 
 use axum::http::header::SET_COOKIE;
@@ -47,22 +47,6 @@ pub(crate) struct Held {
     /// A flow that lives in its cookie so far (see [`PendingFlow`]): the start's audit events, to be written with
     /// the row this call creates.
     pub pending: Option<Vec<gatehouse_core::audit::AuditEvent>>,
-}
-
-/// Runs `f` in its own task.
-pub(crate) async fn detached<F, T>(f: F) -> Result<T, ApiError>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let clock = crate::errors::current_clock();
-    let task = async move {
-        match clock {
-            Some(clock) => crate::errors::with_clock(clock, f).await,
-            None => f.await,
-        }
-    };
-    tokio::spawn(task).await.map_err(|e| ApiError::Internal(format!("flow call task failed: {e}")))
 }
 
 /// Takes the running flow session of `kind` named by the request's cookie. `Ok(None)`: there is none (no cookie,
@@ -226,47 +210,45 @@ pub(crate) async fn run(
             limits::account(state, username).await?;
         }
     }
-    let clock = state.clock.clone();
-    let config = state.config.clone();
-    let (state, headers) = (state.clone(), headers.clone());
-    let (response, flow_id) = detached(async move {
-        let held = match acquire(&state, &headers, kind).await {
+    let (response, flow_id) = 'called: {
+        let held = match acquire(state, headers, kind).await {
             Ok(Some(held)) => held,
             Ok(None) => {
-                return match implicit_flow(&state, kind, &action) {
+                break 'called match implicit_flow(state, kind, &action) {
                     Some((flow_id, app)) => {
                         let first = Some(action);
-                        let started = start(&state, &headers, ip, kind, &flow_id, app.as_deref(), first).await;
+                        let started = start(state, headers, ip, kind, &flow_id, app.as_deref(), first).await;
                         (started.map(|s| s.response), Some(flow_id))
                     }
                     None => (Err(ApiError::flow(ErrorCode::UnexpectedCall)), None),
                 };
             }
-            Err(response) => return (Ok(response), None),
+            Err(response) => break 'called (Ok(response), None),
         };
         let flow_id = Some(held.record.flow_id.clone());
-        match handle(&state, &held, ip, action).await {
+        match handle(state, &held, ip, action).await {
             Ok(response) => (Ok(response), flow_id),
             Err(e) => {
-                release(&state, &held).await;
+                release(state, &held).await;
                 (Err(e), flow_id)
             }
         }
-    })
-    .await?;
+    };
     let failed = response.as_ref().map_or(true, |r| !r.status().is_success());
     // A public self-service call on an enumeration-safe flow (no restriction feedback) takes at least the
     // configured time, whatever happened; in login, failed password checks take the fixed time.
     // Registration flows in stealth mode likewise: a taken address must not answer faster or slower.
     let enumeration_safe = match (kind, flow_id.as_deref()) {
         (FlowKind::PublicSelfService, Some(id)) => {
-            config.public_self_service.flow(id).is_some_and(|f| !f.restrictions.any_feedback())
+            state.config.public_self_service.flow(id).is_some_and(|f| !f.restrictions.any_feedback())
         }
-        (FlowKind::SelfRegistration, Some(id)) => config.self_registration.flow(id).is_some_and(|f| f.stealth_mode),
+        (FlowKind::SelfRegistration, Some(id)) => {
+            state.config.self_registration.flow(id).is_some_and(|f| f.stealth_mode)
+        }
         _ => false,
     };
-    let padded = (enumeration_safe && config.public_self_service.response_time_ms > 0)
-        .then(|| std::time::Duration::from_millis(config.public_self_service.response_time_ms));
+    let padded = (enumeration_safe && state.config.public_self_service.response_time_ms > 0)
+        .then(|| std::time::Duration::from_millis(state.config.public_self_service.response_time_ms));
     let wait = match (fixed_time, padded) {
         (Some(fixed), _) if failed => Some(fixed),
         (_, Some(padded)) => Some(padded),
@@ -276,8 +258,8 @@ pub(crate) async fn run(
     tokio::time::sleep_until(started + wait).await;
     // Stamped after the wait: a timestamp from when the work ended would tell how long it took.
     match response {
-        Ok(r) => Ok(restamp(r, clock.now_ms()).await),
-        Err(e) => Ok(restamp(e.into_response(), clock.now_ms()).await),
+        Ok(r) => Ok(restamp(r, state.clock.now_ms()).await),
+        Err(e) => Ok(restamp(e.into_response(), state.clock.now_ms()).await),
     }
 }
 

@@ -122,7 +122,6 @@ pub(crate) async fn wait_for_approval(
 ) -> Result<(), ApiError> {
     let deadline =
         tokio::time::Instant::now() + std::time::Duration::from_secs(state.config.authenticator.poll_wait_seconds);
-    let _waiting = WaitingPoll::new();
     let mut events = state.store.approval_events();
     let wanted = format!("decided:{}", approval_id.unwrap_or_default());
     loop {
@@ -139,7 +138,23 @@ pub(crate) async fn wait_for_approval(
         }
         let left = std::time::Duration::from_millis(u64::try_from(expiry - now).unwrap_or(0));
         let until = deadline.min(tokio::time::Instant::now() + left);
-        tokio::time::timeout_at(until, approval_event(&mut events, &wanted)).await.ok();
+        if !wait_for_news(&mut events, &wanted, until).await {
+            return Ok(());
+        }
+    }
+}
+
+/// A long poll's wait: until approval event `wanted` (see [`approval_event`]) or `until`. `false`: the request's
+/// client hung up, so the poll should end now, as it would at its deadline (nobody is left to tell the news).
+pub(crate) async fn wait_for_news(
+    events: &mut tokio::sync::broadcast::Receiver<String>,
+    wanted: &str,
+    until: tokio::time::Instant,
+) -> bool {
+    let _waiting = WaitingPoll::new();
+    tokio::select! {
+        _ = tokio::time::timeout_at(until, approval_event(events, wanted)) => true,
+        () = crate::completion::client_gone() => false,
     }
 }
 

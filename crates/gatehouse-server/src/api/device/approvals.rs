@@ -47,12 +47,13 @@ pub async fn pending(
     let user_id = signed.device.user_id.clone();
     let mut events = state.store.approval_events();
     let wanted = format!("created:{user_id}");
+    let mut client_waits = true;
     let approvals = loop {
         let found = state.store.pending_approvals(&user_id, state.clock.now_ms()).await?;
-        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !found.is_empty() || !client_waits || tokio::time::Instant::now() >= deadline {
             break found;
         }
-        tokio::time::timeout_at(deadline, crate::api::approval_event(&mut events, &wanted)).await.ok();
+        client_waits = crate::api::wait_for_news(&mut events, &wanted, deadline).await;
     };
     let username = state.store.get_user(&user_id).await?.map(|u| u.username).unwrap_or_default();
     let data: Vec<serde_json::Value> = approvals
