@@ -15,6 +15,7 @@ use gatehouse_core::random::{Random, random_id};
 use gatehouse_store::{OpenOptions, redact_url};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -44,11 +45,14 @@ pub struct RunningServer {
     worker: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     metrics: Option<JoinHandle<()>>,
+    /// Every request's task, also of those whose client hung up (see `completion`).
+    requests: TaskTracker,
     grace: Duration,
 }
 
 impl RunningServer {
-    /// Stops accepting connections, lets in-flight requests finish (up to the grace period), stops the worker.
+    /// Stops accepting connections, lets in-flight requests finish (up to the grace period; also those whose client
+    /// hung up), stops the worker.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.finish().await
@@ -62,9 +66,14 @@ impl RunningServer {
     }
 
     async fn finish(self) -> anyhow::Result<()> {
-        match tokio::time::timeout(self.grace, self.http).await {
+        let deadline = tokio::time::Instant::now() + self.grace;
+        match tokio::time::timeout_at(deadline, self.http).await {
             Ok(joined) => joined??,
             Err(_) => tracing::warn!("grace period over, in-flight requests dropped"),
+        }
+        self.requests.close();
+        if tokio::time::timeout_at(deadline, self.requests.wait()).await.is_err() {
+            tracing::warn!(left = self.requests.len(), "grace period over, requests of clients that hung up dropped");
         }
         let _ = self.worker.await;
         let _ = self.housekeeping.await;
@@ -155,6 +164,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     };
     crate::metrics::recorder();
 
+    let requests = TaskTracker::new();
     let app = crate::api::router(state.clone())
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::errors::clock_scope))
@@ -169,7 +179,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId(random)))
-        .layer(axum::middleware::from_fn(crate::completion::run_to_the_end));
+        .layer(axum::middleware::from_fn_with_state(requests.clone(), crate::completion::run_to_the_end));
 
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
@@ -218,5 +228,5 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         None => (None, None),
     };
     let worker = tokio::spawn(run_worker(state.clone(), delivery, rx));
-    Ok(RunningServer { addr, metrics_addr, state, shutdown, http, worker, housekeeping, metrics, grace })
+    Ok(RunningServer { addr, metrics_addr, state, shutdown, http, worker, housekeeping, metrics, requests, grace })
 }

@@ -4,12 +4,13 @@
 //! its work half-done: a flow session held until its lease runs out, a statement cut off mid-way (which costs its
 //! database connection: a client that opens requests and drops them would make PostgreSQL start new backends).
 //! The exception is a long poll's wait, which holds nothing and tells news to nobody once its client has gone:
-//! [`client_gone`] ends it.
+//! [`client_gone`] ends it. Shutdown waits for abandoned requests too, within its grace period: they are tracked.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use crate::errors::ApiError;
 
@@ -18,11 +19,11 @@ tokio::task_local! {
     static CLIENT: watch::Receiver<()>;
 }
 
-/// The outermost layer: runs the rest of the stack for `request` in a task of its own.
-pub(crate) async fn run_to_the_end(request: Request, next: Next) -> Response {
+/// The outermost layer: runs the rest of the stack for `request` in a task of its own, tracked by `requests`.
+pub(crate) async fn run_to_the_end(State(requests): State<TaskTracker>, request: Request, next: Next) -> Response {
     // Dropped with this future, that is when hyper gives up on the client.
     let (_client_waits, client) = watch::channel(());
-    match tokio::spawn(CLIENT.scope(client, next.run(request))).await {
+    match requests.spawn(CLIENT.scope(client, next.run(request))).await {
         Ok(response) => response,
         Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
     }

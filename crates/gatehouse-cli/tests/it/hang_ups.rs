@@ -6,19 +6,28 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::config::PublicFlowFailures;
 use gatehouse_core::ports::Store;
+use tokio::sync::Semaphore;
 
 use crate::admin_api::create_token;
 use crate::counting::CountingStore;
 use crate::harness::{Backend, Client, TestEnv, reset_until_otp};
 use crate::on_both_backends;
 
-on_both_backends!(an_admin_call_runs_to_its_end_without_its_client, a_flow_call_runs_to_its_end_without_its_client);
+on_both_backends!(
+    an_admin_call_runs_to_its_end_without_its_client,
+    a_flow_call_runs_to_its_end_without_its_client,
+    shutdown_waits_for_a_request_whose_client_hung_up
+);
 
 const PW: &str = "Old-Cobalt-Lantern-1";
 
-/// Sends `request` from a task of its own, waits until the store holds the request at `call`, hangs up, gives the
-/// server time to notice, then lets the call go on. Returns once the call finished, or fails after 5 s.
-async fn hang_up_at(store: &CountingStore, call: &'static str, request: impl Future<Output = ()> + Send + 'static) {
+/// Sends `request` from a task of its own, waits until the store holds the request at `call`, hangs up and gives
+/// the server time to notice. Returns the gate that lets the call go on.
+async fn abandon_at(
+    store: &CountingStore,
+    call: &'static str,
+    request: impl Future<Output = ()> + Send + 'static,
+) -> Arc<Semaphore> {
     let gate = store.hold(call);
     let client = tokio::spawn(request);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -30,12 +39,24 @@ async fn hang_up_at(store: &CountingStore, call: &'static str, request: impl Fut
     assert!(client.await.unwrap_err().is_cancelled(), "the client was still waiting for its answer");
     // The connection is closed now; before requests ran to their end, this is when the server dropped the call.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    gate
+}
+
+/// Opens `gate` and waits until the held `call` finished; fails after 5 s.
+async fn let_finish(store: &CountingStore, call: &str, gate: &Semaphore) {
     gate.add_permits(1);
     let finished = format!("{call} finished");
+    let deadline = Instant::now() + Duration::from_secs(5);
     while !store.saw(&finished) {
         assert!(Instant::now() < deadline, "the call stopped when its client hung up: {:?}", store.take());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// [`abandon_at`], then [`let_finish`].
+async fn hang_up_at(store: &CountingStore, call: &'static str, request: impl Future<Output = ()> + Send + 'static) {
+    let gate = abandon_at(store, call, request).await;
+    let_finish(store, call, &gate).await;
 }
 
 async fn an_admin_call_runs_to_its_end_without_its_client(backend: Backend) {
@@ -81,5 +102,28 @@ async fn a_flow_call_runs_to_its_end_without_its_client(backend: Backend) {
     browser.set_password("Fresh-Marble-Otter-42").await.expect(200);
     server.client().login("jdoe", "Fresh-Marble-Otter-42").await.expect(200);
     server.stop().await;
+    env.cleanup().await;
+}
+
+/// A stopping server finishes what it started within its grace period, for clients gone as for those waiting.
+async fn shutdown_waits_for_a_request_whose_client_hung_up(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = Arc::new(CountingStore::new(env.store().await));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    env.add_user("ned", Some("ned@example.com"), Some(PW)).await;
+    let token = create_token(&env, "helpdesk");
+
+    let mut c = server.client();
+    let gate = abandon_at(&store, "apply", async move {
+        crate::admin_api::admin(&mut c, reqwest::Method::DELETE, "/rest/admin/users/ned", &token, None).await;
+    })
+    .await;
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stopping.is_finished(), "the server stopped with a request unfinished");
+    let_finish(&store, "apply", &gate).await;
+    tokio::time::timeout(Duration::from_secs(5), stopping).await.unwrap().unwrap();
+    assert!(env.store().await.find_user_by_login("ned").await.unwrap().is_none(), "the deletion was done");
     env.cleanup().await;
 }

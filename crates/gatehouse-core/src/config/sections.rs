@@ -140,7 +140,7 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// How long a graceful shutdown waits for in-flight requests.
+    /// How long a graceful shutdown waits for in-flight requests (also those whose client hung up).
     pub shutdown_grace_seconds: u64,
 }
 
