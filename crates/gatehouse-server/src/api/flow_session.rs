@@ -1,8 +1,8 @@
 //! The one way a route runs a flow call, whatever the flow's kind: find the flow session named by the kind's
 //! cookie and hold it for this one request (others get `CONCURRENT_ACCESS`), end it when expired, hand the call
 //! to the engine, and write the outcome with its effects in one transaction. Like every request, the call runs to
-//! its end when its client hangs up (see `completion`), so no session is left half-handled. Routes only decode a request into an
-//! [`Action`] and call [`run`] (or [`start`] for a flow's first call).
+//! its end when its client hangs up (see `completion`), so no session is left half-handled. Routes only decode a
+//! request into an [`Action`] and call [`run`] (or [`start`] for a flow's first call).
 
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
