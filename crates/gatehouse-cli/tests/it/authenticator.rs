@@ -165,6 +165,24 @@ async fn push_and_offline_login_with_the_cli_authenticator(backend: Backend) {
     env.cleanup().await;
 }
 
+/// Enrolls the CLI authenticator for `username`, activated from the user's own session so that the activation URI
+/// names `server`. Returns the authenticator's store, in the test's directory.
+pub(crate) async fn enroll_cli_authenticator(
+    env: &TestEnv,
+    server: &TestServer,
+    username: &str,
+    password: &str,
+) -> String {
+    let device = env.dir.path().join("authenticator.json").display().to_string();
+    let mut session = server.client();
+    let r = session.login(username, password).await;
+    assert_eq!(r.body["data"]["attributes"], serde_json::json!({}), "{}", r.body);
+    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
+    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
+    ok(&gatehouse(env, &["authenticator", "--store", &device, "enroll", &uri]));
+    device
+}
+
 async fn server_login(server: &TestServer) -> Client {
     let mut c = server.client();
     let r = c.login("nora", PW).await;
@@ -279,11 +297,7 @@ async fn a_waiting_device_reads_the_database_only_when_there_is_news(backend: Ba
     let dyn_store: Arc<dyn Store> = store.clone();
     let server = env.start_with(config, Some(dyn_store)).await;
     env.add_user("nora", Some("nora@example.com"), Some(PW)).await;
-    let device = env.dir.path().join("authenticator.json").display().to_string();
-    let mut session = server_login(&server).await;
-    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
-    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
-    ok(&gatehouse(&env, &["authenticator", "--store", &device, "enroll", &uri]));
+    let device = enroll_cli_authenticator(&env, &server, "nora", PW).await;
     let reads = |calls: Vec<String>| calls.iter().filter(|c| *c == "pending_approvals").count();
 
     // The device's first request writes when it was last seen; the next ones, within a minute, write nothing.
@@ -332,11 +346,7 @@ async fn a_long_poll_ends_when_its_client_hangs_up(backend: Backend) {
     config.metrics.listen = Some("127.0.0.1:0".into());
     let server = env.start(config).await;
     env.add_user("nora", Some("nora@example.com"), Some(PW)).await;
-    let device = env.dir.path().join("authenticator.json").display().to_string();
-    let mut session = server_login(&server).await;
-    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
-    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
-    ok(&gatehouse(&env, &["authenticator", "--store", &device, "enroll", &uri]));
+    let device = enroll_cli_authenticator(&env, &server, "nora", PW).await;
     let metrics = server.metrics_url().unwrap();
     let until_waiting = |count: f64| until_polls_wait(metrics.clone(), count);
     // The browser's poll on the login's push request.

@@ -20,7 +20,7 @@ use gatehouse_core::ports::Effect;
 use gatehouse_core::random::SystemRandom;
 use serde_json::json;
 
-use crate::authenticator::{config_on_port, gatehouse, ok, pending};
+use crate::authenticator::{config_on_port, enroll_cli_authenticator, gatehouse, ok, pending};
 use crate::bad_input::{assert_json_error, raw};
 use crate::harness::{Backend, Client, Resp, TestEnv, TestServer, wait_for_mails};
 use crate::on_both_backends;
@@ -1141,13 +1141,8 @@ async fn complex_reset_approved_with_the_cli_authenticator(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(config_on_port(&env)).await;
     env.add_user("pia", Some("pia@example.com"), Some(PW)).await;
-    let store = env.dir.path().join("authenticator.json").display().to_string();
     // The activation from her own session names this server (the CLI's would name the configured public URL).
-    let mut session = server.client();
-    session.login("pia", PW).await.expect(200);
-    let r = session.post("/rest/protected/self-service/app-2fa/activation/", None).await;
-    let uri = r.body["data"]["attributes"]["activationUri"].as_str().unwrap().to_owned();
-    ok(&gatehouse(&env, &["authenticator", "--store", &store, "enroll", &uri]));
+    let store = enroll_cli_authenticator(&env, &server, "pia", PW).await;
 
     let (mut c, r) = complex_reset_past_email(&env, &server, "pia", "pia@example.com").await;
     assert_eq!(r.next_step(), Some("APP_2FA_POLLING_OR_OFFLINE_REQUIRED"), "{}", r.body);
