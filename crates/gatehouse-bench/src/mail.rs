@@ -32,7 +32,7 @@ pub struct OtpMail {
 pub enum Layout {
     /// The server's file outbox: `CREATED_AT_MS-ID.eml`, written as `.NAME.tmp` and renamed.
     FileOutbox,
-    /// A Maildir's `new/` directory (aiosmtpd's `Mailbox` handler): no creation time in the name, so the
+    /// A Maildir's `new/` directory (the bench's SMTP sink): no creation time in the name, so the
     /// file's modification time stands for it.
     Maildir,
 }

@@ -770,7 +770,12 @@ async fn initiation_main(
         transport: format!(
             "{}{}",
             if args.smtp {
-                format!("SMTP to a local aiosmtpd ({}, Maildir handler), tls = none", smtp_sink::AIOSMTPD)
+                format!(
+                    "SMTP to a local aiosmtpd ({}, the bench's handler `{}`: each mail as received, written to a \
+                     Maildir without parsing or fsync), tls = none",
+                    smtp_sink::AIOSMTPD,
+                    smtp_sink::HANDLER_CLASS
+                )
             } else {
                 "file outbox".into()
             },

@@ -1,5 +1,7 @@
 //! `--smtp`: a local aiosmtpd that stores every mail it receives in a Maildir, as the integration tests use
-//! (`crates/gatehouse-cli/tests/it/smtp.rs`), and the server configuration that delivers to it.
+//! (`crates/gatehouse-cli/tests/it/smtp.rs`), and the server configuration that delivers to it. The bench's sink
+//! stores mails with a handler of its own (`smtp_sink.py`): aiosmtpd's `Mailbox` handler parses and fsyncs every
+//! mail on aiosmtpd's one thread, which made the sink, not the server, the pace of delivery.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,7 +15,13 @@ use crate::server;
 /// The aiosmtpd version the reports name (and the one to install).
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-/// A running `python3 -m aiosmtpd … -c aiosmtpd.handlers.Mailbox DIR`; killed when dropped.
+/// The handler, written beside the Maildir and imported by aiosmtpd from there.
+const HANDLER: &str = include_str!("smtp_sink.py");
+/// The module name it is written under (`DIR/gatehouse_bench_sink.py`) and the class aiosmtpd's `-c` names.
+const HANDLER_MODULE: &str = "gatehouse_bench_sink";
+pub const HANDLER_CLASS: &str = "gatehouse_bench_sink.RawMaildir";
+
+/// A running `python3 -m aiosmtpd … -c gatehouse_bench_sink.RawMaildir DIR`; killed when dropped.
 pub struct SmtpSink {
     child: Child,
     pub pid: u32,
@@ -31,13 +39,15 @@ impl SmtpSink {
         }
         let maildir = dir.join("maildir");
         if maildir.exists() {
-            bail!("{} exists already; aiosmtpd's Mailbox handler creates it", maildir.display());
+            bail!("{} exists already; the sink's handler creates it", maildir.display());
         }
+        std::fs::write(dir.join(format!("{HANDLER_MODULE}.py")), HANDLER)?;
         let port = server::free_port()?;
         let log = std::fs::File::create(dir.join("aiosmtpd.log"))?;
         let mut child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", HANDLER_CLASS])
             .arg(&maildir)
+            .env("PYTHONPATH", dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
