@@ -25,7 +25,13 @@ pub struct Envelope {
 fn seal(key: &ServerKey, random: &dyn Random, now: Millis, channel: Channel, envelope: &Envelope) -> OutboxMessage {
     // Serialising a struct of strings cannot fail.
     let plain = serde_json::to_vec(envelope).unwrap_or_default();
-    OutboxMessage { id: random_id(random), channel, sealed: key.seal(random, SEAL_CONTEXT, &plain), created_at: now }
+    OutboxMessage {
+        id: random_id(random),
+        channel,
+        sealed: key.seal(random, SEAL_CONTEXT, &plain),
+        created_at: now,
+        claimed_until: None,
+    }
 }
 
 fn envelope(to: &str, subject: String, body: &str, template: &str) -> Envelope {

@@ -33,6 +33,10 @@ pub struct OutboxMessage {
     pub channel: Channel,
     pub sealed: String,
     pub created_at: Millis,
+    /// Claimed for the node that queues it until then, in the transaction that queues it (its first attempt):
+    /// that node's delivery worker takes it from memory after the commit, without a claim statement, and other
+    /// nodes' claims skip it until then. `None`: queued for whichever node claims it first.
+    pub claimed_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use gatehouse_core::config::Config;
 use gatehouse_core::crypto::HashParams;
 use gatehouse_core::random::{Random, random_id};
 use gatehouse_store::{OpenOptions, redact_url};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -157,7 +157,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         clock,
         random: random.clone(),
         key: Arc::new(key),
-        outbox_ready: Arc::new(Notify::new()),
+        outbox: Arc::default(),
         templates: Arc::new(templates),
         ui: Arc::new(ui),
         metrics_token,

@@ -7,7 +7,6 @@ use gatehouse_core::flow::FlowDeps;
 use gatehouse_core::messages::Templates;
 use gatehouse_core::ports::Store;
 use gatehouse_core::random::Random;
-use tokio::sync::Notify;
 
 use crate::hashing::HashPool;
 
@@ -20,8 +19,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub key: Arc<ServerKey>,
-    /// Wakes the delivery worker when a call queued a message.
-    pub outbox_ready: Arc<Notify>,
+    /// Messages calls queued, handed to the delivery worker; wakes it.
+    pub outbox: Arc<crate::messaging::hand_off::HandOff>,
     /// Message templates: built-ins with the operator's overrides.
     pub templates: Arc<Templates>,
     /// The web pages' templates and translations.

@@ -737,13 +737,17 @@ macro_rules! store_impl {
                                 .await?;
                         }
                         Effect::Enqueue(m) => {
+                            // A message claimed as it is queued counts that claim as its first attempt, as a claim does.
                             sqlx::query(
-                                "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
+                                "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at, claimed_until, attempts) \
+                                 VALUES ($1, $2, $3, $4, $4, $5, $6)",
                             )
                             .bind(&m.id)
                             .bind(m.channel.as_str())
                             .bind(&m.sealed)
                             .bind(m.created_at)
+                            .bind(m.claimed_until)
+                            .bind(i64::from(m.claimed_until.is_some()))
                             .execute(&mut *conn)
                             .await?;
                         }
@@ -1501,6 +1505,7 @@ macro_rules! store_impl {
                                     .ok_or_else(|| StoreError::Other(format!("unknown channel `{channel}`")))?,
                                 sealed: row.try_get("sealed").map_err(db_error)?,
                                 created_at: row.try_get("created_at").map_err(db_error)?,
+                                claimed_until: Some(claim_until),
                             },
                             attempts: row.try_get("attempts").map_err(db_error)?,
                         })

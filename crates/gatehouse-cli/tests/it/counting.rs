@@ -1,6 +1,7 @@
 //! A store that counts the calls made on it (and the kinds of messages queued), for tests that must show
 //! equal work: the same calls for a real and an unknown user, not just the same answers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -18,11 +19,13 @@ pub struct CountingStore {
     calls: Mutex<Vec<String>>,
     /// A call that waits at its start until the test lets it on (see [`CountingStore::hold`]).
     held: Mutex<Option<(&'static str, Arc<Semaphore>)>>,
+    /// Messages the delivery worker's claims took from the store.
+    claimed: AtomicUsize,
 }
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, calls: Mutex::new(Vec::new()), held: Mutex::new(None) }
+        Self { inner, calls: Mutex::new(Vec::new()), held: Mutex::new(None), claimed: AtomicUsize::new(0) }
     }
 
     /// The next `call` (`apply` or `commit_flow_session`) waits at its start, already counted, until the returned
@@ -31,6 +34,11 @@ impl CountingStore {
         let gate = Arc::new(Semaphore::new(0));
         *self.held.lock().unwrap() = Some((call, gate.clone()));
         gate
+    }
+
+    /// How many messages claims took from the store so far.
+    pub fn messages_claimed(&self) -> usize {
+        self.claimed.load(Ordering::Relaxed)
     }
 
     /// Whether `call` was made since the last take (leaving the calls as they are).
@@ -321,7 +329,11 @@ impl Store for CountingStore {
         limit: i64,
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
         self.note("claim_outbox");
-        self.inner.claim_outbox(now, claim_until, limit).await
+        let claimed = self.inner.claim_outbox(now, claim_until, limit).await;
+        if let Ok(messages) = &claimed {
+            self.claimed.fetch_add(messages.len(), Ordering::Relaxed);
+        }
+        claimed
     }
 
     async fn mark_delivered(&self, ids: &[String], at: Millis) -> Result<(), StoreError> {

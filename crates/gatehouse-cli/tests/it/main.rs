@@ -19,6 +19,7 @@ mod failures;
 mod flows;
 mod hang_ups;
 mod login;
+mod messages;
 mod metrics;
 mod openapi;
 mod password_policy;

@@ -28,7 +28,8 @@ on_both_backends!(
     secret_answers_are_replaced_whole,
     totp_states_of_many_users_at_once,
     admin_tokens_note_their_use_to_the_minute,
-    claims_take_at_most_their_limit_from_a_long_queue
+    claims_take_at_most_their_limit_from_a_long_queue,
+    messages_claimed_as_they_are_queued_wait_out_their_claim
 );
 
 fn locking(method: &str, max: u32) -> Counter {
@@ -357,6 +358,7 @@ async fn outbox_and_audit(backend: Backend) {
         channel: Channel::Email,
         sealed: format!("sealed-{id}"),
         created_at: at,
+        claimed_until: None,
     };
     store.apply(&[Effect::Enqueue(msg("m1", 100)), Effect::Enqueue(msg("m2", 200))]).await.unwrap();
     assert_eq!(store.pending_outbox().await.unwrap(), 2);
@@ -389,6 +391,37 @@ async fn outbox_and_audit(backend: Backend) {
     env.cleanup().await;
 }
 
+/// A message queued claimed (by the node whose worker takes it from memory) counts as in its first attempt: no
+/// claim takes it before its claim ends, one does afterwards (the node stopped without delivering it), and a
+/// delivery recorded by the node that queued it ends it.
+async fn messages_claimed_as_they_are_queued_wait_out_their_claim(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let message = |id: &str, claimed_until| {
+        Effect::Enqueue(OutboxMessage {
+            id: id.into(),
+            channel: Channel::Email,
+            sealed: format!("sealed-{id}"),
+            created_at: 1_000,
+            claimed_until,
+        })
+    };
+    store
+        .apply(&[message("handed", Some(61_000)), message("left", None), message("delivered", Some(61_000))])
+        .await
+        .unwrap();
+    assert_eq!(store.pending_outbox().await.unwrap(), 3);
+    let now = store.claim_outbox(1_000, 61_000, 10).await.unwrap();
+    assert_eq!(now.iter().map(|c| (c.message.id.as_str(), c.attempts)).collect::<Vec<_>>(), [("left", 1)]);
+    store.mark_delivered(&["delivered".to_owned(), "left".to_owned()], 2_000).await.unwrap();
+    assert!(store.claim_outbox(60_999, 120_000, 10).await.unwrap().is_empty(), "claimed until 61,000");
+    let after = store.claim_outbox(61_001, 121_001, 10).await.unwrap();
+    let after: Vec<(&str, i64, Option<i64>)> =
+        after.iter().map(|c| (c.message.id.as_str(), c.attempts, c.message.claimed_until)).collect();
+    assert_eq!(after, [("handed", 2, Some(121_001))], "the first attempt was the queuing node's");
+    env.cleanup().await;
+}
+
 /// A burst queues far more messages than one claim takes. Every claim takes the oldest due ones, no more than its
 /// limit and none twice — also once PostgreSQL plans the claim generically (after five runs) on a table it has
 /// never analyzed, where `id IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)` became a semi join that ran the subquery
@@ -402,6 +435,7 @@ async fn claims_take_at_most_their_limit_from_a_long_queue(backend: Backend) {
             channel: Channel::Email,
             sealed: "x".repeat(500),
             created_at: 100 + i,
+            claimed_until: None,
         })
     };
     // A quiet past: everything delivered, and PostgreSQL's statistics say so (as autovacuum's would).

@@ -356,6 +356,8 @@ pub struct MessagingConfig {
     pub letters_dir: Option<PathBuf>,
     /// Messages delivered at the same time (SMTP connections from the pool, SMS requests).
     pub concurrency: usize,
+    /// How often the delivery worker asks the store for messages it was not handed by this node's calls: retries
+    /// that came due, messages other nodes left. A call that queues a message wakes it at once either way.
     pub poll_interval_ms: u64,
     pub retry_initial_delay_ms: u64,
     pub retry_max_delay_ms: u64,

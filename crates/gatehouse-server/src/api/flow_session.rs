@@ -18,6 +18,7 @@ use super::pending_flow::PendingFlow;
 use crate::documents;
 use crate::errors::ApiError;
 use crate::extract::{cookie, set_cookie, wants_secure_cookie};
+use crate::messaging::hand_off::write_queuing;
 use crate::state::AppState;
 
 /// The cookie of the authenticated session.
@@ -154,10 +155,9 @@ pub(crate) async fn commit(
             expires_at: held.record.expires_at,
         };
         let all: Vec<Effect> = started.iter().cloned().map(Effect::Audit).chain(effects.iter().cloned()).collect();
-        if !state.store.create_flow_session(&session, &all).await? {
+        if !write_queuing(state, &all, async |all| state.store.create_flow_session(&session, all).await).await? {
             return Err(ApiError::flow(ErrorCode::ConcurrentAccess));
         }
-        notify_outbox(state, effects);
         return Ok(());
     }
     let update = FlowSessionUpdate {
@@ -168,18 +168,10 @@ pub(crate) async fn commit(
         last_seen_at: held.now,
         token_hash,
     };
-    if !state.store.commit_flow_session(&update, effects).await? {
+    if !write_queuing(state, effects, async |effects| state.store.commit_flow_session(&update, effects).await).await? {
         return Err(ApiError::flow(ErrorCode::ConcurrentAccess));
     }
-    notify_outbox(state, effects);
     Ok(())
-}
-
-/// Wakes the delivery worker if the call queued a message.
-pub(crate) fn notify_outbox(state: &AppState, effects: &[Effect]) {
-    if effects.iter().any(|e| matches!(e, Effect::Enqueue(_))) {
-        state.outbox_ready.notify_one();
-    }
 }
 
 pub(crate) fn with_cookie(mut response: Response, cookie: &str) -> Response {
@@ -381,11 +373,12 @@ async fn store_new_session(
         last_seen_at: now,
         expires_at: now.saturating_add(lifetime),
     };
-    if !state.store.create_flow_session(&session, &turn.effects).await? {
+    if !write_queuing(state, &turn.effects, async |effects| state.store.create_flow_session(&session, effects).await)
+        .await?
+    {
         // Ids are random: a clash is a broken random source, not a race.
         return Err(ApiError::Internal("a new flow session's id was taken".into()));
     }
-    notify_outbox(state, &turn.effects);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! configured transport and retries with exponential backoff. Delivered messages lose their content.
 
 mod file;
+pub mod hand_off;
 mod letter;
 mod sms;
 mod smtp;

@@ -34,18 +34,17 @@ pub trait Delivery: Send + Sync {
     fn close_idle(&self) {}
 }
 
-/// How long a claimed message is reserved for this worker before another node may try it.
-const CLAIM_MS: i64 = 60_000;
 /// Deliveries recorded in one statement at most.
 const RECORD_BATCH: usize = 256;
 
 /// Delivers messages until `shutdown` turns true, with up to `messaging.concurrency` in flight: a slot that frees
-/// up is filled from the outbox at once (a slow message holds its slot, never the others), claimed four rounds of
-/// slots at a time, the next claim running while the last round is handed out (`FOR UPDATE SKIP LOCKED` on
-/// PostgreSQL, so nodes never wait for each other's claims). With nothing due it sleeps until a call queues a
-/// message (`state.outbox_ready`) or the poll interval passes (retries that came due, messages other nodes
-/// queued). Successes are written by one recorder, many per statement; on shutdown, claimed messages not handed
-/// out are given back.
+/// up is filled at once (a slow message holds its slot, never the others). Messages this node's calls queued come
+/// from memory, claimed in the transaction that queued them ([`super::hand_off`]); the store is asked at the
+/// start, once per poll interval (retries that came due, messages other nodes left) and when a call queued a
+/// message unclaimed. Such claims take four rounds of slots at a time, the next claim running while the last round
+/// is handed out (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes never wait for each other's claims). With
+/// nothing to deliver it sleeps until a call queues a message or the poll interval passes. Successes are written
+/// by one recorder, many per statement; on shutdown, claimed messages not handed out are given back.
 pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
     let concurrency = state.config.messaging.concurrency.max(1);
@@ -53,39 +52,52 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     let (delivered, to_record) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_deliveries(state.clone(), to_record));
     let mut in_flight = JoinSet::new();
-    // Claimed, waiting for a slot. Claims take several slots' worth at once: a claim is a write, and behind a
-    // busy database (SQLite's one writer) each one waits its turn — one claim per freed slot would make that
-    // wait the pace of delivery.
+    // Claimed from the store, waiting for a slot. Claims take several slots' worth at once: a claim is a write, and
+    // behind a busy database (SQLite's one writer) each one waits its turn — one claim per freed slot would make
+    // that wait the pace of delivery.
     let mut claimed: VecDeque<ClaimedMessage> = VecDeque::new();
     let batch = concurrency.saturating_mul(4);
+    // As many handed-over messages may wait as one claim takes: each waits a few deliveries at most, far less
+    // than its claim lasts.
+    state.outbox.open(batch);
     // The next claim runs while the last one's messages are still being handed out, once fewer than a round of
     // slots is left: with a queue of thousands, waiting for each claim with the slots idle (10–50 ms behind
     // PostgreSQL's busy writers) set the pace of delivery.
     let mut claiming: Option<tokio::task::JoinHandle<Vec<ClaimedMessage>>> = None;
     let mut last_claim_full = false;
-    let mut last_claim_empty = false;
+    let mut claim_due = true;
+    let mut next_poll = tokio::time::Instant::now() + poll;
     while !*shutdown.borrow() {
         while in_flight.try_join_next().is_some() {}
-        if let Some(claim) = claiming.take_if(|c| c.is_finished() || claimed.is_empty()) {
+        // A claim still running is waited for only when nothing else is left to hand out: behind SQLite's busy
+        // writer it can take tens of ms, while handed-over messages are ready now.
+        if let Some(claim) = claiming.take_if(|c| c.is_finished() || (claimed.is_empty() && state.outbox.is_empty())) {
             let rows = claim.await.unwrap_or_default();
-            (last_claim_full, last_claim_empty) = (rows.len() >= batch, rows.is_empty());
+            last_claim_full = rows.len() >= batch;
             claimed.extend(rows);
         }
-        let Some(next) = claimed.pop_front() else {
-            if last_claim_empty {
-                delivery.close_idle();
-                tokio::select! {
-                    () = state.outbox_ready.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
-                    _ = shutdown.changed() => {}
-                }
-                last_claim_empty = false;
+        if tokio::time::Instant::now() >= next_poll {
+            claim_due = true;
+            next_poll = tokio::time::Instant::now() + poll;
+        }
+        claim_due |= state.outbox.take_unclaimed();
+        let wants_claim = claiming.is_none() && (claim_due || last_claim_full);
+        let Some(next) = claimed.pop_front().or_else(|| state.outbox.pop()) else {
+            if wants_claim {
+                claim_due = false;
+                claiming = Some(tokio::spawn(claim(state.clone(), batch)));
                 continue;
             }
-            claiming = Some(tokio::spawn(claim(state.clone(), batch)));
+            delivery.close_idle();
+            tokio::select! {
+                () = state.outbox.notified() => {}
+                () = tokio::time::sleep_until(next_poll) => {}
+                _ = shutdown.changed() => {}
+            }
             continue;
         };
-        if claiming.is_none() && last_claim_full && claimed.len() < concurrency {
+        if wants_claim && claimed.len() < concurrency {
+            claim_due = false;
             claiming = Some(tokio::spawn(claim(state.clone(), batch)));
         }
         let slot = tokio::select! {
@@ -109,6 +121,7 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     if let Some(claim) = claiming.take() {
         claimed.extend(claim.await.unwrap_or_default());
     }
+    claimed.extend(state.outbox.close());
     let unsent: Vec<String> = claimed.drain(..).map(|c| c.message.id).collect();
     if let Err(e) = state.store.release_claims(&unsent).await {
         tracing::warn!(error = %e, count = unsent.len(), "outbox: cannot give back claimed messages (they wait out their claim)");
@@ -122,7 +135,7 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
 async fn claim(state: AppState, batch: usize) -> Vec<ClaimedMessage> {
     let now = state.clock.now_ms();
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-    match state.store.claim_outbox(now, now + CLAIM_MS, limit).await {
+    match state.store.claim_outbox(now, now + super::hand_off::CLAIM_MS, limit).await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::warn!(error = %e, "outbox: cannot claim messages");

@@ -173,7 +173,7 @@ pub async fn reset_link(
         now: state.clock.now_ms(),
     };
     let flow = admin.service(&state).send_reset_link(&username, &mail, body.flow.as_deref(), validity).await?;
-    state.outbox_ready.notify_one();
+    state.outbox.queued_unclaimed();
     let data =
         json!({ "type": "reset-link", "id": username, "attributes": { "flow": flow, "validitySeconds": validity } });
     Ok((StatusCode::ACCEPTED, document(&state, data)).into_response())
