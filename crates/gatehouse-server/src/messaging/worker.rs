@@ -45,7 +45,22 @@ const RECORD_BATCH: usize = 256;
 /// is handed out (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes never wait for each other's claims). With
 /// nothing to deliver it sleeps until a call queues a message or the poll interval passes. Successes are written
 /// by one recorder, many per statement; on shutdown, claimed messages not handed out are given back.
-pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
+///
+/// The hand-off opens when this is called, not when the returned future first runs: calls served from the moment
+/// the server starts hand their messages over.
+pub fn run_worker(
+    state: AppState,
+    delivery: Arc<dyn Delivery>,
+    shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send {
+    let concurrency = state.config.messaging.concurrency.max(1);
+    // As many handed-over messages may wait as one claim takes: each waits a few deliveries at most, far less
+    // than its claim lasts.
+    state.outbox.open(concurrency.saturating_mul(4));
+    deliver(state, delivery, shutdown)
+}
+
+async fn deliver(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
     let concurrency = state.config.messaging.concurrency.max(1);
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -57,9 +72,6 @@ pub async fn run_worker(state: AppState, delivery: Arc<dyn Delivery>, mut shutdo
     // that wait the pace of delivery.
     let mut claimed: VecDeque<ClaimedMessage> = VecDeque::new();
     let batch = concurrency.saturating_mul(4);
-    // As many handed-over messages may wait as one claim takes: each waits a few deliveries at most, far less
-    // than its claim lasts.
-    state.outbox.open(batch);
     // The next claim runs while the last one's messages are still being handed out, once fewer than a round of
     // slots is left: with a queue of thousands, waiting for each claim with the slots idle (10–50 ms behind
     // PostgreSQL's busy writers) set the pace of delivery.
