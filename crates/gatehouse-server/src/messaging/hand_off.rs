@@ -45,6 +45,8 @@ struct Queue {
 #[must_use]
 pub struct Reservation {
     messages: Vec<ClaimedMessage>,
+    /// Some of the call's messages found no room: once they are committed, the worker claims them from the store.
+    left_unclaimed: bool,
 }
 
 impl Default for HandOff {
@@ -79,7 +81,7 @@ impl HandOff {
     /// to write are returned, the claimed messages' `claimed_until` set; unchanged when nothing was claimed.
     pub fn claim<'a>(&self, effects: &'a [Effect], now: Millis) -> (Cow<'a, [Effect]>, Reservation) {
         let queued = effects.iter().filter(|e| matches!(e, Effect::Enqueue(_))).count();
-        let mut reservation = Reservation { messages: Vec::new() };
+        let mut reservation = Reservation { messages: Vec::new(), left_unclaimed: false };
         if queued == 0 {
             return (Cow::Borrowed(effects), reservation);
         }
@@ -90,9 +92,7 @@ impl HandOff {
             queue.reserved += room;
             room
         };
-        if room < queued {
-            self.unclaimed.store(true, Ordering::Relaxed);
-        }
+        reservation.left_unclaimed = room < queued;
         if room == 0 {
             return (Cow::Borrowed(effects), reservation);
         }
@@ -110,9 +110,13 @@ impl HandOff {
         (Cow::Owned(effects), reservation)
     }
 
-    /// After the transaction: committed messages go to the worker, and it is woken. Returns what the worker can no
-    /// longer take (it stopped meanwhile), for the caller to give back to the store.
+    /// After the transaction: committed messages go to the worker, and it is woken (to claim from the store what
+    /// found no room: not before the commit, or its claim could run first and find nothing). Returns what the worker
+    /// can no longer take (it stopped meanwhile), for the caller to give back to the store.
     pub fn settle(&self, reservation: Reservation, committed: bool) -> Vec<ClaimedMessage> {
+        if committed && reservation.left_unclaimed {
+            self.queued_unclaimed();
+        }
         let count = reservation.messages.len();
         let mut queue = self.queue();
         queue.reserved = queue.reserved.saturating_sub(count);
@@ -237,13 +241,14 @@ mod tests {
         let effects = [message("b"), message("c")];
         let (written, second) = hand_off.claim(&effects, 0);
         assert_eq!(claimed(&written), [("b".to_owned(), Some(CLAIM_MS)), ("c".to_owned(), None)]);
-        assert!(hand_off.take_unclaimed(), "c is left to a claim from the store");
+        assert!(!hand_off.take_unclaimed(), "no claim before c is committed");
         // The first call's transaction failed: its room is free again and nothing reaches the worker.
         assert!(hand_off.settle(held, false).is_empty());
         let effects = [message("d")];
         let (written, third) = hand_off.claim(&effects, 0);
         assert_eq!(claimed(&written), [("d".to_owned(), Some(CLAIM_MS))]);
         assert!(hand_off.settle(second, true).is_empty());
+        assert!(hand_off.take_unclaimed(), "c, committed, is left to a claim from the store");
         assert!(hand_off.settle(third, true).is_empty());
         let ids: Vec<String> = std::iter::from_fn(|| hand_off.pop()).map(|c| c.message.id).collect();
         assert_eq!(ids, ["b", "d"]);

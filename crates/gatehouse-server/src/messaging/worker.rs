@@ -54,15 +54,21 @@ pub fn run_worker(
     shutdown: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send {
     let concurrency = state.config.messaging.concurrency.max(1);
-    // As many handed-over messages may wait as one claim takes: each waits a few deliveries at most, far less
-    // than its claim lasts.
-    state.outbox.open(concurrency.saturating_mul(4));
-    deliver(state, delivery, shutdown)
+    // Claims take four rounds of slots, and as many handed-over messages may wait: each waits a few deliveries
+    // at most, far less than its claim lasts.
+    let batch = concurrency.saturating_mul(4);
+    state.outbox.open(batch);
+    deliver(state, delivery, shutdown, concurrency, batch)
 }
 
-async fn deliver(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
+async fn deliver(
+    state: AppState,
+    delivery: Arc<dyn Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+    concurrency: usize,
+    batch: usize,
+) {
     let poll = Duration::from_millis(state.config.messaging.poll_interval_ms);
-    let concurrency = state.config.messaging.concurrency.max(1);
     let slots = Arc::new(Semaphore::new(concurrency));
     let (delivered, to_record) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_deliveries(state.clone(), to_record));
@@ -71,7 +77,6 @@ async fn deliver(state: AppState, delivery: Arc<dyn Delivery>, mut shutdown: wat
     // behind a busy database (SQLite's one writer) each one waits its turn — one claim per freed slot would make
     // that wait the pace of delivery.
     let mut claimed: VecDeque<ClaimedMessage> = VecDeque::new();
-    let batch = concurrency.saturating_mul(4);
     // The next claim runs while the last one's messages are still being handed out, once fewer than a round of
     // slots is left: with a queue of thousands, waiting for each claim with the slots idle (10–50 ms behind
     // PostgreSQL's busy writers) set the pace of delivery.
