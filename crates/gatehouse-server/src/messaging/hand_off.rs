@@ -148,6 +148,12 @@ impl HandOff {
         self.queue().ready.pop_front()
     }
 
+    /// The worker: the next message handed over if it was queued no later than `created_at`.
+    pub fn pop_queued_by(&self, created_at: Millis) -> Option<ClaimedMessage> {
+        let mut queue = self.queue();
+        queue.ready.pop_front_if(|c| c.message.created_at <= created_at)
+    }
+
     /// The worker: whether a message was queued without a claim since it last asked.
     pub fn take_unclaimed(&self) -> bool {
         self.unclaimed.swap(false, Ordering::Relaxed)

@@ -9,6 +9,7 @@ use gatehouse_core::ports::{ClaimedMessage, OutboxMessage};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::hand_off::HandOff;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +100,7 @@ async fn deliver(
         }
         claim_due |= state.outbox.take_unclaimed();
         let wants_claim = claiming.is_none() && (claim_due || last_claim_full);
-        let Some(next) = claimed.pop_front().or_else(|| state.outbox.pop()) else {
+        let Some(next) = oldest(&mut claimed, &state.outbox) else {
             if wants_claim {
                 claim_due = false;
                 claiming = Some(tokio::spawn(claim(state.clone(), batch)));
@@ -146,6 +147,16 @@ async fn deliver(
     while in_flight.join_next().await.is_some() {}
     drop(delivered);
     let _ = recorder.await;
+}
+
+/// The older of the next message claimed from the store and the next one handed over. Under a backlog the claims
+/// never run dry (the next one runs while the last is handed out), so taking them first left the handed-over
+/// messages waiting for the whole backlog: a few dozen mails seconds late while the rest took milliseconds.
+fn oldest(claimed: &mut VecDeque<ClaimedMessage>, hand_off: &HandOff) -> Option<ClaimedMessage> {
+    match claimed.front() {
+        Some(c) => hand_off.pop_queued_by(c.message.created_at).or_else(|| claimed.pop_front()),
+        None => hand_off.pop(),
+    }
 }
 
 /// Claims up to `batch` due messages for this worker; a failure is logged and claims nothing.
@@ -237,5 +248,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!([1, 2, 3, 4, 5, 60].map(|a| backoff_ms(&c, a)), [100, 200, 400, 800, 1000, 1000]);
+    }
+
+    fn message(id: &str, created_at: Millis) -> OutboxMessage {
+        OutboxMessage {
+            id: id.into(),
+            channel: gatehouse_core::ports::Channel::Email,
+            sealed: "sealed".into(),
+            created_at,
+            claimed_until: None,
+        }
+    }
+
+    #[test]
+    fn messages_claimed_and_handed_over_go_out_oldest_first() {
+        let hand_off = HandOff::default();
+        hand_off.open(8);
+        for (id, at) in [("h1", 20), ("h2", 40), ("h3", 60)] {
+            let (_, reservation) = hand_off.claim(&[gatehouse_core::ports::Effect::Enqueue(message(id, at))], at);
+            assert!(hand_off.settle(reservation, true).is_empty());
+        }
+        let mut claimed: VecDeque<ClaimedMessage> = [("c1", 10), ("c2", 30), ("c3", 40), ("c4", 70)]
+            .into_iter()
+            .map(|(id, at)| ClaimedMessage { message: message(id, at), attempts: 1 })
+            .collect();
+        let order: Vec<String> = std::iter::from_fn(|| oldest(&mut claimed, &hand_off)).map(|c| c.message.id).collect();
+        // A tie goes to the handed-over message; either way both sources drain.
+        assert_eq!(order, ["c1", "h1", "c2", "h2", "c3", "h3", "c4"]);
     }
 }
