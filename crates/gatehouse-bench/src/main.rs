@@ -231,6 +231,10 @@ struct Args {
     /// its file outbox.
     #[arg(long)]
     smtp: bool,
+    /// `--smtp`: aiosmtpd processes taking mail on the sink's port (SO_REUSEPORT). One is one Python thread; at the
+    /// server's rate it needs about a core to itself.
+    #[arg(long, default_value_t = 2)]
+    smtp_processes: usize,
     /// Initiation scenario: `gatehouse serve` nodes on one PostgreSQL schema, the clients spread over them
     /// (more than 1 only with `--backend postgres`).
     #[arg(long, default_value_t = 1)]
@@ -271,6 +275,9 @@ async fn main() -> anyhow::Result<()> {
     let backends =
         if args.backends.is_empty() { vec![Backend::Sqlite, Backend::Postgres] } else { args.backends.clone() };
     let started_at = format_timestamp(SystemClock.now_ms());
+    if args.smtp_processes == 0 {
+        bail!("--smtp-processes must be at least 1");
+    }
     if args.scenario != Scenario::Initiation && (args.smtp || args.nodes != 1) {
         bail!("--smtp and --nodes are for --scenario initiation");
     }
@@ -771,9 +778,10 @@ async fn initiation_main(
             "{}{}",
             if args.smtp {
                 format!(
-                    "SMTP to a local aiosmtpd ({}, the bench's handler `{}`: each mail as received, written to a \
-                     Maildir without parsing or fsync), tls = none",
+                    "SMTP to a local aiosmtpd ({}, {} process(es) on one port, the bench's handler `{}`: each mail \
+                     as received, written to a Maildir without parsing or fsync), tls = none",
                     smtp_sink::AIOSMTPD,
+                    args.smtp_processes,
                     smtp_sink::HANDLER_CLASS
                 )
             } else {
@@ -840,7 +848,7 @@ async fn initiation_on(
     db: &Database,
     dir: &std::path::Path,
 ) -> anyhow::Result<initiation_report::InitiationRun> {
-    let sink = if args.smtp { Some(smtp_sink::SmtpSink::start(dir).await?) } else { None };
+    let sink = if args.smtp { Some(smtp_sink::SmtpSink::start(dir, args.smtp_processes).await?) } else { None };
     let extra = format!("{}[public_self_service]\nresponse_time_ms = 0\n\n", server::demo_lockout_section()?);
     let nodes = nodes::Nodes::start(bin, db, params, &extra, args.nodes, dir, sink.as_ref().map(|s| s.port)).await?;
     // bench0 … bench{users-1} start resets; bench{users} takes no part, for the exactness check.
@@ -864,8 +872,8 @@ async fn initiation_on(
         }
     }
     eprintln!("{}: {} clients starting resets for {} s…", backend.name(), args.concurrency, args.duration_secs);
-    let (pids, sink_pid) = (nodes.pids(), sink.as_ref().map(|s| s.pid));
-    let watched: Vec<u32> = pids.iter().copied().chain(sink_pid).collect();
+    let (pids, sink_pids) = (nodes.pids(), sink.as_ref().map(|s| s.pids.clone()).unwrap_or_default());
+    let watched: Vec<u32> = pids.iter().copied().chain(sink_pids.iter().copied()).collect();
     let ticks = server::clock_ticks();
     let (before, before_each) = (CpuSnapshot::take_all(&pids)?, server::ProcessTicks::take(&watched)?);
     let measured = Instant::now();
@@ -882,7 +890,7 @@ async fn initiation_on(
     let cpu = CpuSnapshot::take_all(&pids)?.since(&before, ticks);
     let cpu_wall = measured.elapsed();
     let mut each = server::ProcessTicks::take(&watched)?.cores_since(&before_each, ticks);
-    let sink_cores = sink_pid.and_then(|_| each.pop());
+    let sink_cores = sink.as_ref().map(|_| each.split_off(pids.len()).iter().sum::<f64>());
     let _ = stop_watch.send(true);
     while watchers.join_next().await.is_some() {}
 
