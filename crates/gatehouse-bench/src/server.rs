@@ -97,8 +97,7 @@ pub fn write_config_with(
          workers = 0\n\
          queue_capacity = 64\n\n\
          [messaging]\n\
-         transport = \"file\"\n\
-         poll_interval_ms = 20\n\n\
+         transport = \"file\"\n\n\
          {rate_limits}\
          {extra}\
          {flows}",

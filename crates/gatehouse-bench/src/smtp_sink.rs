@@ -99,13 +99,13 @@ fn children(pid: u32) -> Vec<u32> {
 /// Rewrites the configuration `write_config` made so that the server delivers to the sink on `port` over plain
 /// SMTP (`tls = "none"` is allowed towards a loopback host only).
 pub fn deliver_to(config: &Path, port: u16) -> anyhow::Result<()> {
-    let file = "[messaging]\ntransport = \"file\"\npoll_interval_ms = 20\n";
+    let file = "[messaging]\ntransport = \"file\"\n";
     let text = std::fs::read_to_string(config)?;
     if !text.contains(file) {
         bail!("the generated configuration {} has no file-transport [messaging] section to replace", config.display());
     }
     let smtp = format!(
-        "[messaging]\ntransport = \"smtp\"\npoll_interval_ms = 20\n\n\
+        "[messaging]\ntransport = \"smtp\"\n\n\
          [messaging.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 10\n"
     );
     std::fs::write(config, text.replacen(file, &smtp, 1))?;
