@@ -1,5 +1,6 @@
 //! The store, written once as a macro and instantiated for each backend's pool type.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -429,48 +430,64 @@ macro_rules! store_impl {
                 }
             }
 
+            /// A batch of flow starts in one transaction and a few statements whatever its size: one INSERT of every
+            /// flow row, then the effects of the starts that created their flow, applied together. Written statement by
+            /// statement per start, a batch of 30 was about 90 round trips to the writer's thread (SQLite) or to the
+            /// server (PostgreSQL) while every start in it waited.
             async fn flow_starts_in_one(writer: &sqlx::Pool<$db>, starts: &[FlowStart]) -> Result<Vec<bool>, sqlx::Error> {
                 let mut tx = writer.begin().await?;
-                let mut created = Vec::with_capacity(starts.len());
-                for FlowStart { session: s, effects } in starts {
-                    let inserted = sqlx::query(
-                        "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $8, 0, $6, $9, $7) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&s.id)
-                    .bind(&s.token_hash)
-                    .bind(s.kind.as_str())
-                    .bind(&s.flow_id)
-                    .bind(s.state.to_string())
-                    .bind(s.created_at)
-                    .bind(s.expires_at)
-                    .bind(s.status.as_str())
-                    .bind(s.last_seen_at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    // A flow that already existed (a raced or replayed start) writes none of its effects.
-                    if inserted {
-                        Self::apply_in(&mut tx, effects).await?;
-                    }
-                    created.push(inserted);
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO flow_sessions (id, token_hash, kind, flow_id, state, status, version, created_at, last_seen_at, expires_at) ",
+                );
+                insert.push_values(starts, |mut row, FlowStart { session: s, .. }| {
+                    row.push_bind(s.id.as_str())
+                        .push_bind(s.token_hash.as_str())
+                        .push_bind(s.kind.as_str())
+                        .push_bind(s.flow_id.as_str())
+                        .push_bind(s.state.to_string())
+                        .push_bind(s.status.as_str())
+                        .push("0")
+                        .push_bind(s.created_at)
+                        .push_bind(s.last_seen_at)
+                        .push_bind(s.expires_at);
+                });
+                insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id, token_hash");
+                let mut inserted = Vec::with_capacity(starts.len());
+                for row in insert.build().fetch_all(&mut *tx).await? {
+                    inserted.push((row.try_get::<String, _>("id")?, row.try_get::<String, _>("token_hash")?));
                 }
+                // A flow that already existed (a raced or replayed start) writes none of its effects. Two starts of one
+                // flow in this batch: the first row of an id is the one inserted, so the first start that matches it
+                // (id and token) created it, and a replay with the very same token did not.
+                let created: Vec<bool> = starts
+                    .iter()
+                    .map(|FlowStart { session: s, .. }| {
+                        let won = inserted.iter().position(|(id, token)| *id == s.id && *token == s.token_hash);
+                        won.map(|i| inserted.swap_remove(i)).is_some()
+                    })
+                    .collect();
+                let effects: Vec<&Effect> =
+                    starts.iter().zip(&created).filter(|(_, c)| **c).flat_map(|(start, _)| &start.effects).collect();
+                Self::apply_in(&mut tx, &effects).await?;
                 tx.commit().await?;
                 Ok(created)
             }
 
-            async fn apply_in(conn: &mut <$db as sqlx::Database>::Connection, effects: &[Effect]) -> Result<(), sqlx::Error> {
+            async fn apply_in<E: Borrow<Effect> + Sync>(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                effects: &[E],
+            ) -> Result<(), sqlx::Error> {
                 // Every transaction takes the rows of the users it touches first, in id order, before any other
                 // table: two transactions never wait for each other in opposite orders (users, then counters).
-                let mut users: Vec<&str> = effects.iter().filter_map(effect_user).collect();
+                let mut users: Vec<&str> = effects.iter().filter_map(|e| effect_user(e.borrow())).collect();
                 users.sort_unstable();
                 users.dedup();
                 for user_id in users {
                     sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *conn).await?;
                 }
+                let mut queued: Vec<&OutboxMessage> = Vec::new();
                 for effect in effects {
-                    match effect {
+                    match effect.borrow() {
                         Effect::SetPassword { user_id, password_hash, at } => {
                             sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1")
                                 .bind(user_id)
@@ -736,27 +753,33 @@ macro_rules! store_impl {
                                 .execute(&mut *conn)
                                 .await?;
                         }
-                        Effect::Enqueue(m) => {
-                            // A message claimed as it is queued counts that claim as its first attempt, as a claim does.
-                            sqlx::query(
-                                "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at, claimed_until, attempts) \
-                                 VALUES ($1, $2, $3, $4, $4, $5, $6)",
-                            )
-                            .bind(&m.id)
-                            .bind(m.channel.as_str())
-                            .bind(&m.sealed)
-                            .bind(m.created_at)
-                            .bind(m.claimed_until)
-                            .bind(i64::from(m.claimed_until.is_some()))
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        // Written together below: one statement for all of a call's events.
+                        // Both written together below, one statement each for all of them: no other effect reads or
+                        // changes the outbox or the audit trail.
+                        Effect::Enqueue(m) => queued.push(m),
                         Effect::Audit(_) => {}
                     }
                 }
-                let events: Vec<&AuditEvent> =
-                    effects.iter().filter_map(|e| if let Effect::Audit(ev) = e { Some(ev) } else { None }).collect();
+                // 7 parameters a row; a message claimed as it is queued counts that claim as its first attempt, as a
+                // claim does.
+                for chunk in queued.chunks(1000) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO outbox (id, channel, sealed, created_at, next_attempt_at, claimed_until, attempts) ",
+                    );
+                    insert.push_values(chunk, |mut row, m| {
+                        row.push_bind(m.id.as_str())
+                            .push_bind(m.channel.as_str())
+                            .push_bind(m.sealed.as_str())
+                            .push_bind(m.created_at)
+                            .push_bind(m.created_at)
+                            .push_bind(m.claimed_until)
+                            .push_bind(i64::from(m.claimed_until.is_some()));
+                    });
+                    insert.build().execute(&mut *conn).await?;
+                }
+                let events: Vec<&AuditEvent> = effects
+                    .iter()
+                    .filter_map(|e| if let Effect::Audit(ev) = e.borrow() { Some(ev) } else { None })
+                    .collect();
                 // 11 parameters a row: 1,000 rows stay below either backend's limit per statement.
                 for chunk in events.chunks(1000) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(

@@ -294,6 +294,26 @@ async fn flow_starts_race_in_groups(backend: Backend) {
         let recorded = events.iter().any(|e| e.id == format!("race-{n}"));
         assert_eq!(recorded, matches!(r, Ok(true)), "call {n}: audit event written iff its flow was created");
     }
+
+    // A cookie replayed at once: two starts of one flow with the very same token, in one batch that fails nowhere.
+    let replays =
+        (0..20).map(|n| {
+            let store = store.clone();
+            let session = started_flow(&format!("replayed-{}", n % 10), &format!("same-{}", n % 10));
+            async move {
+                (n, store.create_flow_session(&session, &[Effect::Audit(audit(&format!("replay-{n}"), 100))]).await)
+            }
+        });
+    let results = join_all(replays).await;
+    let events = store.query_audit(&AuditQuery { limit: 1000, ..AuditQuery::default() }).await.unwrap();
+    for id in 0..10 {
+        let created: Vec<usize> =
+            results.iter().filter(|(n, r)| n % 10 == id && matches!(r, Ok(true))).map(|(n, _)| *n).collect();
+        assert_eq!(created.len(), 1, "replayed flow {id}: exactly one start creates it, got {created:?}");
+        let recorded: Vec<usize> =
+            (0..20).filter(|n| n % 10 == id && events.iter().any(|e| e.id == format!("replay-{n}"))).collect();
+        assert_eq!(recorded, created, "replayed flow {id}: only its creator's effects are written");
+    }
     env.cleanup().await;
 }
 
