@@ -5,6 +5,8 @@ Python's `mailbox` module fsyncs every file. aiosmtpd runs on one thread, so on 
 and the parsing set its pace (about 250 mails/s on a 2-core Intel Xeon, docs/benchmarks.md), far below what the
 server delivers: the bench would measure the sink. Here a message costs one file written in `tmp/` and renamed into
 `new/`, so the file's modification time is when it was complete and a reader of `new/` never sees half a mail.
+Run as a script, it is also the sink's launcher (`serve`): aiosmtpd's SMTP protocol with this handler in several
+processes on one port.
 """
 
 import itertools
@@ -25,12 +27,6 @@ class RawMaildir:
             f.write(envelope.original_content or envelope.content)
         os.rename(tmp, os.path.join(self.directory, "new", name))
         return "250 OK"
-
-    @classmethod
-    def from_cli(cls, parser, *args):
-        if len(args) != 1:
-            parser.error("RawMaildir takes one argument: the Maildir's directory")
-        return cls(args[0])
 
 
 def serve(listen, processes, directory):

@@ -16,7 +16,7 @@ use crate::server;
 /// The aiosmtpd version the reports name (and the one to install).
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-/// The handler, written beside the Maildir and imported by aiosmtpd from there.
+/// The handler and the launcher that serves it, written beside the Maildir and run with `python3`.
 const HANDLER: &str = include_str!("smtp_sink.py");
 /// The module name it is written under (`DIR/gatehouse_bench_sink.py`) and its handler class.
 const HANDLER_MODULE: &str = "gatehouse_bench_sink";

@@ -435,9 +435,10 @@ macro_rules! store_impl {
             /// statement per start, a batch of 30 was about 90 round trips to the writer's thread (SQLite) or to the
             /// server (PostgreSQL) while every start in it waited.
             ///
-            /// A batch holds at most `group_commit::MAX_BATCH` starts (9 parameters each), so each batch size is a statement
-            /// text of its own in the connection's statement cache (sqlx keeps 100). Chunks of powers of two (a handful
-            /// of texts, a statement more per halving) were measured against this and gained nothing.
+            /// A batch holds at most `group_commit::MAX_BATCH` starts, 9 parameters each: far below either backend's limit
+            /// per statement. Each batch size is a statement text of its own in the connection's statement cache (sqlx
+            /// keeps 100); chunks of powers of two (a handful of texts, a statement more per halving) were measured
+            /// against this and gained nothing.
             async fn flow_starts_in_one(writer: &sqlx::Pool<$db>, starts: &[FlowStart]) -> Result<Vec<bool>, sqlx::Error> {
                 if starts.is_empty() {
                     return Ok(Vec::new());
