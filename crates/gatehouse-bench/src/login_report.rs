@@ -9,13 +9,15 @@ use gatehouse_core::crypto::HashParams;
 use crate::hashrate::HashRate;
 use crate::login::{FloodLoad, LoginLoad};
 use crate::report::{Machine, hash_disturbances, hash_row, ms, percentile};
-use crate::server::CpuUse;
+use crate::server::{CpuUse, ThreadUse};
 
 /// One load phase on a running server.
 pub struct LoginPhase {
     pub logins: LoginLoad,
     pub flood: Option<FloodLoad>,
     pub cpu: CpuUse,
+    /// The same CPU by thread: the hashing workers' and everything else's.
+    pub threads: ThreadUse,
     /// The server's VmHWM at the end of the phase (a peak since its start).
     pub peak_rss_kib: u64,
 }
@@ -23,8 +25,11 @@ pub struct LoginPhase {
 impl LoginPhase {
     /// argon2 verifications per second the server did: one per login, one per flood answer other than 503.
     pub fn hashes_per_second(&self) -> f64 {
-        let flood = self.flood.as_ref().map_or(0, FloodLoad::hashed);
-        (self.logins.ok + flood) as f64 / self.logins.elapsed.as_secs_f64().max(1e-9)
+        self.hashes() as f64 / self.logins.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn hashes(&self) -> u64 {
+        self.logins.ok + self.flood.as_ref().map_or(0, FloodLoad::hashed)
     }
 }
 
@@ -108,6 +113,53 @@ pub struct LoginReport {
     pub flood_clients: usize,
     pub duration: Duration,
     pub sets: Vec<ParamSet>,
+}
+
+impl LoginReport {
+    /// Where the server's CPU went during each phase: the hashing workers' threads against all the others (the
+    /// runtime, SQLite's connection threads, …), measured over the phase itself.
+    fn render_threads(&self, out: &mut String) {
+        let _ = writeln!(out, "## Where the server's CPU went\n");
+        let _ = writeln!(
+            out,
+            "| parameters | backend | phase | hashing threads (cores) | other threads (cores) | **hashing share** \
+             | other threads ms per hash | hashing threads ms per hash | raw ms per hash (limit) | thread switches per \
+             hash | hashing workers preempted per hash |"
+        );
+        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for set in &self.sets {
+            for r in &set.runs {
+                let raw_ms = 1000.0 / r.limit_per_core().max(1e-9);
+                for (phase, p) in r.phases() {
+                    let t = &p.threads;
+                    let wall = p.logins.elapsed.as_secs_f64().max(1e-9);
+                    let hashes = p.hashes().max(1) as f64;
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {phase} | {:.2} | {:.2} | **{:.1} %** | {:.2} | {:.2} | {raw_ms:.2} | {:.1} | {:.1} |",
+                        set.label(),
+                        r.backend,
+                        t.hashing_seconds / wall,
+                        t.other_seconds / wall,
+                        100.0 * t.hashing_share(),
+                        1000.0 * t.other_seconds / hashes,
+                        1000.0 * t.hashing_seconds / hashes,
+                        t.switches as f64 / hashes,
+                        t.hashing_preempted as f64 / hashes
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nutime + stime of each of the server's threads (/proc/PID/task/*/stat) and their context switches \
+             (/proc/PID/task/*/status) over the phase; hashing threads are the hashing workers, other threads \
+             everything else. Per hash: per argon2 verification the server did (logins, and flood answers other than \
+             503). % of limit ≈ hashing share × raw ms per hash ÷ hashing threads ms per hash. The share and the \
+             switches are measured during the load itself, so unlike the limit (measured before and after it) they \
+             do not move when the machine's speed does.\n"
+        );
+    }
 }
 
 fn sorted(samples: &[Duration]) -> Vec<Duration> {
@@ -219,6 +271,8 @@ impl LoginReport {
              503. Latency: the password-check call of successful logins. Peak RSS is VmHWM at the end of the phase \
              (the peak since the server started).\n"
         );
+
+        self.render_threads(&mut out);
 
         let _ = writeln!(out, "## Memory\n");
         let _ = writeln!(

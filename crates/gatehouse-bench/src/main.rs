@@ -57,7 +57,7 @@ use crate::login::LoginOptions;
 use crate::login_report::{LoginPhase, LoginReport, LoginRun, ParamSet};
 use crate::mail::Outbox;
 use crate::report::{BackendRun, Machine, Report};
-use crate::server::{CpuSnapshot, Database, ServerProcess};
+use crate::server::{CpuSnapshot, Database, ServerProcess, ThreadSnapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
@@ -615,6 +615,7 @@ async fn login_phase(
     eprintln!("{}: {} clients logging in{what}, {} s…", backend.name(), args.concurrency, args.duration_secs);
     let ticks = server::clock_ticks();
     let before = CpuSnapshot::take(server.pid)?;
+    let threads_before = ThreadSnapshot::take(server.pid)?;
     let (logins, flood) = login::run(LoginOptions {
         base: server.base.clone(),
         users: args.users,
@@ -623,6 +624,7 @@ async fn login_phase(
         flood,
     })
     .await?;
+    let threads = ThreadSnapshot::take(server.pid)?.since(&threads_before, ticks);
     let cpu = CpuSnapshot::take(server.pid)?.since(&before, ticks);
     let peak_rss_kib = server::status_kib(server.pid, "VmHWM")?;
     eprintln!(
@@ -633,7 +635,7 @@ async fn login_phase(
         logins.error_count(),
         flood.as_ref().map_or_else(String::new, |f| format!("; flood: {} requests", f.requests))
     );
-    Ok(LoginPhase { logins, flood, cpu, peak_rss_kib })
+    Ok(LoginPhase { logins, flood, cpu, threads, peak_rss_kib })
 }
 
 /// The padding of the enumeration scenario's padded phase: well above the work of any call measured.

@@ -245,7 +245,12 @@ pub fn clock_ticks() -> f64 {
 
 /// utime + stime of a process in clock ticks (`pid` = "self" for this process).
 pub fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    cpu_ticks_at(std::path::Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// utime + stime from a `stat` file of proc(5): a process's or one of its threads' (`/proc/PID/task/TID/stat`).
+fn cpu_ticks_at(path: &std::path::Path) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(path)?;
     // The command name may contain spaces; the fields after it are unambiguous.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc/PID/stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -340,6 +345,76 @@ impl CpuSnapshot {
     }
 }
 
+/// The server's threads at one moment: CPU ticks and context switches, those of the hashing workers apart. A thread
+/// that ends between two snapshots takes what it did since the first with it (the server's threads live as long as
+/// it does, except the blocking pool's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadSnapshot {
+    hashing_ticks: u64,
+    other_ticks: u64,
+    /// Voluntary + involuntary switches of every thread.
+    switches: u64,
+    /// Involuntary switches of the hashing workers: how often other work took their core.
+    hashing_preempted: u64,
+}
+
+/// Where the server's CPU went between two [`ThreadSnapshot`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadUse {
+    pub hashing_seconds: f64,
+    pub other_seconds: f64,
+    pub switches: u64,
+    pub hashing_preempted: u64,
+}
+
+impl ThreadUse {
+    /// The hashing workers' share of the server's CPU.
+    pub fn hashing_share(&self) -> f64 {
+        self.hashing_seconds / (self.hashing_seconds + self.other_seconds).max(1e-9)
+    }
+}
+
+/// The hashing workers' thread names start with this (`gatehouse_server::hashing`).
+const HASHING_THREAD: &str = "gatehouse-hash";
+
+impl ThreadSnapshot {
+    pub fn take(pid: u32) -> anyhow::Result<Self> {
+        let mut snap = Self::default();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let dir = task?.path();
+            // A thread that ended while the directory was read is skipped.
+            let (Ok(comm), Ok(ticks), Ok(status)) = (
+                std::fs::read_to_string(dir.join("comm")),
+                cpu_ticks_at(&dir.join("stat")),
+                std::fs::read_to_string(dir.join("status")),
+            ) else {
+                continue;
+            };
+            let field = |name: &str| -> u64 {
+                status.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0)
+            };
+            let (voluntary, involuntary) = (field("voluntary_ctxt_switches:"), field("nonvoluntary_ctxt_switches:"));
+            snap.switches += voluntary + involuntary;
+            if comm.starts_with(HASHING_THREAD) {
+                snap.hashing_ticks += ticks;
+                snap.hashing_preempted += involuntary;
+            } else {
+                snap.other_ticks += ticks;
+            }
+        }
+        Ok(snap)
+    }
+
+    pub fn since(&self, earlier: &Self, ticks_per_second: f64) -> ThreadUse {
+        ThreadUse {
+            hashing_seconds: self.hashing_ticks.saturating_sub(earlier.hashing_ticks) as f64 / ticks_per_second,
+            other_seconds: self.other_ticks.saturating_sub(earlier.other_ticks) as f64 / ticks_per_second,
+            switches: self.switches.saturating_sub(earlier.switches),
+            hashing_preempted: self.hashing_preempted.saturating_sub(earlier.hashing_preempted),
+        }
+    }
+}
+
 /// Drops the run's PostgreSQL schema (a SQLite file goes with its temporary directory).
 pub async fn drop_schema(db: &Database) -> anyhow::Result<()> {
     if let Some(schema) = &db.schema {
@@ -389,5 +464,40 @@ mod tests {
             "postgres://h/test?sslmode=disable&application_name=n1"
         );
         assert_eq!(db("sqlite:///tmp/x.db").named("n1").url, "sqlite:///tmp/x.db");
+    }
+
+    /// Spins on the calling thread until it has used `ticks` more clock ticks of CPU.
+    fn spin_for(ticks: u64) {
+        let stat = std::path::Path::new("/proc/thread-self/stat");
+        let start = cpu_ticks_at(stat).unwrap();
+        while cpu_ticks_at(stat).unwrap() < start + ticks {
+            std::hint::black_box((0..10_000u64).sum::<u64>());
+        }
+    }
+
+    #[test]
+    fn thread_snapshots_tell_the_hashing_workers_from_the_rest() {
+        let pid = std::process::id();
+        let before = ThreadSnapshot::take(pid).unwrap();
+        // The thread must still be alive at the second snapshot: a thread that ended takes its ticks with it.
+        let (done, finish) = std::sync::mpsc::channel::<()>();
+        let (spun, until_spun) = std::sync::mpsc::channel::<()>();
+        let hashing = std::thread::Builder::new()
+            .name("gatehouse-hash-0".to_owned())
+            .spawn(move || {
+                spin_for(20);
+                spun.send(()).unwrap();
+                finish.recv().ok();
+            })
+            .unwrap();
+        until_spun.recv().unwrap();
+        let used = ThreadSnapshot::take(pid).unwrap().since(&before, clock_ticks());
+        done.send(()).unwrap();
+        hashing.join().unwrap();
+        assert!(used.hashing_seconds >= 20.0 / clock_ticks(), "{used:?}");
+        // This thread only waited meanwhile.
+        assert!(used.other_seconds < used.hashing_seconds, "{used:?}");
+        assert!(used.hashing_share() > 0.5, "{used:?}");
+        assert!(used.switches > 0, "{used:?}");
     }
 }
