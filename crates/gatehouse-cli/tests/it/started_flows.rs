@@ -15,7 +15,8 @@ use crate::on_both_backends;
 on_both_backends!(
     a_started_flow_writes_nothing_until_its_first_call,
     a_started_flow_raced_on_two_nodes_runs_once,
-    a_whole_reset_costs_this_much
+    a_whole_reset_costs_this_much,
+    a_password_login_costs_this_much
 );
 
 async fn a_started_flow_writes_nothing_until_its_first_call(backend: Backend) {
@@ -143,6 +144,51 @@ async fn a_whole_reset_costs_this_much(backend: Backend) {
     .map(|(call, c)| (call, c.into_iter().map(str::to_owned).collect()))
     .collect();
     assert_eq!(summary, expected, "{summary:#?}");
+    server.stop().await;
+    env.cleanup().await;
+}
+
+/// A login with the right password and no second factor, store call by store call: the user by name, the
+/// counter's reservation, the hash, the user again (selection, after the hash) and once more (completion), the
+/// second factors, and one write that resets the counter, clears the temporary lock and the unlock count, creates
+/// the session and records the audit events. The reservation is not also given back in that write: the reset
+/// deletes the counter.
+async fn a_password_login_costs_this_much(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    env.add_user("quirin", Some("quirin@example.com"), Some("Quiet-Harbor-Gull-58")).await;
+    let store = Arc::new(CountingStore::new(env.store().await));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    store.take();
+
+    let mut c = server.client();
+    let r = c.login("quirin", "Quiet-Harbor-Gull-58").await;
+    r.expect(200);
+    assert_eq!(r.body["data"]["attributes"], serde_json::json!({}), "logged in: {}", r.body);
+    let calls = store.take_foreground();
+    let (effects, calls): (Vec<_>, Vec<_>) = calls.iter().partition(|c| c.starts_with("  effect"));
+    assert_eq!(
+        calls,
+        [
+            "find_user_by_login",
+            "reserve_attempt",
+            "get_user",
+            "get_totp",
+            "list_devices",
+            "get_user",
+            "create_flow_session"
+        ]
+    );
+    let effects: Vec<&str> = effects.iter().map(|e| e.trim_start_matches("  effect ")).collect();
+    assert_eq!(
+        effects,
+        ["Audit", "Audit", "ResetCounters", "SetTemporaryLock", "ResetUnlockCount", "CreateAuthSession", "Audit"],
+        "one write, without giving back the reservation the reset deletes"
+    );
+
+    // The counter is gone, reservation and all: the next wrong passwords count from zero.
+    let user = env.store().await.find_user_by_login("quirin").await.unwrap().unwrap();
+    assert!(user.failed_attempts.is_empty(), "{:?}", user.failed_attempts);
     server.stop().await;
     env.cleanup().await;
 }
