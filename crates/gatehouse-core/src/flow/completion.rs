@@ -33,9 +33,9 @@ pub(crate) async fn authenticated(ctx: &mut Ctx<'_>) -> Result<Outcome, EngineEr
     let passed = ctx.state.methods_passed.clone();
     // Resetting a counter deletes it, so giving back the reservation a check of this call took on it would be a
     // statement for nothing in the same write.
-    ctx.effects.retain(|e| {
-        !matches!(e, Effect::ReleaseAttempt { user_id: u, method_id: m } if *u == user_id && passed.contains(m))
-    });
+    ctx.effects.retain(
+        |e| !matches!(e, Effect::ReleaseAttempt { user_id: u, method_id: m } if *u == user_id && passed.contains(m)),
+    );
     ctx.effects.push(Effect::ResetCounters { user_id: user_id.clone(), method_ids: passed.clone() });
     ctx.effects.push(Effect::SetTemporaryLock { user_id: user_id.clone(), until: None });
     ctx.effects.push(Effect::ResetUnlockCount { user_id: user_id.clone() });
