@@ -67,7 +67,8 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// hang up. Only a connection idle for longer than `PING_AFTER_IDLE` is pinged first. Measured (docs/benchmarks.md,
 /// sixteenth session): per login 8 fewer switches onto SQLite's threads and 12 fewer on the runtime's; reset
 /// initiations 1,072 / 1,109 per s against 972 / 778. PostgreSQL's pools keep the ping: the same change there
-/// made initiations slower (897 / 789 against 1,012 / 802 per s), and a connection to a server can go stale.
+/// measured both slower and faster on a noisy machine (no result either way), and a connection to a server can go
+/// stale while it waits in the pool.
 fn sqlite_pool() -> SqlitePoolOptions {
     SqlitePoolOptions::new().test_before_acquire(false).before_acquire(|conn, meta| {
         Box::pin(async move {
