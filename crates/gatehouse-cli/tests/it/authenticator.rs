@@ -2,11 +2,9 @@
 //! separate process), offline codes, denial, and the signature checks of the device API.
 
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::authenticator::{DeviceKey, approval_message};
-use gatehouse_core::ports::Store;
 
 use crate::counting::CountingStore;
 use crate::harness::{Backend, Client, TestEnv, TestServer};
@@ -293,9 +291,7 @@ async fn a_waiting_device_reads_the_database_only_when_there_is_news(backend: Ba
     let env = TestEnv::new(backend).await;
     let mut config = config_on_port(&env);
     config.authenticator.poll_wait_seconds = 10;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = env.start_with(config, Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, config).await;
     env.add_user("nora", Some("nora@example.com"), Some(PW)).await;
     let device = enroll_cli_authenticator(&env, &server, "nora", PW).await;
     let reads = |calls: Vec<String>| calls.iter().filter(|c| *c == "pending_approvals").count();

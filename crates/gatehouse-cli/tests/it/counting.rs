@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::clock::Millis;
-use gatehouse_core::config::Counter;
+use gatehouse_core::config::{Config, Counter};
 use gatehouse_core::flow::session::NewFlowSession;
 use gatehouse_core::ports::*;
 use gatehouse_core::user::{NewUser, User};
 use tokio::sync::Semaphore;
+
+use crate::harness::{TestEnv, TestServer};
 
 /// Every call, by method name, in order; queued messages by channel.
 pub struct CountingStore {
@@ -24,6 +26,13 @@ pub struct CountingStore {
 }
 
 impl CountingStore {
+    /// A server on `config` whose store (`env`'s) counts, and can hold, its calls.
+    pub async fn serve(env: &TestEnv, config: Config) -> (Arc<Self>, TestServer) {
+        let store = Arc::new(Self::new(env.store().await));
+        let dyn_store: Arc<dyn Store> = store.clone();
+        (store, env.start_with(config, Some(dyn_store)).await)
+    }
+
     pub fn new(inner: Arc<dyn Store>) -> Self {
         Self { inner, calls: Mutex::new(Vec::new()), held: Mutex::new(None), claimed: AtomicUsize::new(0) }
     }

@@ -4,10 +4,8 @@
 //! blanked, the store calls the server made and the jobs it queued. Whatever differs tells an attacker who has
 //! an account. Timing is measured by `gatehouse-bench --scenario enumeration`, not here.
 
-use std::sync::Arc;
-
 use gatehouse_core::config::{Config, Restrictions, Step};
-use gatehouse_core::ports::{Effect, Store};
+use gatehouse_core::ports::Effect;
 use serde_json::{Value, json};
 
 use crate::counting::CountingStore;
@@ -167,12 +165,6 @@ fn assert_alike(what: &str, seen: &[(&str, Vec<Seen>)]) {
     }
 }
 
-async fn counting_server(env: &TestEnv, config: Config) -> (Arc<CountingStore>, TestServer) {
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    (store.clone(), env.start_with(config, Some(dyn_store)).await)
-}
-
 async fn public_flows_treat_every_kind_of_account_alike(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let config = env.config();
@@ -188,7 +180,7 @@ async fn public_flows_treat_every_kind_of_account_alike(backend: Backend) {
         assert!(flows.iter().any(|g| g == f), "{f} is not enumeration-safe any more: {flows:?}");
     }
     let names = accounts(&env, &config).await;
-    let (store, server) = counting_server(&env, config).await;
+    let (store, server) = CountingStore::serve(&env, config).await;
     for flow in &flows {
         let mut seen = Vec::new();
         for (kind, name) in &names {
@@ -222,7 +214,7 @@ async fn login_treats_every_kind_of_account_alike(backend: Backend) {
     let config = env.config();
     assert!(!config.authentication.enumeration_protection);
     let names = accounts(&env, &config).await;
-    let (store, server) = counting_server(&env, config.clone()).await;
+    let (store, server) = CountingStore::serve(&env, config.clone()).await;
     let mut seen = Vec::new();
     for (kind, name) in names.iter().filter(|(k, _)| matches!(*k, "real" | "unknown")) {
         seen.push((*kind, walk_login(&store, &server, name).await));
@@ -235,7 +227,7 @@ async fn login_treats_every_kind_of_account_alike(backend: Backend) {
     let mut config = config;
     config.authentication.enumeration_protection = true;
     config.authentication.response_time_ms = 0;
-    let (store, server) = counting_server(&env, config).await;
+    let (store, server) = CountingStore::serve(&env, config).await;
     let mut seen = Vec::new();
     for (kind, name) in &names {
         seen.push((*kind, walk_login(&store, &server, name).await));

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_core::config::{Config, PublicFlowFailures};
-use gatehouse_core::ports::Store;
+use gatehouse_core::config::PublicFlowFailures;
 use tokio::sync::Semaphore;
 
 use crate::admin_api::create_token;
@@ -59,13 +58,6 @@ async fn hang_up_at(store: &CountingStore, call: &'static str, request: impl Fut
     let_finish(store, call, &gate).await;
 }
 
-/// A server on a store that counts (and can hold) its calls.
-async fn counted_server(env: &TestEnv, config: Config) -> (Arc<CountingStore>, TestServer) {
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    (store, env.start_with(config, Some(dyn_store)).await)
-}
-
 /// Adds user `ned` and returns a helpdesk's request that deletes him, to be sent by a client that hangs up.
 async fn deleting_ned(env: &TestEnv, server: &TestServer) -> impl Future<Output = ()> + Send + 'static {
     env.add_user("ned", Some("ned@example.com"), Some(PW)).await;
@@ -78,7 +70,7 @@ async fn deleting_ned(env: &TestEnv, server: &TestServer) -> impl Future<Output 
 
 async fn an_admin_call_runs_to_its_end_without_its_client(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let (store, server) = counted_server(&env, env.config()).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     hang_up_at(&store, "apply", deleting_ned(&env, &server).await).await;
     assert!(env.store().await.find_user_by_login("ned").await.unwrap().is_none(), "the deletion was done");
     server.stop().await;
@@ -91,7 +83,7 @@ async fn a_flow_call_runs_to_its_end_without_its_client(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     config.lockout.public_flow_failures = PublicFlowFailures::Lock;
-    let (store, server) = counted_server(&env, config).await;
+    let (store, server) = CountingStore::serve(&env, config).await;
     env.add_user("jdoe", Some("jdoe@example.com"), Some(PW)).await;
     let (mut browser, otp) = reset_until_otp(&server, &env.outbox(), "jdoe", "jdoe@example.com").await;
     let wrong = if otp == "00000000" { "11111111" } else { "00000000" };
@@ -114,7 +106,7 @@ async fn a_flow_call_runs_to_its_end_without_its_client(backend: Backend) {
 /// A stopping server finishes what it started within its grace period, for clients gone as for those waiting.
 async fn shutdown_waits_for_a_request_whose_client_hung_up(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let (store, server) = counted_server(&env, env.config()).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     let gate = abandon_at(&store, "apply", deleting_ned(&env, &server).await).await;
     let stopping = tokio::spawn(server.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -1,9 +1,6 @@
 //! Messages a flow call queues reach this node's delivery worker in memory, claimed in the transaction that queued
 //! them: delivered without a claim taking them from the store. What is queued otherwise is claimed and delivered.
 
-use std::sync::Arc;
-
-use gatehouse_core::ports::Store;
 use serde_json::json;
 
 use crate::admin_api::{admin, create_token};
@@ -15,9 +12,7 @@ on_both_backends!(flow_mails_are_handed_to_the_worker_and_others_are_claimed);
 
 async fn flow_mails_are_handed_to_the_worker_and_others_are_claimed(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     for name in ["ada", "bo", "cy"] {
         env.add_user(name, Some(&format!("{name}@example.com")), Some("Old-Cobalt-Lantern-1")).await;
     }

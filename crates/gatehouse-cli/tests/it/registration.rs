@@ -2,7 +2,6 @@
 //! widget does, the CLI authenticator enrolled during registration), every validator, the CAPTCHA's single use,
 //! stealth mode's equal answers and work, concurrent registrations of one address, and abandoned flows.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::config::{Config, RegistrationFlow};
@@ -377,9 +376,7 @@ pub(crate) async fn add_registered(env: &TestEnv, username: &str, email: &str) {
 
 async fn stealth_mode_answers_and_works_alike_for_a_taken_address(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let counting = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn gatehouse_core::ports::Store> = counting.clone();
-    let server = env.start_with(config(&env), Some(dyn_store)).await;
+    let (counting, server) = CountingStore::serve(&env, config(&env)).await;
     add_registered(&env, "owner", "owner@example.com").await;
 
     let mut seen = Vec::new();

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use gatehouse_core::ports::Store;
 use tokio::sync::Barrier;
 
 use crate::counting::CountingStore;
@@ -22,9 +21,7 @@ on_both_backends!(
 async fn a_started_flow_writes_nothing_until_its_first_call(backend: Backend) {
     let env = TestEnv::new(backend).await;
     env.add_user("olga", Some("olga@example.com"), Some("Quiet-Harbor-Gull-58")).await;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     store.take();
 
     let mut c = server.client();
@@ -111,9 +108,7 @@ async fn a_started_flow_raced_on_two_nodes_runs_once(backend: Backend) {
 async fn a_whole_reset_costs_this_much(backend: Backend) {
     let env = TestEnv::new(backend).await;
     env.add_user("rosa", Some("rosa@example.com"), Some("Quiet-Harbor-Gull-58")).await;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     store.take();
     let mut c = server.client();
     let mut calls = Vec::new();
@@ -156,9 +151,7 @@ async fn a_whole_reset_costs_this_much(backend: Backend) {
 async fn a_password_login_costs_this_much(backend: Backend) {
     let env = TestEnv::new(backend).await;
     env.add_user("quirin", Some("quirin@example.com"), Some("Quiet-Harbor-Gull-58")).await;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     store.take();
 
     let mut c = server.client();

@@ -5,8 +5,6 @@ use std::time::{Duration, Instant};
 use gatehouse_core::clock::Clock as _;
 use gatehouse_core::ports::Effect;
 
-use std::sync::Arc;
-
 use crate::counting::CountingStore;
 use crate::harness::{Backend, Client, TestEnv, mails_in};
 use crate::on_both_backends;
@@ -193,9 +191,7 @@ async fn work_of(store: &CountingStore, call: impl std::future::Future<Output = 
 
 async fn equal_work_for_real_and_unknown_users(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let store = Arc::new(CountingStore::new(env.store().await));
-    let dyn_store: Arc<dyn gatehouse_core::ports::Store> = store.clone();
-    let server = env.start_with(env.config(), Some(dyn_store)).await;
+    let (store, server) = CountingStore::serve(&env, env.config()).await;
     env.add_user("real", Some("real@example.com"), Some("Old-Cobalt-Lantern-1")).await;
     env.add_user("nomail", None, Some("Old-Cobalt-Lantern-1")).await;
 
