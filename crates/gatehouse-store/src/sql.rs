@@ -140,6 +140,56 @@ fn effect_user(effect: &Effect) -> Option<&str> {
     }
 }
 
+/// What the lock pass (the first statement on each user's row, see `apply_in`) also writes for one user: the
+/// temporary lock and the unlock count a completed login clears. Folded into that statement, they cost no
+/// statement of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LockPass {
+    pub(crate) clears_temporary_lock: bool,
+    pub(crate) resets_unlock_count: bool,
+}
+
+impl LockPass {
+    /// The lock pass of `user` among `effects`. Clearing the temporary lock moves first only if no effect in
+    /// the batch sets one for that user (the order of the two decides the outcome); nothing else in a batch
+    /// writes the unlock count.
+    pub(crate) fn of<E: Borrow<Effect>>(user: &str, effects: &[E]) -> Self {
+        let (mut clears, mut sets, mut resets) = (false, false, false);
+        for effect in effects {
+            match effect.borrow() {
+                Effect::SetTemporaryLock { user_id, until } if user_id == user => {
+                    if until.is_some() {
+                        sets = true;
+                    } else {
+                        clears = true;
+                    }
+                }
+                Effect::ResetUnlockCount { user_id } if user_id == user => resets = true,
+                _ => {}
+            }
+        }
+        Self { clears_temporary_lock: clears && !sets, resets_unlock_count: resets }
+    }
+
+    fn statement(self) -> &'static str {
+        match (self.clears_temporary_lock, self.resets_unlock_count) {
+            (true, true) => "UPDATE users SET temp_locked_until = NULL, unlock_count = 0 WHERE id = $1",
+            (true, false) => "UPDATE users SET temp_locked_until = NULL WHERE id = $1",
+            (false, true) => "UPDATE users SET unlock_count = 0 WHERE id = $1",
+            (false, false) => "UPDATE users SET updated_at = updated_at WHERE id = $1",
+        }
+    }
+
+    /// Whether `effect` was written by the lock pass already.
+    fn covers(self, effect: &Effect) -> bool {
+        match effect {
+            Effect::SetTemporaryLock { until: None, .. } => self.clears_temporary_lock,
+            Effect::ResetUnlockCount { .. } => self.resets_unlock_count,
+            _ => false,
+        }
+    }
+}
+
 macro_rules! user_columns {
     () => {
         concat!(
@@ -490,11 +540,20 @@ macro_rules! store_impl {
                 let mut users: Vec<&str> = effects.iter().filter_map(|e| effect_user(e.borrow())).collect();
                 users.sort_unstable();
                 users.dedup();
+                let mut passes = Vec::with_capacity(users.len());
                 for user_id in users {
-                    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *conn).await?;
+                    let pass = LockPass::of(user_id, effects);
+                    sqlx::query(pass.statement()).bind(user_id).execute(&mut *conn).await?;
+                    passes.push((user_id, pass));
                 }
+                let done_by_lock_pass = |effect: &Effect| {
+                    effect_user(effect).is_some_and(|u| passes.iter().any(|(p, pass)| *p == u && pass.covers(effect)))
+                };
                 let mut queued: Vec<&OutboxMessage> = Vec::new();
                 for effect in effects {
+                    if done_by_lock_pass(effect.borrow()) {
+                        continue;
+                    }
                     match effect.borrow() {
                         Effect::SetPassword { user_id, password_hash, at } => {
                             sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1")
@@ -2086,6 +2145,35 @@ store_impl!(
     Some(PG_CLAIM_SETTING),
     PG_USERS
 );
+
+#[cfg(test)]
+mod lock_pass_tests {
+    use super::LockPass;
+    use gatehouse_core::ports::Effect;
+
+    fn temp(user: &str, until: Option<i64>) -> Effect {
+        Effect::SetTemporaryLock { user_id: user.into(), until }
+    }
+
+    fn reset(user: &str) -> Effect {
+        Effect::ResetUnlockCount { user_id: user.into() }
+    }
+
+    /// A login's clears move into the lock pass of their own user; a temporary lock set in the same batch keeps
+    /// the clear where it was.
+    #[test]
+    fn what_the_lock_pass_writes() {
+        let both = LockPass { clears_temporary_lock: true, resets_unlock_count: true };
+        assert_eq!(LockPass::of("u1", &[temp("u1", None), reset("u1")]), both);
+        assert_eq!(LockPass::of("u2", &[temp("u1", None), reset("u1")]), LockPass::default());
+        let only_reset = LockPass { clears_temporary_lock: false, resets_unlock_count: true };
+        assert_eq!(LockPass::of("u1", &[temp("u1", Some(5)), temp("u1", None), reset("u1")]), only_reset);
+        assert!(LockPass::of("u1", &[temp("u1", None), temp("u2", Some(5))]).clears_temporary_lock);
+        assert!(both.covers(&temp("u1", None)) && both.covers(&reset("u1")));
+        assert!(!both.covers(&temp("u1", Some(5))));
+        assert!(!only_reset.covers(&temp("u1", None)));
+    }
+}
 
 #[cfg(test)]
 mod login_name_tests {

@@ -29,7 +29,8 @@ on_both_backends!(
     totp_states_of_many_users_at_once,
     admin_tokens_note_their_use_to_the_minute,
     claims_take_at_most_their_limit_from_a_long_queue,
-    messages_claimed_as_they_are_queued_wait_out_their_claim
+    messages_claimed_as_they_are_queued_wait_out_their_claim,
+    temporary_locks_and_unlock_counts_change_in_the_order_given
 );
 
 fn locking(method: &str, max: u32) -> Counter {
@@ -682,4 +683,41 @@ async fn rate_limit_windows(backend: Backend) {
     // Spent windows are purged.
     assert_eq!(store.purge(Spent::RateLimitWindows { before: 61_000 }, 500).await.unwrap(), 1);
     env.cleanup().await;
+}
+
+/// A completed login's write clears the temporary lock and the unlock count in the statement that takes the
+/// user's row; a batch that also sets a temporary lock for the user keeps the order its effects came in.
+async fn temporary_locks_and_unlock_counts_change_in_the_order_given(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    store.create_user(&new_user("u1", "dana", &[]), &audit("a1", 1)).await.unwrap();
+    let reason = "LockReason.TooManyAuthAtts.PASSWORD";
+    let lock = Effect::Lock { user_id: "u1".into(), reason: reason.into(), at: 2, replace: false };
+    store.apply(&[lock]).await.unwrap();
+    store.self_unlock("u1", &[reason.to_owned()], Some(3), &[], 3).await.unwrap();
+    let temp = |until: Option<i64>| Effect::SetTemporaryLock { user_id: "u1".into(), until };
+    let reset = || Effect::ResetUnlockCount { user_id: "u1".into() };
+    let state = || async {
+        let u = store.get_user("u1").await.unwrap().unwrap();
+        (u.temp_locked_until, u.unlock_count)
+    };
+    assert_eq!(state().await, (None, 1));
+    store.apply(&[temp(Some(100))]).await.unwrap();
+    assert_eq!(state().await, (Some(100), 1));
+    store.apply(&[temp(Some(200)), temp(None), reset()]).await.unwrap();
+    assert_eq!(state().await, (None, 0), "the clear came last");
+    store.apply(&[temp(None), temp(Some(300))]).await.unwrap();
+    assert_eq!(state().await, (Some(300), 0), "the lock came last");
+    store.self_unlock("u1", &[reason.to_owned()], Some(3), &[], 4).await.unwrap();
+    let login =
+        [Effect::ResetCounters { user_id: "u1".into(), method_ids: vec!["PASSWORD".into()] }, temp(None), reset()];
+    store.apply(&login).await.unwrap();
+    assert_eq!(state().await, (None, 0));
+    // A user that does not exist: the same statements change nothing.
+    let nobody = [
+        Effect::SetTemporaryLock { user_id: "u2".into(), until: None },
+        Effect::ResetUnlockCount { user_id: "u2".into() },
+    ];
+    store.apply(&nobody).await.unwrap();
+    assert!(store.get_user("u2").await.unwrap().is_none());
 }
