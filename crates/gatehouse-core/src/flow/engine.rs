@@ -150,10 +150,10 @@ pub(crate) struct Ctx<'a> {
     /// What a factor check did to its counter (refused, locked, throttled), told in the step's own audit event
     /// in public flows: an event of its own would be a write that only real users cost.
     pub counter_note: Option<serde_json::Value>,
-    /// The user `identify` just looked up, for the first [`Ctx::load_user`] of the same call (the step it
-    /// advances to) instead of a second read of the same row. Taken once: a later load reads again, after
-    /// whatever the call wrote meanwhile.
-    pub identified_user: Option<Option<User>>,
+    /// The user as this call last read it (found or not), for the call's later [`Ctx::load_user`]s instead of
+    /// another read of the same row. A store call that may change a user's row forgets it
+    /// ([`Ctx::forget_user`]); effects change nothing before the call ends.
+    pub user_read: Option<Option<User>>,
 }
 
 /// Starts a login for a user a self-service flow just verified (reference §2.7): the subject is known, and with
@@ -262,7 +262,7 @@ impl<'a> Ctx<'a> {
             next_auth: None,
             renew_token: false,
             counter_note: None,
-            identified_user: None,
+            user_read: None,
         }
     }
 
@@ -404,12 +404,21 @@ impl<'a> Ctx<'a> {
     /// store calls (equal work, not just equal answers).
     pub(crate) async fn load_user(&mut self) -> Result<Option<User>, EngineError> {
         let id = self.user_id();
-        // Known or not, the first load after identify reads nothing: equal work either way.
-        if let Some(user) = self.identified_user.take() {
-            return Ok(user.filter(|u| id.as_deref() == Some(u.id.as_str())));
+        // Known or not (or hidden by stealth mode), a load after a read of this call reads nothing: equal work
+        // either way. Only a subject that changed since (none of the flows does that) is read again.
+        if let Some(read) = &self.user_read
+            && (id.is_none() || read.as_ref().map(|u| u.id.as_str()) == id.as_deref())
+        {
+            return Ok(read.clone().filter(|_| id.is_some()));
         }
-        let found = self.deps.store.get_user(id.as_deref().unwrap_or("")).await?;
-        Ok(found.filter(|_| id.is_some()))
+        let found = self.deps.store.get_user(id.as_deref().unwrap_or("")).await?.filter(|_| id.is_some());
+        self.user_read = Some(found.clone());
+        Ok(found)
+    }
+
+    /// After a store call that may have changed the user's row, the next load reads it again.
+    pub(crate) fn forget_user(&mut self) {
+        self.user_read = None;
     }
 
     /// The next login's seed, when this public self-service flow is configured to initialize it and verified a

@@ -96,7 +96,9 @@ impl crate::flow::engine::Ctx<'_> {
         };
         let attempt = Attempt { user_id: &user_id, counter: &counter, now: self.now };
         let mut effects = Vec::new();
-        let counted = counted_check(self.deps.store, attempt, &mut effects, check).await?;
+        let counted = counted_check(self.deps.store, attempt, &mut effects, check).await;
+        self.forget_user_unless_right(&counted);
+        let counted = counted?;
         self.effects.extend(effects);
         let (check, event, details) = match counted {
             Counted::Right => return Ok(Check::Right),
@@ -135,10 +137,20 @@ impl crate::flow::engine::Ctx<'_> {
 
     /// The statements a wrong answer costs, run for nobody (they count nothing): an unknown or stealth user costs
     /// the store what a real user's wrong answer costs.
-    pub(crate) async fn count_for_nobody(&self, counter: &Counter) -> Result<(), EngineError> {
+    pub(crate) async fn count_for_nobody(&mut self, counter: &Counter) -> Result<(), EngineError> {
         self.deps.store.reserve_attempt("", &counter.method_id, counter.max, self.now).await?;
+        // As after a real user's wrong answer, the next load reads the user again: the same work either way.
+        self.forget_user();
         self.deps.store.record_failure("", counter, self.now).await?;
         Ok(())
+    }
+
+    /// A counted check that was not right may have written a failure that locked the user (or, for nobody, a
+    /// failure that stands for one): the next load reads the user again. A right answer changed no user row.
+    pub(crate) fn forget_user_unless_right(&mut self, counted: &Result<Counted, EngineError>) {
+        if !matches!(counted, Ok(Counted::Right)) {
+            self.forget_user();
+        }
     }
 
     /// The answer to a factor check that used up the counter: `USER_LOCKED` where locks may show, else `None`

@@ -38,7 +38,10 @@ impl Ctx<'_> {
         self.state.subject = Some(Subject { login: login.clone(), user_id: None });
         let method = self.deps.config.authentication.password_method_id.clone();
         let counter = self.counter(&method);
-        let Some(user) = self.deps.store.find_user_by_login(&login).await? else {
+        let found = self.deps.store.find_user_by_login(&login).await?;
+        // The steps a right password advances to load this user again in the same call: they get this read.
+        self.user_read = Some(found.clone());
+        let Some(user) = found else {
             // The same work as for a real user's wrong password, so neither time nor load tells anything.
             self.deps.hasher.verify_dummy(password).await?;
             self.count_for_nobody(&counter).await?;
@@ -89,8 +92,10 @@ impl Ctx<'_> {
                 }
             };
             let attempt = Attempt { user_id: &user.id, counter: &counter, now: self.now };
-            counted_check(self.deps.store, attempt, &mut effects, check).await?
+            counted_check(self.deps.store, attempt, &mut effects, check).await
         };
+        self.forget_user_unless_right(&counted);
+        let counted = counted?;
         self.effects.extend(effects);
         match counted {
             Counted::Right => {

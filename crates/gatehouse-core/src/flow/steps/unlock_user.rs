@@ -20,7 +20,9 @@ impl Ctx<'_> {
             _ => SelfUnlockRestrictions::default().allowed_lock_reasons,
         };
         let max = self.deps.config.public_self_service.max_number_of_unlocks;
-        let result = self.deps.store.self_unlock(&user_id, &allowed, max, &cfg.counters_to_reset, self.now).await?;
+        let result = self.deps.store.self_unlock(&user_id, &allowed, max, &cfg.counters_to_reset, self.now).await;
+        self.forget_user();
+        let result = result?;
         let (outcome, code) = match result {
             SelfUnlock::Unlocked => ("ok", None),
             SelfUnlock::NotLocked => ("not_locked", None),

@@ -23,7 +23,7 @@ impl Ctx<'_> {
         };
         let user_id = user.as_ref().map(|u| u.id.clone());
         self.state.subject = Some(Subject { login, user_id });
-        self.identified_user = Some(user);
+        self.user_read = Some(user);
         self.identified();
         match verdict {
             Verdict::Refused { code, feedback: true } => {

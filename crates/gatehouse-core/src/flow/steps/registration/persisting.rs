@@ -67,7 +67,9 @@ impl Ctx<'_> {
                 serde_json::json!({ "locked": new.lock_reason.is_some() }),
             );
             let audit = crate::audit::AuditEvent { user_id: Some(new.id.clone()), ..audit };
-            match self.deps.store.create_user(&new, &audit).await {
+            let created = self.deps.store.create_user(&new, &audit).await;
+            self.forget_user();
+            match created {
                 Ok(_) => break,
                 // A name taken meanwhile: the account may be this flow's own, stored by a call whose answer was
                 // lost; a generated name is drawn again; anything else is a conflict the visitor is told about.
