@@ -312,6 +312,15 @@ pub struct AuthSessionRecord {
     pub expires_at: Millis,
 }
 
+/// Which second factors a user has, as far as offering them goes: what a selection step needs, in one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Enrolled {
+    /// A confirmed TOTP credential.
+    pub totp: bool,
+    /// At least one authenticator device.
+    pub device: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpCredential {
     pub sealed_secret: String,
@@ -564,6 +573,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<AuthSessionRecord>, StoreError>;
 
     async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError>;
+    /// Whether the user has a confirmed TOTP credential and an authenticator device, in one statement.
+    async fn enrolled(&self, user_id: &str) -> Result<Enrolled, StoreError>;
     /// Whether each of these users' TOTP credential is confirmed, for the users that have one: a page of users in
     /// one statement.
     async fn totp_states(&self, user_ids: &[String]) -> Result<std::collections::BTreeMap<String, bool>, StoreError>;

@@ -11,7 +11,7 @@ use gatehouse_core::flow::session::{FlowKind, FlowSessionRecord, NewFlowSession,
 use gatehouse_core::ports::SelfUnlock;
 use gatehouse_core::ports::{
     Acquired, AppEnrollment, AppToken, Application, Approval, ApprovalStatus, AuthSessionRecord, Channel,
-    ClaimedMessage, Device, Effect, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError,
+    ClaimedMessage, Device, Effect, Enrolled, Failure, FlowSessionUpdate, OutboxMessage, Spent, Store, StoreError,
     TotpCredential,
 };
 use gatehouse_core::user::{FoundUsers, NewUser, User, UserPage, normalize_login};
@@ -1738,6 +1738,18 @@ macro_rules! store_impl {
                     last_seen_at: row.try_get("last_seen_at").map_err(db_error)?,
                     expires_at: row.try_get("expires_at").map_err(db_error)?,
                 }))
+            }
+
+            async fn enrolled(&self, user_id: &str) -> Result<Enrolled, StoreError> {
+                let row = sqlx::query(
+                    "SELECT EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $1 AND confirmed) AS totp, \
+                     EXISTS (SELECT 1 FROM devices WHERE user_id = $1) AS device",
+                )
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(Enrolled { totp: row.try_get("totp").map_err(db_error)?, device: row.try_get("device").map_err(db_error)? })
             }
 
             async fn get_totp(&self, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {

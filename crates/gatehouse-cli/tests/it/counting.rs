@@ -419,6 +419,11 @@ impl Store for CountingStore {
         self.inner.get_totp(user_id).await
     }
 
+    async fn enrolled(&self, user_id: &str) -> Result<gatehouse_core::ports::Enrolled, StoreError> {
+        self.note("enrolled");
+        self.inner.enrolled(user_id).await
+    }
+
     async fn totp_states(&self, user_ids: &[String]) -> Result<std::collections::BTreeMap<String, bool>, StoreError> {
         self.note("totp_states");
         self.inner.totp_states(user_ids).await

@@ -163,8 +163,9 @@ async fn a_password_login_costs_this_much(backend: Backend) {
     let (effects, calls): (Vec<_>, Vec<_>) = calls.iter().partition(|c| c.starts_with("  effect"));
     assert_eq!(
         calls,
-        ["find_user_by_login", "reserve_attempt", "get_totp", "list_devices", "create_flow_session"],
-        "the user is read once: the selection and the completion of the same call use that read"
+        ["find_user_by_login", "reserve_attempt", "enrolled", "create_flow_session"],
+        "the user is read once (the selection and the completion of the same call use that read), the second \
+         factors it could be offered in one statement"
     );
     let effects: Vec<&str> = effects.iter().map(|e| e.trim_start_matches("  effect ")).collect();
     assert_eq!(

@@ -634,6 +634,26 @@ async fn totp_states_of_many_users_at_once(backend: Backend) {
     // More ids than one statement takes.
     let many: Vec<String> = (0..1200).map(|i| format!("x{i}")).chain(["u1".to_owned()]).collect();
     assert_eq!(store.totp_states(&many).await.unwrap().len(), 1);
+
+    // What a selection offers: a confirmed credential counts, an unconfirmed one does not; any device counts.
+    let enrolled = |totp, device| gatehouse_core::ports::Enrolled { totp, device };
+    assert_eq!(store.enrolled("u1").await.unwrap(), enrolled(true, false));
+    assert_eq!(store.enrolled("u2").await.unwrap(), enrolled(false, false));
+    assert_eq!(store.enrolled("nobody").await.unwrap(), enrolled(false, false));
+    let device = gatehouse_core::ports::Device {
+        id: "d1".into(),
+        user_id: String::new(),
+        public_key: "pk".into(),
+        sealed_offline: "s".into(),
+        display_name: "phone".into(),
+        created_at: 1,
+        last_seen_at: None,
+    };
+    let activation = Effect::CreateActivation { code_hash: "h".into(), user_id: "u2".into(), at: 1, expires_at: 100 };
+    store.apply(&[activation]).await.unwrap();
+    assert_eq!(store.activate_device("h", 50, &device).await.unwrap().as_deref(), Some("u2"));
+    assert_eq!(store.enrolled("u2").await.unwrap(), enrolled(false, true));
+    assert_eq!(store.enrolled("u3").await.unwrap(), enrolled(false, false));
     env.cleanup().await;
 }
 

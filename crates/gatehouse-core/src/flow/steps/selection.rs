@@ -10,23 +10,23 @@ use crate::flow::FlowKind;
 use crate::flow::codes::{ErrorCode, FlowError, NextStep, Outcome};
 use crate::flow::engine::{Ctx, EngineError};
 use crate::flow::session::{Branch, Scratch};
+use crate::ports::Enrolled;
 use crate::user::User;
 
 pub(crate) const KINDS: &[FlowKind] = &[FlowKind::Authentication, FlowKind::PublicSelfService];
 
 /// What a user has enrolled or on record, as far as the steps of an option care.
-struct Enrolled<'u> {
+struct Offerable<'u> {
     user: &'u User,
-    totp: bool,
-    device: bool,
+    enrolled: Enrolled,
 }
 
-impl Enrolled<'_> {
+impl Offerable<'_> {
     fn allows(&self, step: &Step) -> bool {
         match step {
-            Step::Totp(_) => self.totp,
+            Step::Totp(_) => self.enrolled.totp,
             Step::Mtan(_) => self.user.context_item("phone").is_some(),
-            Step::App2fa(_) => self.device,
+            Step::App2fa(_) => self.enrolled.device,
             Step::PasswordLetterOrder(cfg) => self.user.context_item(&cfg.address_item).is_some(),
             _ => true,
         }
@@ -45,13 +45,9 @@ pub(crate) async fn available_options(ctx: &mut Ctx<'_>, cfg: &SelectionStep) ->
     let Some(user) = ctx.load_user().await? else {
         return Ok(all);
     };
-    let enrolled = Enrolled {
-        user: &user,
-        totp: ctx.deps.store.get_totp(&user.id).await?.is_some_and(|t| t.confirmed),
-        device: !ctx.deps.store.list_devices(&user.id).await?.is_empty(),
-    };
+    let offerable = Offerable { user: &user, enrolled: ctx.deps.store.enrolled(&user.id).await? };
     let mut ids: Vec<String> =
-        cfg.options.iter().filter(|o| o.steps.iter().all(|s| enrolled.allows(s))).map(|o| o.id.clone()).collect();
+        cfg.options.iter().filter(|o| o.steps.iter().all(|s| offerable.allows(s))).map(|o| o.id.clone()).collect();
     narrow_to_preferred(&user, &mut ids);
     Ok(ids)
 }
