@@ -16,7 +16,8 @@ pub(crate) async fn authenticated(ctx: &mut Ctx<'_>) -> Result<Outcome, EngineEr
     let Some(user_id) = ctx.user_id().filter(|_| ctx.state.verified) else {
         return Ok(ctx.terminate_with(ErrorCode::AuthenticationFailed));
     };
-    // The user may have been locked or invalidated while the second factor was asked: checked again here.
+    // The user may have been locked or invalidated while the second factor was asked: checked again here (a call
+    // that also checked the password checks the user as that check read it, see `Ctx::load_user`).
     match ctx.load_user().await? {
         None => return Ok(ctx.terminate_with(ErrorCode::AuthenticationFailed)),
         Some(user) if user.locked => return Ok(ctx.terminate_with(ErrorCode::UserLocked)),
