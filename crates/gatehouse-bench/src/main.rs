@@ -24,6 +24,7 @@
 
 mod enumeration;
 mod flow;
+mod fs_note;
 mod hashrate;
 mod initiation;
 mod initiation_report;
@@ -787,7 +788,10 @@ async fn initiation_main(
                     smtp_sink::HANDLER_CLASS
                 )
             } else {
-                "file outbox".into()
+                match fs_note::file_outbox_warning(&std::env::temp_dir()) {
+                    Some(warning) => format!("file outbox; **{warning}**"),
+                    None => "file outbox".into(),
+                }
             },
             args.rate.map(|r| format!("; load paced at {r} initiations/s (`--rate`)")).unwrap_or_default()
         ),
