@@ -38,6 +38,19 @@ fn locking(method: &str, max: u32) -> Counter {
     Counter { method_id: method.into(), max, over_limit: OverLimit::Lock { reason } }
 }
 
+/// A device as an activation registers it (the store fills in the user).
+fn device(id: &str) -> gatehouse_core::ports::Device {
+    gatehouse_core::ports::Device {
+        id: id.into(),
+        user_id: String::new(),
+        public_key: "pk".into(),
+        sealed_offline: "s".into(),
+        display_name: "phone".into(),
+        created_at: 1,
+        last_seen_at: None,
+    }
+}
+
 fn failure(count: i64, locked: bool, blocked_until: Option<i64>) -> Failure {
     Failure { count, locked, blocked_until }
 }
@@ -510,7 +523,7 @@ async fn claims_take_at_most_their_limit_from_a_long_queue(backend: Backend) {
 }
 
 async fn approval_events_reach_waiters(backend: Backend) {
-    use gatehouse_core::ports::{Approval, ApprovalStatus, Device};
+    use gatehouse_core::ports::{Approval, ApprovalStatus};
     let env = TestEnv::new(backend).await;
     let node_a = env.store().await;
     // On PostgreSQL a second store (another node) hears it through LISTEN/NOTIFY; SQLite has one process.
@@ -542,15 +555,7 @@ async fn approval_events_reach_waiters(backend: Backend) {
     };
     node_a.apply(&[Effect::CreateApproval(approval)]).await.unwrap();
     assert_eq!(next(&mut events).await, "created:u1");
-    let device = Device {
-        id: "d1".into(),
-        user_id: String::new(),
-        public_key: "pk".into(),
-        sealed_offline: "s".into(),
-        display_name: "phone".into(),
-        created_at: 1,
-        last_seen_at: None,
-    };
+    let device = device("d1");
     node_a
         .apply(&[Effect::CreateActivation { code_hash: "h".into(), user_id: "u1".into(), at: 1, expires_at: 100 }])
         .await
@@ -640,15 +645,7 @@ async fn totp_states_of_many_users_at_once(backend: Backend) {
     assert_eq!(store.enrolled("u1").await.unwrap(), enrolled(true, false));
     assert_eq!(store.enrolled("u2").await.unwrap(), enrolled(false, false));
     assert_eq!(store.enrolled("nobody").await.unwrap(), enrolled(false, false));
-    let device = gatehouse_core::ports::Device {
-        id: "d1".into(),
-        user_id: String::new(),
-        public_key: "pk".into(),
-        sealed_offline: "s".into(),
-        display_name: "phone".into(),
-        created_at: 1,
-        last_seen_at: None,
-    };
+    let device = device("d1");
     let activation = Effect::CreateActivation { code_hash: "h".into(), user_id: "u2".into(), at: 1, expires_at: 100 };
     store.apply(&[activation]).await.unwrap();
     assert_eq!(store.activate_device("h", 50, &device).await.unwrap().as_deref(), Some("u2"));
